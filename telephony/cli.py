@@ -1,0 +1,141 @@
+"""The ``voice-agent`` command: ``chat`` and ``lint-prompts`` (serve and replay come with the call path)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from telephony.settings import SettingsError, load_settings
+from voice.dialogue import DialogueEngine
+from voice.events import Action, Decision, Dtmf, Transcript
+from voice.prompts import LANGUAGES, PromptError, load_catalogue
+from voice.tone import lint_catalogue
+
+DTMF_PREFIX = "DTMF:"
+
+
+def _decision_json(caller: str | None, decision: Decision) -> str:
+    return json.dumps(
+        {
+            "caller": caller,
+            "intent": decision.intent,
+            "confidence": decision.confidence,
+            "action": decision.action.value,
+            "reply": decision.reply,
+            "reasons": list(decision.reasons),
+            "rule": decision.rule,
+            "department": decision.department,
+            "transfer_reason": decision.transfer_reason,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _decision_text(decision: Decision) -> str:
+    detail = f"[{decision.action.value}; rule {decision.rule}"
+    if decision.intent:
+        detail += f"; intent {decision.intent} {decision.confidence:.2f}"
+    if decision.department:
+        detail += f"; to {decision.department}"
+    return f"agent: {decision.reply}\n       {detail}]"
+
+
+def parse_caller_line(line: str) -> Transcript | Dtmf | None:
+    """One stdin line as a caller turn: ``DTMF:<key>`` is a key press, other text is speech; blank is None.
+
+    Raises:
+        ValueError: a DTMF line whose key is not one of 0-9, * or #.
+    """
+    text = line.strip()
+    if not text:
+        return None
+    if text.upper().startswith(DTMF_PREFIX):
+        digit = text[len(DTMF_PREFIX) :].strip()
+        if len(digit) != 1 or digit not in "0123456789*#":
+            raise ValueError(f"{text!r}: expected DTMF:<key> with one key of 0-9, * or #")
+        return Dtmf(digit)
+    return Transcript(text)
+
+
+def run_chat(engine: DialogueEngine, lines: Iterable[str], out: TextIO, as_json: bool) -> int:
+    """Talk to the engine in text, one caller turn per line, until the input ends or the call is handed over.
+
+    Returns:
+        The process exit code.
+    """
+    show = (lambda caller, d: _decision_json(caller, d)) if as_json else (lambda caller, d: _decision_text(d))
+    state, decision = engine.start()
+    print(show(None, decision), file=out, flush=True)
+    for line in lines:
+        try:
+            turn = parse_caller_line(line)
+        except ValueError as error:
+            print(f"voice-agent chat: {error}", file=sys.stderr)
+            continue
+        if turn is None:
+            continue
+        state, decision = engine.step(state, turn)
+        print(show(line.strip(), decision), file=out, flush=True)
+        # As on a call: after a goodbye or a handover to a person the agent says no more.
+        if decision.action in (Action.END, Action.TRANSFER):
+            break
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    settings = load_settings(language=args.lang, prompts_dir=args.prompts)
+    engine = DialogueEngine.from_prompts(settings.prompts_dir, settings.language)
+    if sys.stdin.isatty() and not args.json:
+        print("Type what the caller says; DTMF:<key> presses a key; Ctrl-D ends.", file=sys.stderr)
+    return run_chat(engine, sys.stdin, sys.stdout, args.json)
+
+
+def _lint_prompts(args: argparse.Namespace) -> int:
+    settings = load_settings(prompts_dir=args.prompts)
+    languages = [args.lang] if args.lang else list(LANGUAGES)
+    problems = []
+    for language in languages:
+        catalogue = load_catalogue(settings.prompts_dir, language)
+        problems += lint_catalogue(catalogue)
+        replies = len(catalogue.intents) + len(catalogue.replies.texts())
+        print(f"{language}: {replies} replies checked", file=sys.stderr)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} tone problems", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``voice-agent``."""
+    parser = argparse.ArgumentParser(prog="voice-agent", description="Self-hosted voice agent for phone calls.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    chat = commands.add_parser("chat", help="talk to the dialogue engine in text, one caller line per stdin line")
+    chat.add_argument("--lang", choices=LANGUAGES, help="language (default: VOICE_AGENT_LANGUAGE or en)")
+    chat.add_argument("--json", action="store_true", help="one JSON object per turn")
+    chat.add_argument("--prompts", type=Path, help="catalogue folder (default: VOICE_AGENT_PROMPTS_DIR or prompts/)")
+    chat.set_defaults(run=_chat)
+
+    lint = commands.add_parser("lint-prompts", help="check every reply's tone and the catalogue's structure")
+    lint.add_argument("--lang", choices=LANGUAGES, help="one language (default: all)")
+    lint.add_argument("--prompts", type=Path, help="catalogue folder (default: VOICE_AGENT_PROMPTS_DIR or prompts/)")
+    lint.set_defaults(run=_lint_prompts)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``voice-agent`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (PromptError, SettingsError) as error:
+        print(f"voice-agent: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Everything about speech and decisions. Knows nothing about Twilio or any other telephony provider."""

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from telephony.settings import DEFAULT_PROMPTS_DIR as PROMPTS_DIR
 from voice.events import Action
 from voice.prompts import LANGUAGES, MIN_EXAMPLES_PER_INTENT, PromptError, Role, load_catalogue
+
+from .helpers import PROMPTS_DIR
 
 REQUIRED_INTENTS = (
     "billing_question",

@@ -9,7 +9,7 @@ says why it was taken. The order of the rules below is the policy's precedence, 
 4. a request for a person (keyword or intent): transfer at once, no confirmation;
 5. sensitive situations (complaint, bereavement, fraud, hardship, legal): transfer with the reason;
 6. an answer to an offer of a person: yes transfers, no carries on;
-7. frustration words: offer a person;
+7. frustration (keyword or intent): offer a person;
 8. repeated low recogniser confidence: offer the keypad or a person;
 9. the intent's own reply; the same request too often in a row: offer a person;
 10. not understood: explain, then offer a person, then transfer.
@@ -27,7 +27,7 @@ from voice.prompts import HUMAN_KEY, Catalogue, Intent, Role, load_catalogue
 from voice.text import contains_phrase, normalize
 
 # Keyword precedence: a caller in danger outranks one asking for a person, who outranks a sensitive topic.
-_KEYWORD_PRIORITY = {Role.EMERGENCY: 0, Role.HUMAN_REQUEST: 1, Role.SENSITIVE: 2}
+_KEYWORD_PRIORITY = {Role.EMERGENCY: 0, Role.HUMAN_REQUEST: 1, Role.SENSITIVE: 2, Role.FRUSTRATION: 3}
 
 
 class Mode(StrEnum):
@@ -161,7 +161,6 @@ class DialogueEngine:
             )
             reading = replace(reading, reasons=reasons)
         role = reading.intent.role if reading.intent else None
-        normalized = normalize(turn.text, self.catalogue.language)
 
         if role is Role.EMERGENCY:
             intent = reading.intent
@@ -182,10 +181,15 @@ class DialogueEngine:
             state = replace(state, mode=Mode.LISTENING, offer_reason=None)
             return self._reply(state, reading, reading.intent.reply, "offer_declined")
 
-        frustration = next((p for p in self._replies.frustration if contains_phrase(normalized, p)), None)
-        if frustration is not None:
-            reasons = reading.reasons + (f"frustration phrase {frustration!r}",)
-            return self._offer_person(state, reading, reasons, "frustration", "the caller sounded frustrated")
+        if role is Role.FRUSTRATION:
+            return self._offer_person(
+                state,
+                reading,
+                reading.reasons,
+                "frustration",
+                "the caller sounded frustrated",
+                reply=reading.intent.reply,
+            )
         if low_in_row >= self._policy.offer_keypad_after:
             decision = self._decision(reading, self._replies.offer_keypad, Action.REPLY, "low_asr_confidence")
             return replace(state, low_confidence_in_row=0), decision
@@ -253,9 +257,16 @@ class DialogueEngine:
             return self._reply(state, reading, intent.reply, "ai_question", keep_offer=True)
         if intent.role is Role.OUT_OF_SCOPE:
             return self._not_understood(state, reading)
+        if intent.role is Role.FRUSTRATION:
+            return self._offer_person(
+                state, reading, reading.reasons, rule, "the caller sounded frustrated", reply=intent.reply
+            )
         if intent.action is Action.TRANSFER:
             return self._transfer(state, intent, intent.reply, intent.department, rule, reading)
 
+        if intent.action is Action.END:
+            state = replace(state, mode=Mode.ENDED, offer_reason=None, last_request=None, same_request_in_row=0)
+            return state, self._decision(reading, intent.reply, Action.END, rule)
         same = state.same_request_in_row + 1 if state.last_request == intent.name else 1
         same = min(same, self._policy.repeated_request_after)
         state = replace(
@@ -267,11 +278,13 @@ class DialogueEngine:
         if same >= self._policy.repeated_request_after:
             reasons = reading.reasons + (f"the same request {intent.name} {same} times in a row",)
             return self._offer_person(
-                state, reading, reasons, "repeated_request", f"the caller asked about {intent.name} {same} times"
+                state,
+                reading,
+                reasons,
+                "repeated_request",
+                f"the caller asked about {intent.name} {same} times",
+                reply=self._replies.offer_person_repeated,
             )
-        if intent.action is Action.END:
-            state = replace(state, mode=Mode.ENDED, offer_reason=None)
-            return state, self._decision(reading, intent.reply, Action.END, rule)
         return self._reply(state, reading, intent.reply, rule)
 
     def _not_understood(self, state: DialogueState, reading: _Reading) -> tuple[DialogueState, Decision]:
@@ -342,14 +355,8 @@ class DialogueEngine:
         reasons: tuple[str, ...],
         rule: str,
         offer_reason: str,
-        reply: str | None = None,
+        reply: str,
     ) -> tuple[DialogueState, Decision]:
-        if reply is None:
-            reply = (
-                self._replies.offer_person_repeated
-                if rule == "repeated_request"
-                else self._replies.offer_person_frustrated
-            )
         state = replace(state, mode=Mode.OFFERED_PERSON, offer_reason=offer_reason, same_request_in_row=0)
         return state, self._decision(replace(reading, reasons=reasons), reply, Action.REPLY, rule)
 

@@ -8,6 +8,7 @@ Every score carries its evidence: the nearest training example and the words tha
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -72,7 +73,7 @@ class IntentClassifier:
         self._model.fit(features, labels)
         self._labels = np.asarray(labels)
         self._example_chars = self._chars.transform(self._texts)
-        self._classes: list[str] = list(self._model.classes_)
+        self._classes: list[str] = [str(name) for name in self._model.classes_]
         self._word_names = self._words.get_feature_names_out()
 
     @property
@@ -97,6 +98,12 @@ class IntentClassifier:
         normalized = normalize(text, self.language)
         if not normalized:
             return None
+        return self._classify_normalized(normalized)
+
+    # The model is fixed after training, so a score depends on the text alone; common turns ("yes", "agent")
+    # recur in every call.
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 (one classifier per process; the cache dies with it)
+    def _classify_normalized(self, normalized: str) -> IntentScore:
         features = self._features([normalized])
         probabilities = self._model.predict_proba(features)[0]
         order = np.argsort(-probabilities, kind="stable")
@@ -112,7 +119,7 @@ class IntentClassifier:
             runner_up=second,
             runner_up_confidence=float(probabilities[order[1]]),
             nearest_example=self._originals[nearest],
-            similarity=float(similarities.max()),
+            similarity=min(1.0, float(similarities.max())),
             key_words=self._key_words(features, int(order[0])),
         )
 

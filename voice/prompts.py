@@ -7,7 +7,7 @@ the file and the entry, never surface mid-call. Layout::
     prompts/intents.yaml        per intent: action, department, role, transfer reason (language-independent)
     prompts/policy.yaml         thresholds and keypad of the escalation policy
     prompts/<lang>/intents.yaml per intent: reply, examples, keywords
-    prompts/<lang>/replies.yaml greeting, policy replies, department names, frustration words
+    prompts/<lang>/replies.yaml greeting, policy replies, department names
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Role(StrEnum):
     REPEAT = "repeat"
     AFFIRM = "affirm"
     DENY = "deny"
+    FRUSTRATION = "frustration"
     OUT_OF_SCOPE = "out_of_scope"
 
 
@@ -57,6 +58,8 @@ SINGLE_ROLES = (
     Role.REPEAT,
     Role.AFFIRM,
     Role.DENY,
+    Role.FRUSTRATION,
+    Role.OUT_OF_SCOPE,
 )
 
 
@@ -114,7 +117,6 @@ class Replies:
     not_understood: str
     offer_person_not_understood: str
     transfer_not_understood: str
-    offer_person_frustrated: str
     offer_person_repeated: str
     offer_keypad: str
     keypad_unknown: str
@@ -124,8 +126,6 @@ class Replies:
     nothing_to_repeat: str
     department_names: Mapping[str, str]
     """Department id -> how the agent names it to the caller."""
-    frustration: tuple[str, ...]
-    """Normalised phrases that show the caller is frustrated."""
 
     def transfer_to(self, department: str) -> str:
         """The transfer sentence for `department`."""
@@ -140,7 +140,6 @@ class Replies:
                 "not_understood",
                 "offer_person_not_understood",
                 "transfer_not_understood",
-                "offer_person_frustrated",
                 "offer_person_repeated",
                 "offer_keypad",
                 "keypad_unknown",
@@ -235,7 +234,6 @@ class _RepliesFile(_Strict):
     not_understood: str = Field(min_length=1)
     offer_person_not_understood: str = Field(min_length=1)
     transfer_not_understood: str = Field(min_length=1)
-    offer_person_frustrated: str = Field(min_length=1)
     offer_person_repeated: str = Field(min_length=1)
     offer_keypad: str = Field(min_length=1)
     keypad_unknown: str = Field(min_length=1)
@@ -243,7 +241,6 @@ class _RepliesFile(_Strict):
     nothing_offered: str = Field(min_length=1)
     nothing_to_repeat: str = Field(min_length=1)
     departments: dict[str, str]
-    frustration: list[str] = Field(default_factory=list)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -331,7 +328,6 @@ def load_catalogue(prompts_dir: Path, language: str) -> Catalogue:
     replies = Replies(
         **{name: " ".join(getattr(replies_file, name).split()) for name in _REPLY_TEXT_FIELDS},
         department_names=MappingProxyType(dict(replies_file.departments)),
-        frustration=_normalized_phrases(replies_file.frustration, language, f"{replies_path}: frustration"),
     )
     return Catalogue(
         language=language,
@@ -348,7 +344,6 @@ _REPLY_TEXT_FIELDS = (
     "not_understood",
     "offer_person_not_understood",
     "transfer_not_understood",
-    "offer_person_frustrated",
     "offer_person_repeated",
     "offer_keypad",
     "keypad_unknown",

@@ -47,12 +47,12 @@ _FEELINGS = {
 # Claims to be a person. "I am not a person" stays allowed: the negation breaks the pattern.
 _HUMAN_CLAIMS = {
     "en": [
-        r"\bi(?:'m| am) (?:a |an )?(?:real |actual )?(?:human|person|man|woman)\b",
+        r"\bi(?:'m| am) (?:a |an )?(?:real |actual )?(?:human|person|man|woman|employee|staff member)\b",
         r"\bas a (?:human|person)\b",
         r"\bi(?:'m| am) not (?:a |an )?(?:robot|machine|computer|bot|ai)\b",
     ],
     "nl": [
-        r"\bik ben (?:een )?(?:echt(?:e)? )?(?:mens|persoon|man|vrouw)\b",
+        r"\bik ben (?:een )?(?:echt(?:e)? )?(?:mens|persoon|man|vrouw|medewerker)\b",
         r"\bals mens\b",
         r"\bik ben geen (?:robot|computer|machine|bot|ai)\b",
     ],

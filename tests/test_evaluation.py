@@ -15,6 +15,8 @@ SETS = {
     ("en", "fresh"): "intent_eval_fresh_en.yaml",
     ("nl", "first"): "intent_eval_nl.yaml",
     ("nl", "fresh"): "intent_eval_fresh_nl.yaml",
+    ("en", "final"): "intent_eval_final_en.yaml",
+    ("nl", "final"): "intent_eval_final_nl.yaml",
 }
 
 

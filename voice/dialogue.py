@@ -63,6 +63,8 @@ class DialogueState:
     """The last understood request intent."""
     same_request_in_row: int = 0
     """How many times in a row `last_request` was asked (capped at the repeated-request threshold)."""
+    reply_interrupted: bool = False
+    """The caller spoke over the last reply before it was fully played (barge-in)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,12 +121,18 @@ class DialogueEngine:
         """
         match turn:
             case Dtmf(digit=digit):
-                state, decision = self._key_press(state, digit)
+                next_state, decision = self._key_press(state, digit)
             case Transcript():
-                state, decision = self._speech(state, turn)
+                next_state, decision = self._speech(state, turn)
             case _:
                 raise TypeError(f"expected a Transcript or Dtmf, got {type(turn).__name__}")
-        return replace(state, last_reply=decision.reply), decision
+        if state.reply_interrupted:
+            decision = replace(decision, reasons=(*decision.reasons, "the caller spoke over the previous reply"))
+        return replace(next_state, last_reply=decision.reply, reply_interrupted=False), decision
+
+    def interrupted(self, state: DialogueState) -> DialogueState:
+        """Record that the caller cut the last reply off (barge-in); the next decision's reasons say so."""
+        return replace(state, reply_interrupted=True)
 
     # --- the rules --------------------------------------------------------------------------------------------
 

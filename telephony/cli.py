@@ -1,4 +1,4 @@
-"""The ``voice-agent`` command: ``chat`` and ``lint-prompts`` (serve and replay come with the call path)."""
+"""The ``voice-agent`` command: ``serve``, ``replay``, ``chat`` and ``lint-prompts``."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TextIO
 
+from telephony.deployment import DeploymentError
 from telephony.settings import SettingsError, load_settings
 from voice.dialogue import DialogueEngine
 from voice.events import Action, Decision, Dtmf, Transcript
+from voice.models import ModelNotFound
 from voice.prompts import LANGUAGES, PromptError, load_catalogue
 from voice.tone import lint_catalogue
 
@@ -109,10 +111,77 @@ def _lint_prompts(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from telephony.app import create_app
+    from telephony.logs import configure_logging
+
+    configure_logging()
+    settings = load_settings(language=args.lang)
+    app = create_app(settings)
+    # proxy_headers: behind a TLS-terminating proxy the scheme and client come from X-Forwarded-*; set
+    # VOICE_AGENT_PUBLIC_URL as well so that signature checks use the URL Twilio actually called.
+    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_config=None, ws="websockets-sansio")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    # Imported here, like the app in `_serve`: the replay pulls in the server, the models and the Piper voice.
+    from telephony.replay import FixtureError, ReplayError, iter_summary, run_replay
+
+    try:
+        result = run_replay(args.calls, report_dir=args.report, server_url=args.server)
+    except FixtureError as error:
+        print(f"voice-agent replay: {error}", file=sys.stderr)
+        return 2
+    except ReplayError as error:
+        print(f"voice-agent replay: {error}", file=sys.stderr)
+        return 1
+    for line in iter_summary(result):
+        print(line)
+    print(f"report: {result.summary_path}", file=sys.stderr)
+    return result.exit_code
+
+
+def _media_stream_url(value: str) -> str:
+    if not value.startswith(("ws://", "wss://")):
+        raise argparse.ArgumentTypeError(
+            f"expected a ws:// or wss:// URL such as ws://127.0.0.1:8080/twilio/media, got {value!r}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``voice-agent``."""
     parser = argparse.ArgumentParser(prog="voice-agent", description="Self-hosted voice agent for phone calls.")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the Twilio webhook and media-stream server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    serve.add_argument("--lang", choices=LANGUAGES, help="language (default: VOICE_AGENT_LANGUAGE or en)")
+    serve.set_defaults(run=_serve)
+
+    replay = commands.add_parser(
+        "replay", help="replay fixture calls through the Media Streams path, as Twilio would, with a report"
+    )
+    replay.add_argument("calls", nargs="+", type=Path, metavar="CALL.json", help="fixture call files")
+    replay.add_argument(
+        "--server",
+        type=_media_stream_url,
+        metavar="URL",
+        help="media-stream URL of a running server, such as ws://127.0.0.1:8080/twilio/media "
+        "(default: run the server in this process, which also reports transcripts and decisions)",
+    )
+    replay.add_argument(
+        "--report",
+        type=Path,
+        default=Path("replay-report"),
+        metavar="DIR",
+        help="report folder (default: replay-report)",
+    )
+    replay.set_defaults(run=_replay)
 
     chat = commands.add_parser("chat", help="talk to the dialogue engine in text, one caller line per stdin line")
     chat.add_argument("--lang", choices=LANGUAGES, help="language (default: VOICE_AGENT_LANGUAGE or en)")
@@ -132,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (PromptError, SettingsError) as error:
+    except (PromptError, SettingsError, DeploymentError, ModelNotFound) as error:
         print(f"voice-agent: {error}", file=sys.stderr)
         return 2
 

@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     """A Piper voice .onnx file (its .onnx.json beside it); default: the bundled en_US-joe-medium."""
     model_workers: int = Field(default=2, ge=1, le=16)
     """Threads that run ASR and TTS for all calls."""
-    asr_threads: int = Field(default=2, ge=1, le=16)
-    """Intra-op threads of the Whisper model."""
+    asr_threads: int = Field(default=1, ge=1, le=16)
+    """Intra-op threads of each Whisper model copy; 1 measured best on two cores (benchmarks/asr_latency.py)."""
 
     @field_validator("public_url")
     @classmethod

@@ -35,3 +35,16 @@ def prompts_copy(tmp_path: Path) -> Path:
     target = tmp_path / "prompts"
     shutil.copytree(PROMPTS_DIR, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def voice_services():
+    """The real models, loaded once for the whole test session (Whisper tiny.en, Piper joe, the phrase cache)."""
+    from telephony.app import load_voice_services
+    from telephony.settings import load_settings
+    from voice.prompts import load_catalogue
+
+    settings = load_settings()
+    services = load_voice_services(settings, load_catalogue(settings.prompts_dir, settings.language))
+    yield services
+    services.workers.shutdown()

@@ -1,0 +1,170 @@
+"""The FastAPI application: Twilio webhooks, the media-stream WebSocket and health.
+
+Models are loaded once, in the lifespan, and shared by every call; ``GET /healthz`` answers 200 only after that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, Response
+from twilio.request_validator import RequestValidator
+
+from telephony import twiml
+from telephony.calls import CallRegistry
+from telephony.deployment import TransferTarget, load_transfer_targets
+from telephony.media_stream import StreamCounters, run_media_stream
+from telephony.settings import Settings, load_settings
+from voice.events import Action
+from voice.pipeline import VoiceServices
+from voice.prompts import Catalogue, load_catalogue
+
+log = logging.getLogger(__name__)
+
+TWIML_MEDIA_TYPE = "application/xml"
+
+
+@dataclass(slots=True)
+class AppState:
+    """What the routes share."""
+
+    settings: Settings
+    catalogue: Catalogue
+    targets: dict[str, TransferTarget]
+    registry: CallRegistry = field(default_factory=CallRegistry)
+    counters: StreamCounters = field(default_factory=StreamCounters)
+    services: VoiceServices | None = None
+
+
+def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServices:
+    """Load the models (once per process) and warm the phrase cache with the fixed replies.
+
+    Raises:
+        voice.models.ModelNotFound: a model is neither configured nor bundled; the message says what to install.
+    """
+    # Imported here: the heavy libraries load only in the server, not for `voice-agent chat`.
+    from voice.asr import AsrOptions, SpeechRecognizer
+    from voice.dialogue import DialogueEngine
+    from voice.models import piper_voice_files, whisper_model_dir
+    from voice.tts import PhraseCache
+    from voice.tts_piper import PiperSynthesizer
+    from voice.workers import ModelWorkers
+
+    recognizer = SpeechRecognizer(
+        whisper_model_dir(settings.whisper_model),
+        # One model copy per pool worker, so that two utterances ending together are transcribed side by side.
+        AsrOptions(language=catalogue.language, cpu_threads=settings.asr_threads, num_workers=settings.model_workers),
+    )
+    model, config = piper_voice_files(settings.piper_voice)
+    synthesizer = PiperSynthesizer(model, config)
+    fixed = list(catalogue.replies.texts().values()) + [intent.reply for intent in catalogue.intents.values()]
+    speech = PhraseCache(synthesizer, max_entries=max(128, 2 * len(fixed)))
+    # The greeting and the transfer sentences must never wait for synthesis; a failure transfer may not even have it.
+    speech.preload(fixed)
+    return VoiceServices(
+        engine=DialogueEngine(catalogue),
+        recognizer=recognizer,
+        speech=speech,
+        workers=ModelWorkers(settings.model_workers),
+    )
+
+
+def _request_url(request: Request, settings: Settings) -> str:
+    """The URL Twilio signed: the configured public URL when set (behind a TLS proxy), else the request's own."""
+    if settings.public_url:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return settings.public_url + request.url.path + query
+    return str(request.url)
+
+
+def _public_base(request: Request, settings: Settings) -> str:
+    return settings.public_url or str(request.base_url).rstrip("/")
+
+
+async def _form_if_signed(request: Request, settings: Settings) -> dict[str, str] | None:
+    """The webhook's form parameters, or None when a configured auth token's signature check fails."""
+    form = {key: str(value) for key, value in (await request.form()).items()}
+    token = settings.twilio_auth_token
+    if token is None:
+        return form
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not RequestValidator(token.get_secret_value()).validate(_request_url(request, settings), form, signature):
+        log.warning("webhook with a missing or invalid X-Twilio-Signature refused", extra={"path": request.url.path})
+        return None
+    return form
+
+
+def create_app(settings: Settings | None = None, services: VoiceServices | None = None) -> FastAPI:
+    """Build the application; configuration and catalogue are validated here, models load in the lifespan.
+
+    Args:
+        settings: the configuration; default: read from the environment.
+        services: already loaded models to use (and leave running) instead of loading them in the lifespan;
+            tests and the in-process replay share one set this way.
+
+    Raises:
+        voice.prompts.PromptError, telephony.deployment.DeploymentError: naming the file and the entry at fault.
+    """
+    settings = settings or load_settings()
+    catalogue = load_catalogue(settings.prompts_dir, settings.language)
+    targets = dict(load_transfer_targets(settings.deployment_file, catalogue.departments))
+    state = AppState(settings=settings, catalogue=catalogue, targets=targets)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        state.services = await asyncio.to_thread(load_voice_services, settings, catalogue) if owned else services
+        log.info("models loaded; ready for calls")
+        try:
+            yield
+        finally:
+            if owned:
+                state.services.workers.shutdown()
+            state.services = None
+
+    app = FastAPI(title="voice-agent", lifespan=lifespan)
+    app.state.voice = state
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        if state.services is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse({"status": "ok", "live_calls": state.registry.live_count()})
+
+    @app.post("/twilio/voice")
+    async def incoming_call(request: Request) -> Response:
+        form = await _form_if_signed(request, settings)
+        if form is None:
+            return Response("invalid signature", status_code=403)
+        log.info("incoming call", extra={"call": form.get("CallSid", "-")})
+        body = twiml.connect_stream(_public_base(request, settings))
+        return Response(body, media_type=TWIML_MEDIA_TYPE)
+
+    @app.post("/twilio/after-stream")
+    async def after_stream(request: Request) -> Response:
+        form = await _form_if_signed(request, settings)
+        if form is None:
+            return Response("invalid signature", status_code=403)
+        call = state.registry.get(form.get("CallSid", ""))
+        outcome = call.outcome if call else None
+        if outcome is not None and outcome.action is Action.END:
+            body = twiml.hang_up()
+        else:
+            # A transfer, or a stream that ended without a decision (an error, a restart): a person, never silence.
+            department = (outcome.department if outcome else None) or catalogue.policy.default_department
+            body = twiml.dial_department(targets[department])
+        return Response(body, media_type=TWIML_MEDIA_TYPE)
+
+    @app.websocket("/twilio/media")
+    async def media(websocket: WebSocket) -> None:
+        if state.services is None:
+            await websocket.close(code=1013)  # try again later: models are still loading
+            return
+        await run_media_stream(websocket, state.services, state.registry, state.counters)
+
+    return app

@@ -1,0 +1,71 @@
+"""Live and recent calls in this process: their state and, once decided, how the stream should end.
+
+`/twilio/after-stream` reads the outcome here when Twilio asks what to do after our side closed the stream.
+Bounded: only the most recent finished calls are kept (durable call records come with the storage issue).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from voice.events import Decision
+from voice.pipeline import TurnRecord
+
+MAX_FINISHED_CALLS = 1000
+
+
+class CallState(StrEnum):
+    LIVE = "live"
+    FINISHED = "finished"
+
+
+@dataclass(slots=True)
+class CallInfo:
+    """What this process knows about one call."""
+
+    call_sid: str
+    stream_sid: str
+    started_at: float = field(default_factory=time.time)
+    state: CallState = CallState.LIVE
+    outcome: Decision | None = None
+    """The decision that ended the automated part (transfer or goodbye), if any."""
+    protocol_errors: int = 0
+    """Malformed messages received on this call's stream."""
+    records: list[TurnRecord] = field(default_factory=list)
+    """Every exchange of the call (the pipeline's own list), greeting first."""
+    failure: str | None = None
+    """Why the automated conversation gave up, if it did (an ASR or TTS fault)."""
+
+
+class CallRegistry:
+    """Calls by call SID. Used from the event loop only, so no locking."""
+
+    def __init__(self, max_finished: int = MAX_FINISHED_CALLS) -> None:
+        self._calls: OrderedDict[str, CallInfo] = OrderedDict()
+        self._max_finished = max_finished
+
+    def open(self, call_sid: str, stream_sid: str) -> CallInfo:
+        info = CallInfo(call_sid=call_sid, stream_sid=stream_sid)
+        self._calls[call_sid] = info
+        return info
+
+    def get(self, call_sid: str) -> CallInfo | None:
+        return self._calls.get(call_sid)
+
+    def live_count(self) -> int:
+        return sum(1 for info in self._calls.values() if info.state is CallState.LIVE)
+
+    def finish(self, call_sid: str, outcome: Decision | None = None) -> None:
+        info = self._calls.get(call_sid)
+        if info is None:
+            return
+        info.state = CallState.FINISHED
+        if outcome is not None:
+            info.outcome = outcome
+        self._calls.move_to_end(call_sid)
+        finished = [sid for sid, call in self._calls.items() if call.state is CallState.FINISHED]
+        for sid in finished[: max(0, len(finished) - self._max_finished)]:
+            del self._calls[sid]

@@ -1,0 +1,72 @@
+"""Deployment configuration: where each department is reached (phone number, SIP address or queue).
+
+Validated at start-up against the catalogue's departments, so a call is never handed to a department that has no
+target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class DeploymentError(ValueError):
+    """The deployment file is missing, malformed or does not cover the catalogue's departments."""
+
+
+class TransferTarget(BaseModel):
+    """Where one department takes calls: exactly one of a number, a SIP address or a queue."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number: str | None = Field(default=None, pattern=r"^\+[1-9]\d{6,14}$")
+    """An E.164 phone number, such as +15005550101."""
+    sip: str | None = Field(default=None, pattern=r"^sips?:\S+@\S+$")
+    """A SIP URI, such as sip:billing@pbx.example.com."""
+    queue: str | None = Field(default=None, min_length=1, max_length=64)
+    """A Twilio queue name."""
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TransferTarget:
+        given = [name for name in ("number", "sip", "queue") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError(f"needs exactly one of number, sip or queue, got {given or 'none'}")
+        return self
+
+
+class _DeploymentFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    departments: dict[str, TransferTarget]
+
+
+def load_transfer_targets(path: Path, departments: Iterable[str]) -> Mapping[str, TransferTarget]:
+    """Read the deployment file and check that every department of the catalogue has a target.
+
+    Raises:
+        DeploymentError: naming the file and the department at fault.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DeploymentError(f"{path}: deployment file not found (set VOICE_AGENT_DEPLOYMENT_FILE)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        parsed = _DeploymentFile.model_validate(data)
+    except yaml.YAMLError as error:
+        raise DeploymentError(f"{path}: not valid YAML: {error}") from error
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        raise DeploymentError(f"{path}: {location}: {first['msg']}") from error
+    known = list(departments)
+    missing = [name for name in known if name not in parsed.departments]
+    unknown = [name for name in parsed.departments if name not in known]
+    if missing:
+        raise DeploymentError(f"{path}: departments without a target: {', '.join(missing)}")
+    if unknown:
+        raise DeploymentError(f"{path}: departments not in the catalogue: {', '.join(unknown)}")
+    return MappingProxyType(dict(parsed.departments))

@@ -1,0 +1,217 @@
+"""The Media Streams WebSocket, driven as Twilio drives it: protocol handling, keys, barge-in and handover."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import threading
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from telephony.app import create_app
+from telephony.settings import load_settings
+from voice.framing import pcm_to_twilio_frames
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SILENCE = b"\xff" * 160
+
+
+def start_message(stream_sid: str = "MZ1", call_sid: str = "CA1") -> dict:
+    return {
+        "event": "start",
+        "sequenceNumber": "1",
+        "streamSid": stream_sid,
+        "start": {
+            "accountSid": "AC1",
+            "streamSid": stream_sid,
+            "callSid": call_sid,
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": {},
+        },
+    }
+
+
+def media_message(frame: bytes, stream_sid: str = "MZ1") -> dict:
+    payload = base64.b64encode(frame).decode()
+    return {"event": "media", "streamSid": stream_sid, "media": {"track": "inbound", "payload": payload}}
+
+
+def dtmf_message(digit: str, stream_sid: str = "MZ1") -> dict:
+    return {"event": "dtmf", "streamSid": stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}}
+
+
+def mark_message(name: str, stream_sid: str = "MZ1") -> dict:
+    return {"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}
+
+
+def receive_until_mark(ws) -> tuple[list[dict], str]:
+    """Messages up to and including the next mark; returns them and the mark's name."""
+    messages = []
+    while True:
+        message = ws.receive_json()
+        messages.append(message)
+        if message["event"] == "mark":
+            return messages, message["mark"]["name"]
+
+
+def speech_frames(clip: str = "harvard_birch_canoe.wav") -> list[bytes]:
+    with wave.open(str(SHARED / "real_speech" / "audio" / clip)) as wav:
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16).astype(np.float32) / 32768
+        rate = wav.getframerate()
+    return pcm_to_twilio_frames(samples[: rate * 3], rate)
+
+
+@pytest.fixture
+def client(voice_services):
+    app = create_app(load_settings(), services=voice_services)
+    with TestClient(app) as client:
+        yield client
+
+
+def test_greeting_is_played_with_marks_for_the_right_stream(client):
+    with client.websocket_connect("/twilio/media") as ws:
+        ws.send_json({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+        ws.send_json(start_message())
+        messages, _ = receive_until_mark(ws)
+        media = [m for m in messages if m["event"] == "media"]
+        assert len(media) > 100  # the greeting lasts seconds, in 20 ms frames
+        assert all(m["streamSid"] == "MZ1" for m in messages)
+        assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media)
+        assert set(messages[-1]) == {"event", "streamSid", "mark"}
+        ws.send_json({"event": "stop", "streamSid": "MZ1"})
+
+
+def test_dtmf_zero_during_the_greeting_clears_it_and_hands_over(client):
+    with client.websocket_connect("/twilio/media") as ws:
+        ws.send_json(start_message(call_sid="CA-zero"))
+        _, _first_mark = receive_until_mark(ws)
+        ws.send_json(dtmf_message("0"))
+        seen = []
+        with pytest.raises(WebSocketDisconnect):
+            while True:
+                message = ws.receive_json()
+                seen.append(message["event"])
+                if message["event"] == "mark":
+                    ws.send_json(mark_message(message["mark"]["name"]))  # played (or cleared) at once
+        assert "clear" in seen  # the rest of the greeting was dropped at once
+        assert seen.count("media") > 50  # the transfer sentence was played before the close
+    registry = client.app.state.voice.registry
+    call = registry.get("CA-zero")
+    assert call.outcome.action.value == "transfer" and call.outcome.rule == "dtmf_zero"
+    assert [record.decision.rule for record in call.records] == ["greeting", "dtmf_zero"]
+    assert call.records[0].interrupted
+    twiml = client.post("/twilio/after-stream", data={"CallSid": "CA-zero"}).text
+    assert "<Dial><Number>+15005550101</Number></Dial>" in twiml
+
+
+def test_malformed_messages_are_counted_and_the_call_goes_on(client):
+    counters = client.app.state.voice.counters
+    before = counters.protocol_errors
+    with client.websocket_connect("/twilio/media") as ws:
+        ws.send_json(start_message(call_sid="CA-bad"))
+        receive_until_mark(ws)
+        ws.send_text("{not json")
+        ws.send_bytes(b"\x00\x01binary")
+        ws.send_json({"event": "media", "streamSid": "MZ1", "media": {"payload": "!!!"}})
+        ws.send_text("x" * 100_000)
+        ws.send_json({"event": "a-future-event", "streamSid": "MZ1"})  # unknown: ignored, not an error
+        ws.send_json(dtmf_message("7"))  # opening hours
+        messages, _ = receive_until_mark(ws)
+        assert any(m["event"] == "media" for m in messages)
+        ws.send_json({"event": "stop", "streamSid": "MZ1"})
+    assert counters.protocol_errors - before == 4
+    call = client.app.state.voice.registry.get("CA-bad")
+    assert call.protocol_errors == 4
+    assert call.records[-1].decision.intent == "opening_hours"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (media_message(SILENCE), None),  # media before start
+        (dtmf_message("1"), None),  # a key before start
+        (start_message(), media_message(SILENCE, stream_sid="MZ-other")),  # another stream's media
+        (start_message(), start_message(stream_sid="MZ2", call_sid="CA2")),  # a second start
+    ],
+)
+def test_protocol_violations_close_the_stream_cleanly(client, first, second):
+    closes = client.app.state.voice.counters.protocol_closes
+    with client.websocket_connect("/twilio/media") as ws:
+        ws.send_json(first)
+        if second is not None:
+            receive_until_mark(ws)
+            ws.send_json(second)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                ws.receive_json()
+        assert closed.value.code == 1008
+    assert client.app.state.voice.counters.protocol_closes == closes + 1
+
+
+class GatedRecognizer:
+    """The real recogniser, held after transcribing until the test releases it."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def transcribe(self, samples, start_ms=0):
+        transcript = self.real.transcribe(samples, start_ms)
+        self.started.set()
+        self.release.wait(timeout=60)
+        return transcript
+
+
+def test_a_transcribing_call_does_not_stall_another_call(voice_services):
+    """While call A's transcription is running (held in the worker pool), call B is answered.
+
+    If ASR ran on the event loop, B's key press could not be answered before A's transcription returned, and the
+    release below would only come from the watchdog.
+    """
+    gated = GatedRecognizer(voice_services.recognizer)
+    services = dataclasses.replace(voice_services, recognizer=gated)
+    app = create_app(load_settings(), services=services)
+    released_by_watchdog = threading.Event()
+
+    def watchdog() -> None:
+        released_by_watchdog.set()
+        gated.release.set()
+
+    timer = threading.Timer(60, watchdog)
+    timer.start()
+    try:
+        with (
+            TestClient(app) as client,
+            client.websocket_connect("/twilio/media") as call_a,
+            client.websocket_connect("/twilio/media") as call_b,
+        ):
+            call_a.send_json(start_message("MZA", "CA-A"))
+            receive_until_mark(call_a)
+            call_b.send_json(start_message("MZB", "CA-B"))
+            receive_until_mark(call_b)
+            for frame in speech_frames() + [SILENCE] * 75:
+                call_a.send_json(media_message(frame, "MZA"))
+            assert gated.started.wait(timeout=60), "call A's speech never reached the recogniser"
+
+            call_b.send_json(dtmf_message("7", "MZB"))
+            answer_b, _ = receive_until_mark(call_b)
+            answered_while_a_transcribed = not gated.release.is_set()
+            gated.release.set()
+            answer_a, _ = receive_until_mark(call_a)
+
+            call_a.send_json({"event": "stop", "streamSid": "MZA"})
+            call_b.send_json({"event": "stop", "streamSid": "MZB"})
+    finally:
+        timer.cancel()
+    assert answered_while_a_transcribed and not released_by_watchdog.is_set()
+    assert any(m["event"] == "media" for m in answer_b)
+    assert any(m["event"] == "media" for m in answer_a)
+    record_a = client.app.state.voice.registry.get("CA-A").records[-1]
+    assert record_a.caller.text  # the real transcript of call A's speech

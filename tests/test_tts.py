@@ -1,0 +1,137 @@
+"""Speech synthesis with the real Piper voice, and the phrase cache in front of it."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from voice.models import piper_voice_files
+from voice.tts import PhraseCache, SpeechSynthesizer
+from voice.tts_piper import PiperSynthesizer
+
+# Replies of the shape the agent gives: one or two calm sentences.
+REPLIES = (
+    "I am connecting you to our billing team and passing on what you told me. It usually takes less than two minutes.",
+    "I did not understand that. You can ask about bills, payments, internet or mobile problems, or say agent.",
+    "Your last bill was sent on the third of the month. Is there anything else I can help you with?",
+)
+
+
+@pytest.fixture(scope="module")
+def synthesizer() -> PiperSynthesizer:
+    return PiperSynthesizer(*piper_voice_files(None))
+
+
+class CountingSynthesizer:
+    """The real synthesizer, counting how often it is asked to speak."""
+
+    def __init__(self, inner: SpeechSynthesizer) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.inner.sample_rate_hz
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        with self._lock:
+            self.calls.append(text)
+        return self.inner.synthesize(text)
+
+
+def test_piper_is_a_speech_synthesizer(synthesizer):
+    assert isinstance(synthesizer, SpeechSynthesizer)
+    assert synthesizer.sample_rate_hz == 22050
+
+
+def test_one_chunk_per_sentence(synthesizer):
+    text = "Hello, this is the automated assistant. How can I help? Say agent for a person."
+    chunks = list(synthesizer.synthesize(text))
+    assert len(chunks) == 3
+    for chunk in chunks:
+        assert chunk.dtype == np.float32
+        assert chunk.ndim == 1
+        assert chunk.size > synthesizer.sample_rate_hz // 4
+        assert np.abs(chunk).max() <= 1.0
+
+
+def test_calm_speaking_rate(synthesizer):
+    # Measured on the audio's length, not on the clock: these replies come out at ~185 words a minute at the
+    # default length_scale (1.25), and at ~217, hurried, at Piper's own default of 1.0.
+    words = sum(len(re.findall(r"[\w']+", reply)) for reply in REPLIES)
+    audio_s = sum(chunk.size for reply in REPLIES for chunk in synthesizer.synthesize(reply))
+    audio_s /= synthesizer.sample_rate_hz
+    words_per_minute = words / audio_s * 60
+    assert 160 <= words_per_minute <= 200, f"{words_per_minute:.0f} words per minute"
+
+
+def test_phrase_cache_synthesises_once(synthesizer):
+    counting = CountingSynthesizer(synthesizer)
+    cache = PhraseCache(counting)
+    first = cache.get_or_synthesize(REPLIES[0])
+    again = cache.get_or_synthesize(REPLIES[0])
+    assert counting.calls == [REPLIES[0]]
+    assert len(first) == 2
+    assert all(a is b for a, b in zip(first, again, strict=True))
+    assert (cache.hits, cache.misses) == (1, 1)
+    # Nobody can change what the next caller hears.
+    with pytest.raises(ValueError, match="read-only"):
+        first[0][0] = 0.0
+
+
+def test_concurrent_requests_synthesise_once(synthesizer):
+    counting = CountingSynthesizer(synthesizer)
+    cache = PhraseCache(counting)
+    results: list[list[np.ndarray]] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get_or_synthesize(REPLIES[1]))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counting.calls == [REPLIES[1]]
+    assert len(results) == 4
+    assert all(len(result) == 2 for result in results)
+
+
+def test_cache_is_bounded(synthesizer):
+    counting = CountingSynthesizer(synthesizer)
+    cache = PhraseCache(counting, max_entries=2)
+    one, two, three = "One moment.", "Thank you.", "Goodbye."
+    cache.get_or_synthesize(one)
+    cache.get_or_synthesize(two)
+    cache.get_or_synthesize(one)  # now the most recently used
+    cache.get_or_synthesize(three)  # evicts `two`, the least recently used
+    assert len(cache) == 2
+    assert one in cache and three in cache and two not in cache
+    cache.get_or_synthesize(two)
+    assert counting.calls == [one, two, three, two]
+
+
+def test_preload(synthesizer):
+    counting = CountingSynthesizer(synthesizer)
+    cache = PhraseCache(counting, max_entries=3)
+    cache.preload([REPLIES[0], REPLIES[0], "", REPLIES[2]])
+    assert counting.calls == [REPLIES[0], REPLIES[2]]
+    cache.get_or_synthesize(REPLIES[2])
+    assert len(counting.calls) == 2
+    with pytest.raises(ValueError, match="max_entries"):
+        cache.preload(["A.", "B.", "C.", "D."])
+
+
+def test_empty_text(synthesizer):
+    assert list(synthesizer.synthesize("")) == []
+    assert list(synthesizer.synthesize("  \n")) == []
+    counting = CountingSynthesizer(synthesizer)
+    cache = PhraseCache(counting)
+    assert cache.get_or_synthesize("") == []
+    assert counting.calls == []
+
+
+def test_cache_size_must_be_positive(synthesizer):
+    with pytest.raises(ValueError, match="at least 1"):
+        PhraseCache(synthesizer, max_entries=0)

@@ -1,0 +1,217 @@
+"""Speech recognition: one caller utterance (16 kHz float samples) in, one `Transcript` out.
+
+The only module that imports faster-whisper. The model is loaded once per process and shared by all calls; the
+worker pool (`voice.workers`) runs `transcribe` off the event loop.
+
+Noise must never become words: an open phone line, breathing or silence that slips past the VAD makes Whisper
+produce "Thank you.", "you" or ". . .". Three checks stop that, each measured on the real clips in
+`shared/real_speech/` and on synthetic noise:
+- Whisper's own rule, applied here rather than inside faster-whisper so that one place decides: drop a segment
+  whose no-speech probability is high *and* whose average log-probability is low. Real speech (22 clips, native and
+  through 8 kHz mu-law) scored no_speech_prob <= 0.46 and avg_logprob >= -0.57; silence, line noise, hum and
+  breath-like noise scored no_speech_prob >= 0.63 and avg_logprob <= -1.13.
+- Known hallucinations ("Thank you.", "you", "Thanks for watching.") are dropped when no_speech_prob is above a
+  lower bar: on noise they came with 0.83-0.96, "Thank you." really spoken (by Piper, over the phone) with about 0.1.
+- Text without a letter or a digit (". . .") is dropped.
+"""
+
+from __future__ import annotations
+
+import os
+
+# onnxruntime (imported by faster-whisper for its VAD) looks up a telemetry host after import; there is no
+# internet here, and nothing may try to reach it. Must be set before the import.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.transcribe import Segment
+
+from voice.events import Transcript
+
+SAMPLE_RATE_HZ = 16_000
+"""The only rate Whisper takes."""
+
+# What Whisper says on silence and noise, learned from subtitles in its training data. Compared after
+# normalisation (lower case, no punctuation).
+KNOWN_HALLUCINATIONS: frozenset[str] = frozenset(
+    {
+        "you",
+        "thank you",
+        "thank you very much",
+        "thanks",
+        "thanks for watching",
+        "thank you for watching",
+        "thanks for listening",
+        "thank you for listening",
+        "please subscribe",
+        "subscribe",
+        "bye",
+        "okay",
+        "oh",
+        "so",
+        "the end",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AsrOptions:
+    """How the recogniser is loaded and how it decodes.
+
+    Defaults measured on two cores with Whisper tiny.en int8 (see `benchmarks/asr_latency.py`).
+    """
+
+    language: str = "en"
+    """Language of the speech. Always passed: language detection on 8 kHz audio is unreliable, and slow."""
+    beam_size: int = 5
+    """Beam width. 5 costs no measurable time over greedy (1) with tiny.en (the encoder dominates) and lowered the
+    pooled word error rate on the real clips through a telephone round trip from 17.9% to 15.7%."""
+    no_speech_threshold: float = 0.6
+    """Drop a segment when its no-speech probability is above this and `avg_logprob` is below
+    `log_prob_threshold` (Whisper's rule). Real speech scored at most 0.46 here, noise at least 0.63."""
+    log_prob_threshold: float = -1.0
+    """See `no_speech_threshold`. Real speech scored at least -0.57 here, noise at most -1.13."""
+    hallucination_no_speech_threshold: float = 0.5
+    """Drop a known hallucination ("Thank you.") when the no-speech probability is above this, however confident
+    the words. On noise they came with 0.83-0.96; "Thank you." spoken by Piper, over the phone, with about 0.1."""
+    cpu_threads: int = 1
+    """Intra-op threads per transcription. On two cores one thread is as fast as two for tiny.en (median ~0.3 s
+    for a 2-5 s utterance either way: the decoder is sequential and its matrices small), and it does not slow down
+    a Piper synthesis running beside it; two threads won only in the best case (min 0.25 vs 0.28 s)."""
+    num_workers: int = 2
+    """Transcriptions that run in parallel (CTranslate2 model replicas, ~30 MB each); match the worker pool's size.
+    With 1, two utterances that end together share one replica and take a median ~0.6 s each instead of ~0.37 s."""
+
+    def __post_init__(self) -> None:
+        for name in ("beam_size", "cpu_threads", "num_workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"AsrOptions.{name} must be at least 1, got {getattr(self, name)}")
+
+
+class SpeechRecognizer:
+    """Whisper, loaded once; `transcribe` turns one utterance into a `Transcript`.
+
+    Safe to call from several threads: up to `AsrOptions.num_workers` calls run in parallel, more wait their turn
+    inside CTranslate2.
+    """
+
+    def __init__(self, model_dir: Path, options: AsrOptions | None = None) -> None:
+        """Load the model (a second or so).
+
+        Args:
+            model_dir: a CTranslate2 Whisper model directory, from `voice.models.whisper_model_dir`.
+            options: decoding options; the defaults suit tiny.en on two cores.
+
+        Raises:
+            ValueError: the model is English-only and `options.language` is not "en".
+        """
+        self.options = options or AsrOptions()
+        # float16 weights fail on CPU and "default" converts them to float32, which is slower: int8 it is.
+        # local_files_only: a path is never downloaded, but make sure nothing ever tries.
+        self._model = WhisperModel(
+            str(model_dir),
+            device="cpu",
+            compute_type="int8",
+            cpu_threads=self.options.cpu_threads,
+            num_workers=self.options.num_workers,
+            local_files_only=True,
+        )
+        if not self._model.model.is_multilingual and self.options.language != "en":
+            raise ValueError(
+                f"the Whisper model in {model_dir} is English-only, but language {self.options.language!r} was "
+                "asked for: configure a multilingual model (such as Whisper base) or use language 'en'"
+            )
+
+    def transcribe(self, samples_16k: np.ndarray, start_ms: int = 0) -> Transcript:
+        """Recognise one utterance. Blocking (0.3-0.6 s on two cores): run it through `voice.workers`.
+
+        Args:
+            samples_16k: mono float samples in -1..1 at 16 kHz (float32 preferred), one utterance as cut by the VAD.
+            start_ms: where the utterance starts, in milliseconds from the start of the call.
+
+        Returns:
+            The words, or empty text with confidence 0.0 when there was no speech. `confidence` is
+            `exp(mean avg_logprob)` of the kept segments, weighted by their duration, in 0..1 (the geometric mean of
+            the token probabilities). On the real clips: 0.69-0.95 for recorded speech, 0.57-0.93 over a telephone
+            round trip; lone short words ("agent", "no", synthesised) over the phone come out lower, at about 0.45-0.6.
+            `start_ms`..`end_ms` spans the whole input.
+
+        Raises:
+            ValueError: `samples_16k` is not a one-dimensional array of floats.
+        """
+        samples = _as_float32_mono(samples_16k)
+        end_ms = start_ms + round(samples.size * 1000 / SAMPLE_RATE_HZ)
+        if samples.size == 0:
+            return Transcript("", 0.0, start_ms, end_ms)
+
+        options = self.options
+        segments, _info = self._model.transcribe(
+            samples,
+            language=options.language,
+            beam_size=options.beam_size,
+            # One temperature: a fallback list re-decodes up to five more times on hard audio (5-9x the time).
+            temperature=0.0,
+            # Each utterance stands alone; carrying text over lets one hallucination seed the next.
+            condition_on_previous_text=False,
+            # Our own streaming VAD has already cut the utterance.
+            vad_filter=False,
+            without_timestamps=True,
+            # The no-speech rule is applied below, in one place, with the hallucination check.
+            no_speech_threshold=None,
+            log_prob_threshold=None,
+        )
+        # faster-whisper decodes lazily: consume the generator here, inside the worker thread.
+        kept = [segment for segment in segments if self._is_speech(segment)]
+        text = " ".join(segment.text.strip() for segment in kept).strip()
+        if not kept or not text:
+            return Transcript("", 0.0, start_ms, end_ms)
+        return Transcript(text, _confidence(kept), start_ms, end_ms)
+
+    def _is_speech(self, segment: Segment) -> bool:
+        options = self.options
+        if segment.no_speech_prob > options.no_speech_threshold and segment.avg_logprob < options.log_prob_threshold:
+            return False
+        words = _normalize(segment.text)
+        if not words:
+            return False
+        return not (
+            words in KNOWN_HALLUCINATIONS and segment.no_speech_prob > options.hallucination_no_speech_threshold
+        )
+
+
+def _confidence(segments: Iterable[Segment]) -> float:
+    # avg_logprob is the mean log-probability per token; exp of it is the geometric-mean token probability, a
+    # per-token confidence that does not shrink with the length of the utterance.
+    weighted_sum, total_s = 0.0, 0.0
+    for segment in segments:
+        duration_s = max(segment.end - segment.start, 0.01)
+        weighted_sum += segment.avg_logprob * duration_s
+        total_s += duration_s
+    return min(1.0, max(0.0, math.exp(weighted_sum / total_s)))
+
+
+_NOT_WORD = re.compile(r"[^\w\s]+|_")
+
+
+def _normalize(text: str) -> str:
+    """Lower case, punctuation removed, spaces collapsed: "Thank you." -> "thank you"."""
+    return " ".join(_NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).lower()).split())
+
+
+def _as_float32_mono(samples: np.ndarray) -> np.ndarray:
+    samples = np.asarray(samples)
+    if samples.ndim != 1:
+        raise ValueError(f"expected mono samples as a 1-D array, got shape {samples.shape}; pass one channel")
+    if not np.issubdtype(samples.dtype, np.floating):
+        raise ValueError(
+            f"expected float samples in -1..1, got dtype {samples.dtype}; convert PCM16 with samples / 32768"
+        )
+    return np.ascontiguousarray(samples, dtype=np.float32)

@@ -1,0 +1,307 @@
+"""One call's voice pipeline: caller audio and keys in; decisions and the agent's audio out.
+
+    8 kHz mu-law frames -> PCM -> 16 kHz -> streaming VAD -> turn detector
+        SpeechStarted while the agent is still audible -> barge-in: clear, stop speaking, tell the engine
+        TurnEnded -> ASR (worker pool) -> dialogue engine -> TTS sentence by sentence (worker pool) -> 8 kHz frames
+
+The pipeline knows nothing about Twilio: it talks to the wire through `AgentOutput` (play frames followed by a
+mark, clear, hand the call over) and learns what the caller has heard from `marked`. Turns are answered one at a
+time, in order, by a single task per call; the event loop only decodes, scores 32 ms VAD windows (~0.1 ms) and
+queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from voice.asr import SpeechRecognizer
+from voice.codec import mulaw_to_pcm16, pcm16_to_float32
+from voice.dialogue import DialogueEngine, DialogueState
+from voice.events import Action, Decision, Dtmf, Transcript
+from voice.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
+from voice.resample import StreamResampler
+from voice.tts import PhraseCache
+from voice.turns import SpeechStarted, TurnDetector, TurnEnded, TurnOptions, turn_samples
+from voice.vad import SAMPLE_RATE_HZ as VAD_SAMPLE_RATE_HZ
+from voice.vad import StreamingVad
+from voice.workers import ModelWorkers
+
+log = logging.getLogger(__name__)
+
+# Audio kept for cutting out utterances: the longest turn plus padding, so memory stays bounded on long calls.
+_HISTORY_MS = 35_000
+# Audio kept on each side of a detected turn. After exact digital silence (a muted line) Silero marks the start of
+# speech up to ~0.55 s late, which clipped "Agent" off "Agent, please" with 0.2 s; Whisper ignores extra silence.
+_TURN_PAD_MS = 600
+# How long to wait for Twilio to confirm that the last words before a handover were played, beyond their length.
+_HANDOVER_GRACE_S = 5.0
+
+
+class AgentOutput(Protocol):
+    """What the pipeline needs from the wire."""
+
+    async def play(self, frames: Sequence[bytes], mark: str) -> None:
+        """Queue 20 ms mu-law frames for playback, followed by a mark named `mark`."""
+
+    async def interrupt(self) -> None:
+        """Drop every frame not yet played (barge-in)."""
+
+    async def hand_over(self, decision: Decision) -> None:
+        """End the automated part of the call: transfer to a person or hang up, as `decision` says."""
+
+
+@dataclass(slots=True)
+class VoiceServices:
+    """The heavy, shared parts: loaded once per process, used by every call."""
+
+    engine: DialogueEngine
+    recognizer: SpeechRecognizer
+    speech: PhraseCache
+    workers: ModelWorkers
+    turn_options: TurnOptions = field(default_factory=TurnOptions)
+    asr_timeout_s: float = 10.0
+    """Longest a transcription may take before the call is handed to a person."""
+    tts_timeout_s: float = 10.0
+    """Longest a synthesis may take before the call is handed to a person."""
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    """One exchange of the call, for the call record and the QA report."""
+
+    caller: Transcript | Dtmf | None
+    """What the caller said or pressed (None for the greeting)."""
+    decision: Decision
+    """What the engine decided."""
+    processing_ms: float | None = None
+    """From detecting the end of the caller's turn to sending the first agent audio (ASR + engine + TTS)."""
+    heard: bool = False
+    """The whole reply was played to the caller (its last mark came back)."""
+    interrupted: bool = False
+    """The caller spoke over the reply and it was cleared."""
+
+
+class _AudioHistory:
+    """The last seconds of the call's 16 kHz audio, addressable by stream time."""
+
+    def __init__(self, keep_ms: int) -> None:
+        self._keep = keep_ms * VAD_SAMPLE_RATE_HZ // 1000
+        self._chunks: list[np.ndarray] = []
+        self._size = 0
+        self.start_ms = 0
+
+    def append(self, samples: np.ndarray) -> None:
+        self._chunks.append(samples)
+        self._size += samples.size
+        if self._size > 2 * self._keep:
+            # Compact rarely (every ~35 s of audio) rather than copying on every frame.
+            joined = np.concatenate(self._chunks)[-self._keep :]
+            dropped = self._size - joined.size
+            self.start_ms += dropped * 1000 // VAD_SAMPLE_RATE_HZ
+            self._chunks, self._size = [joined], joined.size
+
+    def samples(self) -> np.ndarray:
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        return self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)
+
+
+@dataclass(slots=True)
+class _Speaking:
+    """The reply being played: its marks still unconfirmed and whether it may be interrupted."""
+
+    record: TurnRecord
+    pending_marks: set[str]
+    interruptible: bool
+    done: asyncio.Event
+
+
+class CallPipeline:
+    """Per-call state and tasks. Create one per call; `start`, feed it, then `close`."""
+
+    def __init__(self, services: VoiceServices, output: AgentOutput, call_id: str = "call") -> None:
+        self._services = services
+        self._output = output
+        self._call_id = call_id
+        self._engine = services.engine
+        self._state: DialogueState | None = None
+        self._upsample = StreamResampler(TWILIO_SAMPLE_RATE_HZ, VAD_SAMPLE_RATE_HZ)
+        self._vad = StreamingVad()
+        self._turns = TurnDetector(services.turn_options, window_ms=self._vad.window_ms)
+        self._history = _AudioHistory(_HISTORY_MS)
+        self._inbox: asyncio.Queue[tuple[TurnEnded, float] | Dtmf] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._speaking: _Speaking | None = None
+        self._mark_counter = 0
+        self._handed_over = False
+        self.records: list[TurnRecord] = []
+        """Every exchange so far, greeting first."""
+        self.failure: str | None = None
+        """Why the pipeline gave up on the automated conversation, if it did (ASR/TTS error or timeout)."""
+
+    @property
+    def finished(self) -> bool:
+        """The call was handed over (transfer or goodbye); no more input is answered."""
+        return self._handed_over
+
+    # --- input from the wire (called on the event loop; cheap) --------------------------------------------------
+
+    async def start(self) -> None:
+        """Greet the caller and start answering turns."""
+        self._state, greeting = self._engine.start()
+        self._worker = asyncio.create_task(self._answer_turns(), name=f"turns-{self._call_id}")
+        await self._speak(TurnRecord(caller=None, decision=greeting), started=None)
+
+    def feed_audio(self, mulaw: bytes) -> None:
+        """Take 8 kHz mu-law audio from the caller (any length, normally one 20 ms frame)."""
+        if self._handed_over or not mulaw:
+            return
+        pcm = pcm16_to_float32(mulaw_to_pcm16(mulaw))
+        samples = self._upsample.process(pcm)
+        if samples.size == 0:
+            return
+        self._history.append(samples)
+        for event in self._turns.process(self._vad.process(samples)):
+            if isinstance(event, SpeechStarted):
+                self._barge_in()
+            else:
+                self._inbox.put_nowait((event, time.perf_counter()))
+
+    def feed_dtmf(self, digit: str) -> None:
+        """Take a key press from the caller."""
+        if self._handed_over:
+            return
+        self._barge_in()
+        self._inbox.put_nowait(Dtmf(digit))
+
+    def marked(self, name: str) -> None:
+        """Twilio reports that playback reached mark `name` (or that it was cleared)."""
+        speaking = self._speaking
+        if speaking is None or name not in speaking.pending_marks:
+            return
+        speaking.pending_marks.discard(name)
+        if not speaking.pending_marks:
+            speaking.record.heard = not speaking.record.interrupted
+            speaking.done.set()
+            self._speaking = None
+
+    async def close(self) -> None:
+        """Stop the call's tasks (the caller hung up or the stream ended)."""
+        self._handed_over = True
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+
+    # --- the call's single worker task ---------------------------------------------------------------------------
+
+    def _barge_in(self) -> None:
+        speaking = self._speaking
+        if speaking is None or not speaking.interruptible or speaking.record.interrupted:
+            return
+        speaking.record.interrupted = True
+        self._state = self._engine.interrupted(self._state)
+        log.info("barge-in", extra={"call": self._call_id, "reply": speaking.record.decision.rule})
+        # Marks still pending come back after `clear`; until then nothing more of this reply is sent.
+        asyncio.get_running_loop().create_task(self._output.interrupt())
+
+    async def _answer_turns(self) -> None:
+        while not self._handed_over:
+            item = await self._inbox.get()
+            if isinstance(item, Dtmf):
+                await self._decide(item, started=time.perf_counter())
+                continue
+            turn, detected = item
+            audio = turn_samples(
+                self._history.samples(), turn, buffer_start_ms=self._history.start_ms, pad_ms=_TURN_PAD_MS
+            )
+            try:
+                transcript = await self._services.workers.run(
+                    self._services.recognizer.transcribe, audio, turn.start_ms, timeout_s=self._services.asr_timeout_s
+                )
+            except Exception as error:  # any ASR failure must end in a person, never in silence
+                await self._fail(f"speech recognition failed: {error!r}")
+                return
+            if not transcript.text:
+                # Noise, breathing or a cough: nothing to answer.
+                continue
+            await self._decide(transcript, started=detected)
+
+    async def _decide(self, turn: Transcript | Dtmf, started: float) -> None:
+        self._state, decision = self._engine.step(self._state, turn)
+        await self._speak(TurnRecord(caller=turn, decision=decision), started=started)
+
+    async def _speak(self, record: TurnRecord, started: float | None) -> None:
+        self.records.append(record)
+        decision = record.decision
+        final = decision.action is not Action.REPLY
+        speaking = _Speaking(record, pending_marks=set(), interruptible=not final, done=asyncio.Event())
+        self._speaking = speaking
+        sent_ms = 0.0
+        try:
+            sentences = await self._services.workers.run(
+                self._services.speech.get_or_synthesize, decision.reply, timeout_s=self._services.tts_timeout_s
+            )
+        except Exception as error:  # any TTS failure must end in a person, never in silence
+            self._speaking = None
+            await self._fail(f"speech synthesis failed: {error!r}")
+            return
+        for index, audio in enumerate(sentences):
+            if record.interrupted:
+                break
+            frames = pcm_to_twilio_frames(audio, self._services.speech.sample_rate_hz)
+            self._mark_counter += 1
+            mark = f"{len(self.records)}.{index}.{self._mark_counter}"
+            speaking.pending_marks.add(mark)
+            if started is not None and record.processing_ms is None:
+                record.processing_ms = (time.perf_counter() - started) * 1000
+            await self._output.play(frames, mark)
+            sent_ms += len(frames) * 20
+        if not speaking.pending_marks:
+            speaking.done.set()
+            self._speaking = None
+        if final:
+            # Wait until the caller has heard where they are going, then end the stream.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(speaking.done.wait(), timeout=sent_ms / 1000 + _HANDOVER_GRACE_S)
+            self._handed_over = True
+            await self._output.hand_over(decision)
+
+    async def _fail(self, why: str) -> None:
+        """Hand the caller to a person with the transfer sentence: a fault must never leave them in silence."""
+        log.error("voice pipeline failure: %s", why, extra={"call": self._call_id})
+        self.failure = why
+        catalogue = self._engine.catalogue
+        department = (self._state.topic_department if self._state else None) or catalogue.policy.default_department
+        decision = Decision(
+            reply=catalogue.replies.transfer_to(department),
+            action=Action.TRANSFER,
+            rule="technical_failure",
+            department=department,
+            transfer_reason=f"technical problem in the automated agent ({why})",
+            reasons=("rule technical_failure", why),
+        )
+        record = TurnRecord(caller=None, decision=decision)
+        self.records.append(record)
+        speech = self._services.speech
+        try:
+            # Only from memory: synthesis may be what failed. The transfer sentences are preloaded at start-up.
+            if decision.reply in speech:
+                frames = [
+                    frame
+                    for audio in speech.get_or_synthesize(decision.reply)
+                    for frame in pcm_to_twilio_frames(audio, speech.sample_rate_hz)
+                ]
+                self._mark_counter += 1
+                await self._output.play(frames, f"failure.{self._mark_counter}")
+        finally:
+            self._handed_over = True
+            await self._output.hand_over(decision)

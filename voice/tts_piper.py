@@ -1,0 +1,123 @@
+"""Piper text-to-speech (voice en_US-joe-medium by default), one chunk per sentence.
+
+The only module that imports `piper`. piper-tts is GPL-3.0, so it stays an optional backend behind
+`voice.tts.SpeechSynthesizer`: install it with `pip install piper-tts` (or the `piper` extra) to use it.
+"""
+
+from __future__ import annotations
+
+import os
+
+# onnxruntime looks up a telemetry host after import; there is no internet here, and nothing may try to reach it.
+# Must be set before piper imports onnxruntime.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+try:
+    from piper import PiperConfig, PiperVoice, SynthesisConfig
+except ImportError as error:  # pragma: no cover (the dev extras install it)
+    raise ImportError(
+        "voice.tts_piper needs the optional Piper backend (GPL-3.0): pip install piper-tts "
+        "(or pip install 'voice-agent[piper]'), or plug in another voice.tts.SpeechSynthesizer"
+    ) from error
+
+# Piper's espeak-ng phonemizer is process-global C state and not thread-safe across voices; Piper 1.8 locks it,
+# older releases do not. One lock for all voices also keeps two syntheses from splitting two cores between them,
+# which makes both late instead of one on time. Held for one sentence at a time, never across a yield.
+_SYNTHESIS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class PiperOptions:
+    """How Piper speaks. Measured on the replies in prompts/en (see `benchmarks/tts_first_audio.py`)."""
+
+    length_scale: float = 1.25
+    """Phoneme duration factor; above 1 is slower. en_US-joe-medium reads the catalogue's 38 English replies
+    (938 words) at 207 words per minute at Piper's 1.0, 198 at 1.1, 186 at 1.2, 173 at 1.3, 162 at 1.4 and 152 at
+    1.5 (pauses at sentence ends included). 1.0 sounds hurried on the phone; 1.4 (~160) is calm but stretches every
+    sound and makes the 2-sentence greeting last ~16 s, and callers hang up on slow bots. 1.25 (~180) is a little
+    slower than default and still natural. As a listening proxy, Whisper read the replies back through a telephone
+    round trip equally well from 1.0 to 1.5 (5-10% word errors, mostly digits)."""
+    noise_scale: float = 0.667
+    """Generator noise (voice variation); the voice's own default."""
+    noise_w_scale: float = 0.8
+    """Phoneme width noise (rhythm variation); the voice's own default."""
+    onnx_threads: int = 1
+    """Intra-op threads of the ONNX session; 0 for onnxruntime's default (one per core). One thread has the first
+    sentence of a reply ready in ~140-180 ms (two: ~80-120 ms) at ~0.04 real-time, but two threads beside a
+    transcription made both slower: ASR took a median ~0.41-0.61 s instead of ~0.35-0.38 s, and the first sentence
+    was no sooner."""
+
+
+class PiperSynthesizer:
+    """A Piper voice, loaded once; implements `voice.tts.SpeechSynthesizer`."""
+
+    def __init__(self, model_path: Path, config_path: Path, options: PiperOptions | None = None) -> None:
+        """Load the voice (under a second).
+
+        Args:
+            model_path: the voice's `.onnx` file, from `voice.models.piper_voice_files`.
+            config_path: its `.onnx.json` config.
+            options: how to speak; the defaults are calm.
+
+        Raises:
+            ValueError: `options.onnx_threads` is negative.
+        """
+        self.options = options or PiperOptions()
+        if self.options.onnx_threads < 0:
+            raise ValueError(f"onnx_threads must be 0 (onnxruntime's default) or more, got {self.options.onnx_threads}")
+        # PiperVoice.load gives onnxruntime no thread count (so it takes every core): build the session here and
+        # hand it to PiperVoice, exactly as load() does otherwise.
+        session_options = onnxruntime.SessionOptions()
+        session_options.intra_op_num_threads = self.options.onnx_threads
+        session_options.inter_op_num_threads = 1
+        with open(config_path, encoding="utf-8") as config_file:
+            config = PiperConfig.from_dict(json.load(config_file))
+        self._voice = PiperVoice(
+            session=onnxruntime.InferenceSession(
+                str(model_path), sess_options=session_options, providers=["CPUExecutionProvider"]
+            ),
+            config=config,
+        )
+        self._syn_config = SynthesisConfig(
+            length_scale=self.options.length_scale,
+            noise_scale=self.options.noise_scale,
+            noise_w_scale=self.options.noise_w_scale,
+        )
+
+    @property
+    def sample_rate_hz(self) -> int:
+        """Rate of the voice's audio: 22050 for the medium voices."""
+        return self._voice.config.sample_rate
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        """Speak `text`, one chunk per sentence (Piper splits sentences with espeak-ng).
+
+        Each step blocks for ~5% of the chunk's duration: step it through `voice.workers`.
+
+        Args:
+            text: one reply.
+
+        Returns:
+            An iterator of mono float32 arrays in -1..1 at `sample_rate_hz`, one per sentence, each peak-normalised
+            by Piper; nothing for blank text.
+        """
+        if not text.strip():
+            return
+        chunks = iter(self._voice.synthesize(text, syn_config=self._syn_config))
+        while True:
+            # Step Piper's generator under the lock (phonemising happens on the first step), then yield outside it,
+            # so a consumer that stops early never leaves the lock held.
+            with _SYNTHESIS_LOCK:
+                chunk = next(chunks, None)
+            if chunk is None:
+                return
+            yield chunk.audio_float_array

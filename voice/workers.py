@@ -1,0 +1,137 @@
+"""The bounded thread pool through which every speech-recognition and speech-synthesis call runs.
+
+Model calls block for tenths of a second; on the event loop they would stall every other call's audio. The loop
+hands them to this pool and awaits the result, so it keeps parsing, queueing and sending while the models work.
+
+Thread counts, for two cores (measured with `benchmarks/asr_latency.py` and `benchmarks/tts_first_audio.py` on a
+shared two-core machine; both libraries default to one thread per core, and two models with two threads each on
+two cores slow each other down):
+- The pool has 2 workers, one per core: at most two model calls run at once, whatever the number of calls.
+- Whisper runs with 1 intra-op thread and 2 model replicas (`AsrOptions.cpu_threads`, `num_workers`). Alone, one
+  thread is as fast as two for tiny.en (median ~0.30-0.35 s for a 2-5 s utterance); two utterances that end together
+  take ~0.36-0.38 s each on two replicas, against ~0.6 s each on one replica, where CTranslate2 interleaves them.
+- Piper runs with 1 intra-op thread (`PiperOptions.onnx_threads`), one sentence at a time (the synthesis lock in
+  `voice.tts_piper`). With onnxruntime's default instead, a transcription that overlapped a synthesis took a
+  median ~0.41-0.61 s instead of ~0.35-0.38 s (p95 up to ~1 s), for first audio ~60 ms sooner, and only when
+  nothing else ran.
+So the worst overlap is two single-threaded model calls on two cores. More workers would buy nothing: extra calls
+would queue inside CTranslate2 or behind the synthesis lock, out of sight, instead of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DEFAULT_WORKERS = 2
+
+# Marks the end of a generator stepped in the pool: StopIteration cannot travel through a Future.
+_DONE = object()
+
+
+class ModelWorkers:
+    """A bounded pool of threads for model calls, with asyncio helpers. Create one per process, at start-up.
+
+    A call that times out raises at once, but its thread runs on until the model returns (a thread cannot be
+    stopped from outside); the pool slot stays busy until then.
+    """
+
+    def __init__(self, max_workers: int = DEFAULT_WORKERS, default_timeout_s: float | None = None) -> None:
+        """Start the pool (threads are created on first use).
+
+        Args:
+            max_workers: threads in the pool, at least 1; see the module docstring for why 2 suits two cores.
+            default_timeout_s: timeout of each call (or generator step) that passes none; None waits forever.
+
+        Raises:
+            ValueError: `max_workers` is below 1 or `default_timeout_s` is not positive.
+        """
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        if default_timeout_s is not None and default_timeout_s <= 0:
+            raise ValueError(f"default_timeout_s must be positive or None, got {default_timeout_s}")
+        self.max_workers = max_workers
+        self.default_timeout_s = default_timeout_s
+        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="model-worker")
+
+    async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
+        """Run `fn(*args)` in the pool and wait for its result without blocking the event loop.
+
+        Args:
+            fn: a blocking function, such as `SpeechRecognizer.transcribe`.
+            *args: its arguments (bind keyword arguments with `functools.partial`).
+            timeout_s: most seconds to wait; default `default_timeout_s`.
+
+        Returns:
+            What `fn` returned.
+
+        Raises:
+            asyncio.TimeoutError: `fn` took longer than the timeout.
+            Exception: whatever `fn` raised.
+        """
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        timeout = self.default_timeout_s if timeout_s is None else timeout_s
+        if timeout is None:
+            return await future
+        return await asyncio.wait_for(future, timeout)
+
+    async def iterate(
+        self, gen_fn: Callable[..., Iterable[T]], *args: Any, timeout_s: float | None = None
+    ) -> AsyncIterator[T]:
+        """Step `gen_fn(*args)` in the pool, one item at a time, as Starlette's `iterate_in_threadpool` does.
+
+        Each item is handed over as soon as it exists: with `PiperSynthesizer.synthesize`, the first sentence
+        plays while the second is synthesised. Stopping early (barge-in) closes the generator.
+
+        Args:
+            gen_fn: a function returning an iterable, such as `PiperSynthesizer.synthesize`; it is called in the
+                pool too, in case it does work before its first item.
+            *args: its arguments.
+            timeout_s: most seconds to wait for each item; default `default_timeout_s`.
+
+        Yields:
+            The items, in order.
+
+        Raises:
+            asyncio.TimeoutError: an item took longer than the timeout.
+            Exception: whatever the generator raised.
+        """
+        iterator = await self.run(_start, gen_fn, *args, timeout_s=timeout_s)
+        try:
+            while True:
+                item = await self.run(next, iterator, _DONE, timeout_s=timeout_s)
+                if item is _DONE:
+                    return
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                # Cheap for our generators (no work after the last yield). After a timeout the generator may still
+                # be running in its thread and cannot be closed; it ends with its thread.
+                with contextlib.suppress(ValueError):
+                    close()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the pool; calls already queued still run.
+
+        Args:
+            wait: block until running calls have finished.
+        """
+        self._executor.shutdown(wait=wait, cancel_futures=False)
+
+    def __enter__(self) -> ModelWorkers:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+
+def _start(gen_fn: Callable[..., Iterable[T]], *args: Any):
+    return iter(gen_fn(*args))

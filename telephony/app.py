@@ -23,6 +23,7 @@ from telephony.settings import Settings, load_settings
 from voice.events import Action
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue, load_catalogue
+from voice.turns import TurnOptions
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,17 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
         recognizer=recognizer,
         speech=speech,
         workers=ModelWorkers(settings.model_workers),
+        turn_options=turn_options(settings),
+    )
+
+
+def turn_options(settings: Settings) -> TurnOptions:
+    """End-of-turn detection as configured; the lower (hysteresis) threshold never exceeds the start threshold."""
+    default = TurnOptions()
+    return TurnOptions(
+        speech_start_threshold=settings.speech_start_threshold,
+        speech_end_threshold=min(settings.speech_start_threshold, default.speech_end_threshold),
+        end_of_turn_silence_ms=settings.end_of_turn_silence_ms,
     )
 
 

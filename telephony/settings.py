@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     """A Piper voice .onnx file (its .onnx.json beside it); default: the bundled en_US-joe-medium."""
     model_workers: int = Field(default=2, ge=1, le=16)
     """Threads that run ASR and TTS for all calls."""
+    speech_start_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Silero speech probability at which the caller counts as speaking (barge-in, start of a turn)."""
+    end_of_turn_silence_ms: int = Field(default=800, ge=200, le=5000)
+    """Silence that ends the caller's turn; long enough for a 0.6 s pause while reading out a number."""
     asr_threads: int = Field(default=1, ge=1, le=16)
     """Intra-op threads of each Whisper model copy; 1 measured best on two cores (benchmarks/asr_latency.py)."""
 

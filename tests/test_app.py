@@ -107,3 +107,22 @@ def test_bad_deployment_file_stops_start_up_naming_it(voice_services, tmp_path):
     path.write_text("departments: {}\n", encoding="utf-8")
     with pytest.raises(DeploymentError, match="departments without a target"):
         make_client(voice_services, deployment_file=path)
+
+
+def test_turn_detection_is_configured_from_the_environment(monkeypatch):
+    from telephony.app import turn_options
+
+    monkeypatch.setenv("VOICE_AGENT_SPEECH_START_THRESHOLD", "0.3")
+    monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_SILENCE_MS", "1200")
+    options = turn_options(load_settings())
+    assert options.speech_start_threshold == 0.3
+    assert options.speech_end_threshold == 0.3  # hysteresis threshold kept at or below the start threshold
+    assert options.end_of_turn_silence_ms == 1200
+
+
+def test_bad_turn_setting_names_the_variable(monkeypatch):
+    from telephony.settings import SettingsError
+
+    monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_SILENCE_MS", "50")
+    with pytest.raises(SettingsError, match=r"VOICE_AGENT_END_OF_TURN_SILENCE_MS=.*50"):
+        load_settings()

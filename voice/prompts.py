@@ -109,6 +109,21 @@ class Policy:
     """Key -> intent name."""
 
 
+# The plain-text replies in prompts/<lang>/replies.yaml (the transfer template is filled in per department).
+_REPLY_TEXT_FIELDS = (
+    "greeting",
+    "not_understood",
+    "offer_person_not_understood",
+    "transfer_not_understood",
+    "offer_person_repeated",
+    "offer_keypad",
+    "keypad_unknown",
+    "transfer_to_department",
+    "nothing_offered",
+    "nothing_to_repeat",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Replies:
     """What the agent says outside the intents' own replies, in one language."""
@@ -133,20 +148,7 @@ class Replies:
 
     def texts(self) -> dict[str, str]:
         """Every fixed reply by key, with the transfer template filled in for each department."""
-        fixed = {
-            name: getattr(self, name)
-            for name in (
-                "greeting",
-                "not_understood",
-                "offer_person_not_understood",
-                "transfer_not_understood",
-                "offer_person_repeated",
-                "offer_keypad",
-                "keypad_unknown",
-                "nothing_offered",
-                "nothing_to_repeat",
-            )
-        }
+        fixed = {name: getattr(self, name) for name in _REPLY_TEXT_FIELDS if name != "transfer_to_department"}
         for department in self.department_names:
             fixed[f"transfer_to:{department}"] = self.transfer_to(department)
         return fixed
@@ -337,20 +339,6 @@ def load_catalogue(prompts_dir: Path, language: str) -> Catalogue:
         replies=replies,
         source_dir=prompts_dir,
     )
-
-
-_REPLY_TEXT_FIELDS = (
-    "greeting",
-    "not_understood",
-    "offer_person_not_understood",
-    "transfer_not_understood",
-    "offer_person_repeated",
-    "offer_keypad",
-    "keypad_unknown",
-    "transfer_to_department",
-    "nothing_offered",
-    "nothing_to_repeat",
-)
 
 
 def _check_routes(routes: Mapping[str, _RouteFile._Route], departments: Mapping[str, Any], path: Path) -> None:

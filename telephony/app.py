@@ -154,7 +154,9 @@ def create_app(settings: Settings | None = None, services: VoiceServices | None 
         if form is None:
             return Response("invalid signature", status_code=403)
         log.info("incoming call", extra={"call": form.get("CallSid", "-")})
-        body = twiml.connect_stream(_public_base(request, settings))
+        caller = form.get("From")
+        parameters = {twiml.CALLER_PARAMETER: caller} if caller else None
+        body = twiml.connect_stream(_public_base(request, settings), parameters)
         return Response(body, media_type=TWIML_MEDIA_TYPE)
 
     @app.post("/twilio/after-stream")

@@ -6,15 +6,19 @@ Bounded: only the most recent finished calls are kept (durable call records come
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from voice.events import Decision
+from voice.handoff import Handoff
 from voice.pipeline import TurnRecord
 
 MAX_FINISHED_CALLS = 1000
+# Updates waiting for one slow subscriber (a desk tab in the background); beyond this the oldest are dropped.
+_SUBSCRIBER_BACKLOG = 256
 
 
 class CallState(StrEnum):
@@ -38,6 +42,11 @@ class CallInfo:
     """Every exchange of the call (the pipeline's own list), greeting first."""
     failure: str | None = None
     """Why the automated conversation gave up, if it did (an ASR or TTS fault)."""
+    caller_number: str | None = None
+    """The caller's number as Twilio gave it (never logged; masked wherever it is shown)."""
+    handoff: Handoff | None = None
+    """Context for the person who takes the call, made when a transfer is decided."""
+    ended_at: float | None = None
 
 
 class CallRegistry:
@@ -46,11 +55,33 @@ class CallRegistry:
     def __init__(self, max_finished: int = MAX_FINISHED_CALLS) -> None:
         self._calls: OrderedDict[str, CallInfo] = OrderedDict()
         self._max_finished = max_finished
+        self._subscribers: set[asyncio.Queue[str]] = set()
 
-    def open(self, call_sid: str, stream_sid: str) -> CallInfo:
-        info = CallInfo(call_sid=call_sid, stream_sid=stream_sid)
+    def open(self, call_sid: str, stream_sid: str, caller_number: str | None = None) -> CallInfo:
+        info = CallInfo(call_sid=call_sid, stream_sid=stream_sid, caller_number=caller_number)
         self._calls[call_sid] = info
+        self.publish(call_sid)
         return info
+
+    def all(self) -> list[CallInfo]:
+        """Every known call, most recently changed last."""
+        return list(self._calls.values())
+
+    def subscribe(self) -> asyncio.Queue[str]:
+        """A queue that receives the call SID of every call that changes, until `unsubscribe`."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=_SUBSCRIBER_BACKLOG)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
+        self._subscribers.discard(queue)
+
+    def publish(self, call_sid: str) -> None:
+        """Tell subscribers that `call_sid` changed (new decision, handoff, end)."""
+        for queue in self._subscribers:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(call_sid)
 
     def get(self, call_sid: str) -> CallInfo | None:
         return self._calls.get(call_sid)
@@ -62,10 +93,13 @@ class CallRegistry:
         info = self._calls.get(call_sid)
         if info is None:
             return
+        if info.state is CallState.LIVE:
+            info.ended_at = time.time()
         info.state = CallState.FINISHED
         if outcome is not None:
             info.outcome = outcome
         self._calls.move_to_end(call_sid)
+        self.publish(call_sid)
         finished = [sid for sid, call in self._calls.items() if call.state is CallState.FINISHED]
         for sid in finished[: max(0, len(finished) - self._max_finished)]:
             del self._calls[sid]

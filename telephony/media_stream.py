@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from telephony import twiml
 from telephony.calls import CallRegistry
 from telephony.session import CallSession
 from telephony.twilio_messages import (
@@ -103,7 +104,8 @@ async def run_media_stream(
                 if media_format.encoding != MULAW_ENCODING or media_format.sample_rate != TWILIO_SAMPLE_RATE_HZ:
                     await refuse(f"unsupported media format {media_format.encoding} at {media_format.sample_rate} Hz")
                     break
-                info = registry.open(event.start.call_sid, event.stream_sid)
+                caller = event.start.custom_parameters.get(twiml.CALLER_PARAMETER)
+                info = registry.open(event.start.call_sid, event.stream_sid, caller_number=caller)
                 session = CallSession(
                     info,
                     services,

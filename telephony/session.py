@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from telephony.calls import CallInfo, CallRegistry
 from telephony.twilio_messages import OutboundBuilder
-from voice.events import Decision
-from voice.pipeline import CallPipeline, VoiceServices
+from voice.events import Action, Decision
+from voice.handoff import build_handoff
+from voice.pipeline import CallPipeline, TurnRecord, VoiceServices
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,14 @@ class CallSession:
         """Barge-in: Twilio drops what it buffered and returns the pending marks."""
         self._generation += 1
         await self._send(self._outbound.clear())
+
+    def decided(self, record: TurnRecord) -> None:
+        """Keep the call's record current; on a transfer, make the handoff at once (the desk shows it live)."""
+        decision = record.decision
+        if decision.action is Action.TRANSFER:
+            exchanges = [(r.caller, r.decision) for r in self.pipeline.records]
+            self.info.handoff = build_handoff(self.info.call_sid, exchanges, decision, self.info.caller_number)
+        self._registry.publish(self.info.call_sid)
 
     async def hand_over(self, decision: Decision) -> None:
         """Record the outcome and close our side of the stream: Twilio then asks /twilio/after-stream."""

@@ -7,6 +7,9 @@ from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 from telephony.deployment import TransferTarget
 
 MEDIA_PATH = "/twilio/media"
+# Stream parameter carrying the caller's number from the webhook to the media stream (Twilio passes it back in
+# `start.customParameters`).
+CALLER_PARAMETER = "caller"
 AFTER_STREAM_PATH = "/twilio/after-stream"
 
 

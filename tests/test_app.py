@@ -36,11 +36,12 @@ def test_healthz_is_503_before_the_models_are_loaded(voice_services):
 
 
 def test_incoming_call_connects_a_bidirectional_stream_from_the_request_url(client):
-    response = client.post("/twilio/voice", data={"CallSid": "CA1"})
+    response = client.post("/twilio/voice", data={"CallSid": "CA1", "From": "+15005550006"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     assert '<Connect action="http://testserver/twilio/after-stream"' in response.text
     assert '<Stream url="ws://testserver/twilio/media"' in response.text
+    assert '<Parameter name="caller" value="+15005550006" />' in response.text
 
 
 def test_incoming_call_uses_the_configured_public_url(voice_services):

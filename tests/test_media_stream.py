@@ -89,7 +89,9 @@ def test_greeting_is_played_with_marks_for_the_right_stream(client):
 
 def test_dtmf_zero_during_the_greeting_clears_it_and_hands_over(client):
     with client.websocket_connect("/twilio/media") as ws:
-        ws.send_json(start_message(call_sid="CA-zero"))
+        start = start_message(call_sid="CA-zero")
+        start["start"]["customParameters"] = {"caller": "+15005550006"}
+        ws.send_json(start)
         _, _first_mark = receive_until_mark(ws)
         ws.send_json(dtmf_message("0"))
         seen = []
@@ -106,6 +108,8 @@ def test_dtmf_zero_during_the_greeting_clears_it_and_hands_over(client):
     assert call.outcome.action.value == "transfer" and call.outcome.rule == "dtmf_zero"
     assert [record.decision.rule for record in call.records] == ["greeting", "dtmf_zero"]
     assert call.records[0].interrupted
+    assert call.handoff.reason == "the caller pressed 0 for a person"
+    assert call.handoff.caller == "*********06"  # from the webhook's From, via the stream's parameters
     twiml = client.post("/twilio/after-stream", data={"CallSid": "CA-zero"}).text
     assert "<Dial><Number>+15005550101</Number></Dial>" in twiml
 

@@ -57,6 +57,9 @@ class AgentOutput(Protocol):
     async def hand_over(self, decision: Decision) -> None:
         """End the automated part of the call: transfer to a person or hang up, as `decision` says."""
 
+    def decided(self, record: TurnRecord) -> None:
+        """A decision was taken (before its reply is spoken): for call records and the agent desk."""
+
 
 @dataclass(slots=True)
 class VoiceServices:
@@ -241,6 +244,7 @@ class CallPipeline:
 
     async def _speak(self, record: TurnRecord, started: float | None) -> None:
         self.records.append(record)
+        self._output.decided(record)
         decision = record.decision
         final = decision.action is not Action.REPLY
         speaking = _Speaking(record, pending_marks=set(), interruptible=not final, done=asyncio.Event())
@@ -291,6 +295,7 @@ class CallPipeline:
         )
         record = TurnRecord(caller=None, decision=decision)
         self.records.append(record)
+        self._output.decided(record)
         speech = self._services.speech
         try:
             # Only from memory: synthesis may be what failed. The transfer sentences are preloaded at start-up.

@@ -128,7 +128,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     # Imported here, like the app in `_serve`: the replay pulls in the server, the models and the Piper voice.
-    from telephony.replay import FixtureError, ReplayError, iter_summary, run_replay
+    from telephony.replay import run_replay
+    from telephony.replay_fixtures import FixtureError
+    from telephony.replay_report import iter_summary
+    from telephony.replay_server import ReplayError
 
     try:
         result = run_replay(args.calls, report_dir=args.report, server_url=args.server)

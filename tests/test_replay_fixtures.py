@@ -1,0 +1,115 @@
+"""The QA replay fixtures: the call-file format, its validation with errors naming file and field, voiced frames."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from telephony.replay_fixtures import FixtureError, load_fixture, load_fixtures, voiced_frames
+from voice.codec import pcm16_to_mulaw
+
+REPO = Path(__file__).resolve().parent.parent
+CALLS = REPO / "audio_fixtures" / "calls"
+
+
+def _write(tmp_path: Path, content: object, name: str = "call.json") -> Path:
+    path = tmp_path / name
+    path.write_text(content if isinstance(content, str) else json.dumps(content), encoding="utf-8")
+    return path
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(FixtureError) as caught:
+        load_fixture(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ")
+    return message
+
+
+def test_bundled_fixtures_are_valid():
+    loaded = load_fixtures(sorted(CALLS.glob("*.json")))
+    names = {item.fixture.name for item in loaded}
+    assert names >= {"billing_then_agent", "press_zero", "barge_in", "goodbye", "number_with_pauses"}
+
+
+def test_a_bad_wait_names_the_file_and_the_turn(tmp_path):
+    path = _write(tmp_path, {"name": "x", "turns": [{"say": "hello"}, {"say": "hi", "wait": "later"}]})
+    assert "turns[1].wait:" in _error(path)
+
+
+def test_a_turn_of_no_known_kind_is_refused(tmp_path):
+    path = _write(tmp_path, {"name": "x", "turns": [{"shout": "hello"}]})
+    message = _error(path)
+    assert "turns[0]:" in message and "exactly one of" in message
+
+
+def test_a_turn_of_two_kinds_is_refused(tmp_path):
+    assert "turns[0]:" in _error(_write(tmp_path, {"name": "x", "turns": [{"say": "hi", "dtmf": "0"}]}))
+
+
+def test_unknown_fields_are_refused(tmp_path):
+    assert "colour:" in _error(_write(tmp_path, {"name": "x", "colour": "blue", "turns": [{"dtmf": "1"}]}))
+    path = _write(tmp_path, {"name": "x", "turns": [{"dtmf": "1", "loud": True}]}, "turn.json")
+    assert "turns[0].loud:" in _error(path)
+
+
+def test_a_bad_key_and_missing_fields_are_named(tmp_path):
+    assert "turns[0].dtmf:" in _error(_write(tmp_path, {"name": "x", "turns": [{"dtmf": "A"}]}))
+    assert "name:" in _error(_write(tmp_path, {"turns": [{"dtmf": "1"}]}, "anonymous.json"))
+    assert "turns:" in _error(_write(tmp_path, {"name": "x", "turns": []}, "empty.json"))
+
+
+def test_hangup_must_be_the_last_turn(tmp_path):
+    path = _write(tmp_path, {"name": "x", "turns": [{"hangup": True}, {"say": "hello"}]})
+    assert "turns[0].hangup: a hang-up must be the last turn" in _error(path)
+
+
+def test_missing_or_unusable_audio_is_named(tmp_path):
+    assert "turns[0].audio:" in _error(_write(tmp_path, {"name": "x", "turns": [{"audio": "nowhere.wav"}]}))
+    with wave.open(str(tmp_path / "stereo.wav"), "wb") as writer:
+        writer.setnchannels(2)
+        writer.setsampwidth(2)
+        writer.setframerate(16000)
+        writer.writeframes(bytes(6400))
+    message = _error(_write(tmp_path, {"name": "x", "turns": [{"audio": "stereo.wav"}]}, "stereo.json"))
+    assert "turns[0].audio:" in message and "mono" in message
+
+
+def test_invalid_json_and_missing_files_are_named(tmp_path):
+    assert "not valid JSON" in _error(_write(tmp_path, '{"name": "x", "turns": [}'))
+    assert "not found" in _error(tmp_path / "absent.json")
+
+
+def test_two_fixtures_with_one_name_are_refused(tmp_path):
+    first = _write(tmp_path, {"name": "same", "turns": [{"dtmf": "1"}]}, "a.json")
+    second = _write(tmp_path, {"name": "same", "turns": [{"dtmf": "2"}]}, "b.json")
+    with pytest.raises(FixtureError, match=r"b\.json: name: 'same' is also the name of .*a\.json"):
+        load_fixtures([first, second])
+
+
+def test_the_command_exits_2_on_a_bad_fixture_naming_file_and_field(tmp_path):
+    path = _write(tmp_path, {"name": "x", "turns": [{"pause_ms": -5}]})
+    result = subprocess.run(
+        [sys.executable, "-m", "telephony.cli", "replay", str(path), "--report", str(tmp_path / "report")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ORT_DISABLE_TELEMETRY": "1"},
+    )
+    assert result.returncode == 2
+    assert f"{path}: turns[0].pause_ms:" in result.stderr
+    assert not (tmp_path / "report").exists()
+
+
+def test_voiced_frames_are_judged_by_energy():
+    silence = bytes([0xFF]) * 160
+    tone = pcm16_to_mulaw((8000 * np.sin(np.arange(160) * 2 * np.pi * 440 / 8000)).astype(np.int16))
+    hiss = pcm16_to_mulaw(np.full(160, 20, dtype=np.int16))  # about -64 dBFS: line noise, not speech
+    assert voiced_frames([silence, tone, hiss]) == (False, True, False)

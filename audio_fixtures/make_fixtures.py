@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import wave
 from pathlib import Path
 
 import numpy as np
+
+from voice.wavfile import write_wav
 
 # Piper runs on onnxruntime, which otherwise looks up a telemetry host; these machines have no internet.
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -131,22 +132,6 @@ def make_number_with_pauses(groups: list[np.ndarray], rate_hz: int) -> tuple[np.
     return clip_16k, spans_ms
 
 
-def write_wav_16bit(path: Path, samples: np.ndarray, rate_hz: int) -> None:
-    """Write mono float samples as 16-bit PCM WAV.
-
-    Args:
-        path: output file.
-        samples: float samples in [-1, 1]; values beyond are clipped.
-        rate_hz: sample rate to record in the header.
-    """
-    pcm16 = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as output:
-        output.setnchannels(1)
-        output.setsampwidth(2)
-        output.setframerate(rate_hz)
-        output.writeframes(pcm16.tobytes())
-
-
 def main() -> None:
     """Write number_with_pauses_16k.wav and print where each group lies."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -156,7 +141,7 @@ def main() -> None:
     groups, rate_hz = synthesize_groups(NUMBER_GROUPS)
     clip_16k, spans_ms = make_number_with_pauses(groups, rate_hz)
     path = arguments.out_dir / "number_with_pauses_16k.wav"
-    write_wav_16bit(path, clip_16k, OUTPUT_RATE_HZ)
+    write_wav(path, clip_16k, OUTPUT_RATE_HZ)
     print(f"{path}: {clip_16k.size / OUTPUT_RATE_HZ:.2f} s, {path.stat().st_size // 1024} KB")
     for text, (start_ms, end_ms) in zip(NUMBER_GROUPS, spans_ms, strict=True):
         print(f"  {start_ms:5d}-{end_ms:5d} ms  {text}")

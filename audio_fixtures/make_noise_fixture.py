@@ -10,10 +10,11 @@ Usage: python audio_fixtures/make_noise_fixture.py [OUTPUT]
 from __future__ import annotations
 
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
+
+from voice.wavfile import write_wav
 
 SAMPLE_RATE_HZ = 16_000
 DURATION_S = 3.0
@@ -51,20 +52,10 @@ def make_line_noise(seed: int = SEED) -> np.ndarray:
     return np.clip(noise + hum + clicks, -1.0, 1.0).astype(np.float32)
 
 
-def write_wav_16bit(path: Path, samples: np.ndarray, sample_rate_hz: int) -> None:
-    """Write float samples in -1..1 as a 16-bit mono WAV file."""
-    pcm16 = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate_hz)
-        wav.writeframes(pcm16.tobytes())
-
-
 def main() -> None:
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "line_noise_16k.wav"
     samples = make_line_noise()
-    write_wav_16bit(output, samples, SAMPLE_RATE_HZ)
+    write_wav(output, samples, SAMPLE_RATE_HZ)
     rms_dbfs = 20 * np.log10(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
     print(f"wrote {output}: {samples.size / SAMPLE_RATE_HZ:.1f} s, {rms_dbfs:.1f} dBFS RMS")
 

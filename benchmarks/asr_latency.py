@@ -18,7 +18,6 @@ import json
 import statistics
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import soxr
 
 from voice.asr import SAMPLE_RATE_HZ, AsrOptions, SpeechRecognizer
 from voice.models import piper_voice_files, whisper_model_dir
+from voice.wavfile import read_wav
 
 REAL_SPEECH_DIR = Path(__file__).resolve().parents[2] / "shared" / "real_speech"
 BACKGROUND_REPLY = (
@@ -39,15 +39,13 @@ def load_clips(min_s: float, max_s: float) -> list[tuple[str, np.ndarray]]:
     clips = []
     for entry in manifest:
         if entry["language"] == "en" and min_s <= entry["duration_s"] <= max_s:
-            clips.append((Path(entry["file"]).stem, read_wav(REAL_SPEECH_DIR / entry["file"])))
+            clips.append((Path(entry["file"]).stem, read_wav_16k(REAL_SPEECH_DIR / entry["file"])))
     return clips
 
 
-def read_wav(path: Path) -> np.ndarray:
+def read_wav_16k(path: Path) -> np.ndarray:
     """A 16-bit mono WAV file as float32 at 16 kHz."""
-    with wave.open(str(path), "rb") as wav:
-        rate_hz = wav.getframerate()
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    samples, rate_hz = read_wav(path)
     if rate_hz != SAMPLE_RATE_HZ:
         samples = soxr.resample(samples, rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
     return samples

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
-from voice.codec import mulaw_to_pcm16, pcm16_to_float32
+from voice.codec import mulaw_to_pcm16
 from voice.framing import FRAME_BYTES, FRAME_MS, MULAW_SILENCE, pcm_to_twilio_frames
+from voice.wavfile import read_wav
 
 if TYPE_CHECKING:
     from voice.tts_piper import PiperSynthesizer
@@ -160,35 +160,6 @@ def _location(loc: Sequence[int | str]) -> str:
     return text or "(top level)"
 
 
-def read_wav_mono16(path: Path) -> tuple[np.ndarray, int]:
-    """Read a mono 16-bit PCM WAV file.
-
-    Args:
-        path: the file.
-
-    Returns:
-        The samples as int16 and the sample rate in Hz.
-
-    Raises:
-        ValueError: not a WAV file, not mono, not 16-bit PCM, or empty; the message says which.
-        OSError: the file cannot be read.
-    """
-    try:
-        with wave.open(str(path), "rb") as reader:
-            channels, width, rate = reader.getnchannels(), reader.getsampwidth(), reader.getframerate()
-            data = reader.readframes(reader.getnframes())
-    except (wave.Error, EOFError) as error:
-        raise ValueError(f"not a PCM WAV file ({error})") from error
-    if channels != 1:
-        raise ValueError(f"expected a mono WAV, got {channels} channels")
-    if width != 2:
-        raise ValueError(f"expected 16-bit samples, got {8 * width}-bit")
-    samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
-    if samples.size == 0:
-        raise ValueError("the WAV file holds no audio")
-    return samples, rate
-
-
 @dataclass(frozen=True, slots=True)
 class LoadedFixture:
     """A validated fixture and where it came from."""
@@ -242,8 +213,10 @@ def load_fixture(path: Path) -> LoadedFixture:
             if not audio.is_file():
                 raise FixtureError(f"{path}: turns[{index}].audio: {audio}: file not found")
             try:
-                read_wav_mono16(audio)
-            except (ValueError, OSError) as error:
+                read_wav(audio)
+            except ValueError as error:  # names the audio file itself
+                raise FixtureError(f"{path}: turns[{index}].audio: {error}") from error
+            except OSError as error:
                 raise FixtureError(f"{path}: turns[{index}].audio: {audio}: {error}") from error
     return loaded
 
@@ -373,8 +346,8 @@ def prepare_call(source: LoadedFixture, voice: CallerVoice) -> PreparedCall:
             audio, rate = voice.speak(spec.say, spec.length_scale)
             frames = pcm_to_twilio_frames(audio, rate)
         elif isinstance(spec, AudioTurn):
-            samples, rate = read_wav_mono16(source.audio_path(spec))
-            frames = pcm_to_twilio_frames(pcm16_to_float32(samples), rate)
+            samples, rate = read_wav(source.audio_path(spec))
+            frames = pcm_to_twilio_frames(samples, rate)
         elif isinstance(spec, PauseTurn):
             frames = [SILENCE_FRAME] * math.ceil(spec.pause_ms / FRAME_MS)
         turns.append(PreparedTurn(index, spec, tuple(frames), voiced_frames(frames)))

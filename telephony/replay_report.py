@@ -11,7 +11,6 @@ The fields are described in audio_fixtures/README.md.
 from __future__ import annotations
 
 import json
-import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,9 +21,10 @@ import numpy as np
 
 from telephony.replay_fixtures import TURN_KEYS, DtmfTurn
 from telephony.replay_log import CallLog, ServerView, TurnLog
-from voice.codec import mulaw_to_pcm16
+from voice.codec import mulaw_to_pcm16, pcm16_to_float32
 from voice.events import Decision, Dtmf, Transcript
 from voice.framing import MULAW_SILENCE, TWILIO_SAMPLE_RATE_HZ
+from voice.wavfile import write_wav
 
 if TYPE_CHECKING:
     from voice.pipeline import TurnRecord
@@ -291,12 +291,7 @@ def write_timeline_wav(path: Path, caller_mulaw: bytes, agent_mulaw: bytes) -> N
     silence = bytes([MULAW_SILENCE])
     left = mulaw_to_pcm16(bytes(caller_mulaw) + silence * (length - len(caller_mulaw)))
     right = mulaw_to_pcm16(bytes(agent_mulaw) + silence * (length - len(agent_mulaw)))
-    stereo = np.column_stack([left, right]).astype("<i2")
-    with wave.open(str(path), "wb") as writer:
-        writer.setnchannels(2)
-        writer.setsampwidth(2)
-        writer.setframerate(TWILIO_SAMPLE_RATE_HZ)
-        writer.writeframes(stereo.tobytes())
+    write_wav(path, np.column_stack([pcm16_to_float32(left), pcm16_to_float32(right)]), TWILIO_SAMPLE_RATE_HZ)
 
 
 def _outcome_text(data: dict[str, Any]) -> str:

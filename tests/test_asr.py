@@ -6,7 +6,6 @@ import json
 import re
 import unicodedata
 import warnings
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import soxr
 from voice.asr import SAMPLE_RATE_HZ, AsrOptions, SpeechRecognizer
 from voice.events import Transcript
 from voice.models import ModelNotFound, piper_voice_files, whisper_model_dir
+from voice.wavfile import read_wav
 
 REPO = Path(__file__).resolve().parents[1]
 # CI checks shared/ out beside the repository.
@@ -30,9 +30,9 @@ def recognizer() -> SpeechRecognizer:
 
 
 def read_wav_16k(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as wav:
-        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, SAMPLE_RATE_HZ), path
-        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    samples, rate_hz = read_wav(path)
+    assert rate_hz == SAMPLE_RATE_HZ, path
+    return samples
 
 
 def reference(path: Path) -> str:

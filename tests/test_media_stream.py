@@ -5,10 +5,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import threading
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -16,6 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 from telephony.app import create_app
 from telephony.settings import load_settings
 from voice.framing import pcm_to_twilio_frames
+from voice.wavfile import read_wav
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SILENCE = b"\xff" * 160
@@ -61,9 +60,7 @@ def receive_until_mark(ws) -> tuple[list[dict], str]:
 
 
 def speech_frames(clip: str = "harvard_birch_canoe.wav") -> list[bytes]:
-    with wave.open(str(SHARED / "real_speech" / "audio" / clip)) as wav:
-        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16).astype(np.float32) / 32768
-        rate = wav.getframerate()
+    samples, rate = read_wav(SHARED / "real_speech" / "audio" / clip)
     return pcm_to_twilio_frames(samples[: rate * 3], rate)
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from voice.turns import SpeechStarted, TurnDetector, TurnEnded, TurnEvent, TurnOptions, turn_samples
+from voice.wavfile import read_wav
 
 WINDOW_MS = 32
 FIXTURE = Path(__file__).resolve().parents[1] / "audio_fixtures" / "number_with_pauses_16k.wav"
@@ -220,9 +220,9 @@ def test_turn_samples_pads_and_clips_to_the_buffer() -> None:
 
 
 def read_fixture() -> np.ndarray:
-    with wave.open(str(FIXTURE), "rb") as file:
-        assert (file.getnchannels(), file.getsampwidth(), file.getframerate()) == (1, 2, 16_000)
-        return np.frombuffer(file.readframes(file.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    samples, rate_hz = read_wav(FIXTURE)
+    assert rate_hz == 16_000
+    return samples
 
 
 def loud_spans_ms(samples_16k: np.ndarray, threshold_dbfs: float = -50.0) -> list[tuple[int, int]]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from voice.vad import WINDOW_SAMPLES, StreamingVad
+from voice.wavfile import read_wav
 
 # CI keeps shared/ beside the repository.
 REAL_SPEECH_DIR = Path(__file__).resolve().parents[2] / "shared" / "real_speech" / "audio"
@@ -16,9 +16,9 @@ REAL_SPEECH_DIR = Path(__file__).resolve().parents[2] / "shared" / "real_speech"
 
 def read_wav_16k(path: Path) -> np.ndarray:
     """A 16-bit mono 16 kHz WAV file as float32 samples in [-1, 1]."""
-    with wave.open(str(path), "rb") as file:
-        assert (file.getnchannels(), file.getsampwidth(), file.getframerate()) == (1, 2, 16_000), path
-        return np.frombuffer(file.readframes(file.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    samples, rate_hz = read_wav(path)
+    assert rate_hz == 16_000, path
+    return samples
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +12,14 @@ import pytest
 
 from voice.asr import SpeechRecognizer
 from voice.models import piper_voice_files, whisper_model_dir
+from voice.wavfile import read_wav
 from voice.workers import ModelWorkers
 
 BIRCH_CANOE = Path(__file__).resolve().parents[2] / "shared" / "real_speech" / "audio" / "harvard_birch_canoe.wav"
 
 
 def read_wav_16k(path: Path) -> np.ndarray:
-    with wave.open(str(path), "rb") as wav:
-        return np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    return read_wav(path)[0]
 
 
 @pytest.fixture

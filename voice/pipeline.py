@@ -142,6 +142,7 @@ class CallPipeline:
         self._history = _AudioHistory(_HISTORY_MS)
         self._inbox: asyncio.Queue[tuple[TurnEnded, float] | Dtmf] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._speaking: _Speaking | None = None
         self._mark_counter = 0
         self._handed_over = False
@@ -199,10 +200,12 @@ class CallPipeline:
     async def close(self) -> None:
         """Stop the call's tasks (the caller hung up or the stream ended)."""
         self._handed_over = True
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        tasks = [*self._background, *([self._worker] if self._worker is not None else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # --- the call's single worker task ---------------------------------------------------------------------------
 
@@ -214,7 +217,10 @@ class CallPipeline:
         self._state = self._engine.interrupted(self._state)
         log.info("barge-in", extra={"call": self._call_id, "reply": speaking.record.decision.rule})
         # Marks still pending come back after `clear`; until then nothing more of this reply is sent.
-        asyncio.get_running_loop().create_task(self._output.interrupt())
+        task = asyncio.get_running_loop().create_task(self._output.interrupt())
+        # Keep a reference until done: the loop holds tasks only weakly.
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _answer_turns(self) -> None:
         while not self._handed_over:

@@ -30,7 +30,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/voice-agent lint-prompts
 
-test: lint
+# The agent-desk test drives Debian's Chromium (Playwright's own browser download cannot work offline).
+/usr/bin/chromium:
+	apt-get update -qq && apt-get install -y -qq chromium
+
+test: lint /usr/bin/chromium
 	$(BIN)/python -m pytest
 
 bench: install

@@ -6,6 +6,7 @@ Models are loaded once, in the lifespan, and shared by every call; ``GET /health
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,12 +16,14 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
-from telephony import twiml
+from telephony import api, desk, twiml
+from telephony.auth import Authenticator
 from telephony.calls import CallRegistry
 from telephony.deployment import TransferTarget, load_transfer_targets
 from telephony.media_stream import StreamCounters, run_media_stream
+from telephony.session import Redirect
 from telephony.settings import Settings, load_settings
-from voice.events import Action
+from telephony.transfer import CallRedirector, Transfers
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue, load_catalogue
 from voice.turns import TurnOptions
@@ -40,6 +43,8 @@ class AppState:
     registry: CallRegistry = field(default_factory=CallRegistry)
     counters: StreamCounters = field(default_factory=StreamCounters)
     services: VoiceServices | None = None
+    transfers: Transfers | None = None
+    """The transfer TwiML and, in rest_redirect mode, the REST redirect; set by `create_app`."""
 
 
 def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServices:
@@ -98,6 +103,14 @@ def _public_base(request: Request, settings: Settings) -> str:
     return settings.public_url or str(request.base_url).rstrip("/")
 
 
+def _public_base_of_stream(websocket: WebSocket, settings: Settings) -> str:
+    """The HTTP base URL for TwiML sent from a media stream: the public URL, else the stream's own (wss -> https)."""
+    if settings.public_url:
+        return settings.public_url
+    url = websocket.base_url
+    return str(url.replace(scheme="https" if url.scheme == "wss" else "http")).rstrip("/")
+
+
 async def _form_if_signed(request: Request, settings: Settings) -> dict[str, str] | None:
     """The webhook's form parameters, or None when a configured auth token's signature check fails."""
     form = {key: str(value) for key, value in (await request.form()).items()}
@@ -111,21 +124,29 @@ async def _form_if_signed(request: Request, settings: Settings) -> dict[str, str
     return form
 
 
-def create_app(settings: Settings | None = None, services: VoiceServices | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    services: VoiceServices | None = None,
+    redirector: CallRedirector | None = None,
+) -> FastAPI:
     """Build the application; configuration and catalogue are validated here, models load in the lifespan.
 
     Args:
         settings: the configuration; default: read from the environment.
         services: already loaded models to use (and leave running) instead of loading them in the lifespan;
             tests and the in-process replay share one set this way.
+        redirector: in rest_redirect mode, the REST client to use instead of one for Twilio's API built from the
+            settings; tests point one at a fake Twilio on 127.0.0.1.
 
     Raises:
         voice.prompts.PromptError, telephony.deployment.DeploymentError: naming the file and the entry at fault.
+        telephony.settings.SettingsError: rest_redirect mode without TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN.
     """
     settings = settings or load_settings()
     catalogue = load_catalogue(settings.prompts_dir, settings.language)
     targets = dict(load_transfer_targets(settings.deployment_file, catalogue.departments))
-    state = AppState(settings=settings, catalogue=catalogue, targets=targets)
+    transfers = Transfers.from_settings(settings, targets, catalogue, redirector)
+    state = AppState(settings=settings, catalogue=catalogue, targets=targets, transfers=transfers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -141,6 +162,11 @@ def create_app(settings: Settings | None = None, services: VoiceServices | None 
 
     app = FastAPI(title="voice-agent", lifespan=lifespan)
     app.state.voice = state
+    # The call API and the agent desk; closed (401) unless VOICE_AGENT_AGENT_TOKEN or _ADMIN_TOKEN is set.
+    app.state.auth = Authenticator.from_settings(settings)
+    app.state.event_streams = api.EventStreams()
+    app.include_router(api.router)
+    app.include_router(desk.router)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -165,20 +191,78 @@ def create_app(settings: Settings | None = None, services: VoiceServices | None 
         if form is None:
             return Response("invalid signature", status_code=403)
         call = state.registry.get(form.get("CallSid", ""))
-        outcome = call.outcome if call else None
-        if outcome is not None and outcome.action is Action.END:
-            body = twiml.hang_up()
-        else:
-            # A transfer, or a stream that ended without a decision (an error, a restart): a person, never silence.
-            department = (outcome.department if outcome else None) or catalogue.policy.default_department
-            body = twiml.dial_department(targets[department])
+        body = transfers.after_stream(call, _public_base(request, settings))
         return Response(body, media_type=TWIML_MEDIA_TYPE)
+
+    # --- the transfer's webhooks (telephony/transfer.py builds their TwiML) ------------------------------------
+
+    @app.post(twiml.WHISPER_PATH)
+    async def whisper(request: Request) -> Response:
+        # Requested for the new leg to the person who answers; `call` names the caller's call.
+        if await _form_if_signed(request, settings) is None:
+            return Response("invalid signature", status_code=403)
+        call = state.registry.get(request.query_params.get("call", ""))
+        return Response(transfers.whisper(call), media_type=TWIML_MEDIA_TYPE)
+
+    @app.post(twiml.QUEUE_WAIT_PATH)
+    async def queue_wait(request: Request) -> Response:
+        if await _form_if_signed(request, settings) is None:
+            return Response("invalid signature", status_code=403)
+        return Response(transfers.queue_wait(), media_type=TWIML_MEDIA_TYPE)
+
+    @app.post(twiml.DIAL_STATUS_PATH)
+    async def dial_status(request: Request) -> Response:
+        form = await _form_if_signed(request, settings)
+        if form is None:
+            return Response("invalid signature", status_code=403)
+        # <Dial action> posts DialCallStatus; <Enqueue action> posts QueueResult.
+        status = form.get("DialCallStatus") or form.get("QueueResult") or ""
+        call_sid = form.get("CallSid", "-")
+        log.info("transfer ended", extra={"call": call_sid, "status": status or "-"})
+        call = state.registry.get(call_sid)
+        if call is not None:
+            call.transfer_status = status or None
+            state.registry.publish(call.call_sid)
+        return Response(transfers.after_dial(status, _public_base(request, settings)), media_type=TWIML_MEDIA_TYPE)
+
+    @app.post(twiml.DIAL_CHOICE_PATH)
+    async def dial_choice(request: Request) -> Response:
+        form = await _form_if_signed(request, settings)
+        if form is None:
+            return Response("invalid signature", status_code=403)
+        digits = form.get("Digits", "")
+        body = transfers.choice(digits, _public_base(request, settings))
+        call_sid = form.get("CallSid", "-")
+        call = state.registry.get(call_sid)
+        if transfers.callback_chosen(digits):
+            log.info("call-back requested", extra={"call": call_sid})
+            if call is not None:
+                call.callback_requested = True
+                state.registry.publish(call.call_sid)
+        return Response(body, media_type=TWIML_MEDIA_TYPE)
+
+    @app.post(twiml.MESSAGE_RECORDED_PATH)
+    async def message_recorded(request: Request) -> Response:
+        form = await _form_if_signed(request, settings)
+        if form is None:
+            return Response("invalid signature", status_code=403)
+        call_sid = form.get("CallSid", "-")
+        log.info("message recorded", extra={"call": call_sid})
+        call = state.registry.get(call_sid)
+        if call is not None:
+            call.message_recording_sid = form.get("RecordingSid") or None
+            state.registry.publish(call.call_sid)
+        return Response(transfers.message_recorded(), media_type=TWIML_MEDIA_TYPE)
 
     @app.websocket("/twilio/media")
     async def media(websocket: WebSocket) -> None:
         if state.services is None:
             await websocket.close(code=1013)  # try again later: models are still loading
             return
-        await run_media_stream(websocket, state.services, state.registry, state.counters)
+        redirect: Redirect | None = None
+        if transfers.redirector is not None:
+            base = _public_base_of_stream(websocket, settings)
+            redirect = functools.partial(transfers.redirect, public_base_url=base)
+        await run_media_stream(websocket, state.services, state.registry, state.counters, redirect=redirect)
 
     return app

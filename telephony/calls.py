@@ -46,6 +46,13 @@ class CallInfo:
     """The caller's number as Twilio gave it (never logged; masked wherever it is shown)."""
     handoff: Handoff | None = None
     """Context for the person who takes the call, made when a transfer is decided."""
+    transfer_status: str | None = None
+    """How the transfer went, as Twilio reported it: DialCallStatus (completed, no-answer, busy, failed, canceled)
+    or, for a queue, QueueResult (bridged, queue-full, ...)."""
+    callback_requested: bool = False
+    """Nobody took the transfer and the caller asked to be called back (or chose nothing)."""
+    message_recording_sid: str | None = None
+    """Nobody took the transfer and the caller left a message: Twilio's recording SID."""
     ended_at: float | None = None
 
 

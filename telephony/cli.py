@@ -114,6 +114,7 @@ def _lint_prompts(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from telephony.api import StreamClosingServer
     from telephony.app import create_app
     from telephony.logs import configure_logging
 
@@ -122,8 +123,13 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     # proxy_headers: behind a TLS-terminating proxy the scheme and client come from X-Forwarded-*; set
     # VOICE_AGENT_PUBLIC_URL as well so that signature checks use the URL Twilio actually called.
-    uvicorn.run(app, host=args.host, port=args.port, proxy_headers=True, log_config=None, ws="websockets-sansio")
-    return 0
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, proxy_headers=True, log_config=None, ws="websockets-sansio"
+    )
+    # Ends the agent desk's event streams on shutdown; plain uvicorn would wait for them forever.
+    server = StreamClosingServer(config)
+    server.run()
+    return 0 if server.started else 1  # not started: the port was taken or the app failed to load (logged)
 
 
 def _replay(args: argparse.Namespace) -> int:

@@ -13,6 +13,9 @@ from types import MappingProxyType
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+DEFAULT_DIAL_TIMEOUT_S = 30
+"""Ringing time of a department's number or SIP address when its entry sets no timeout_s (Twilio's own default)."""
+
 
 class DeploymentError(ValueError):
     """The deployment file is missing, malformed or does not cover the catalogue's departments."""
@@ -29,13 +32,24 @@ class TransferTarget(BaseModel):
     """A SIP URI, such as sip:billing@pbx.example.com."""
     queue: str | None = Field(default=None, min_length=1, max_length=64)
     """A Twilio queue name."""
+    timeout_s: int | None = Field(default=None, ge=5, le=600)
+    """How long a number or SIP address rings before the caller is offered a call-back or a message; default
+    DEFAULT_DIAL_TIMEOUT_S. Twilio accepts 5 to 600 seconds."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> TransferTarget:
         given = [name for name in ("number", "sip", "queue") if getattr(self, name)]
         if len(given) != 1:
             raise ValueError(f"needs exactly one of number, sip or queue, got {given or 'none'}")
+        if self.queue and self.timeout_s is not None:
+            # A queue holds the caller until someone takes the call; nothing rings, so nothing can time out.
+            raise ValueError("timeout_s applies to a number or a sip address, not to a queue")
         return self
+
+    @property
+    def dial_timeout_s(self) -> int:
+        """Seconds to ring a number or SIP address before giving up."""
+        return self.timeout_s or DEFAULT_DIAL_TIMEOUT_S
 
 
 class _DeploymentFile(BaseModel):

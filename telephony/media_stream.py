@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from telephony import twiml
 from telephony.calls import CallRegistry
-from telephony.session import CallSession
+from telephony.session import CallSession, Redirect
 from telephony.twilio_messages import (
     MULAW_ENCODING,
     TWILIO_SAMPLE_RATE_HZ,
@@ -56,9 +56,17 @@ async def _close(websocket: WebSocket, code: int) -> None:
 
 
 async def run_media_stream(
-    websocket: WebSocket, services: VoiceServices, registry: CallRegistry, counters: StreamCounters
+    websocket: WebSocket,
+    services: VoiceServices,
+    registry: CallRegistry,
+    counters: StreamCounters,
+    redirect: Redirect | None = None,
 ) -> None:
-    """Serve one Twilio media stream until it stops, the peer disconnects or the call is handed over."""
+    """Serve one Twilio media stream until it stops, the peer disconnects or the call is handed over.
+
+    Args:
+        redirect: in ``rest_redirect`` mode, gives a handed-over call its TwiML through Twilio's REST API.
+    """
     await websocket.accept()
     counters.streams += 1
     session: CallSession | None = None
@@ -112,6 +120,7 @@ async def run_media_stream(
                     registry,
                     send_text=websocket.send_text,
                     close=lambda: _close(websocket, CLOSE_NORMAL),
+                    redirect=redirect,
                 )
                 log.info("call started", extra={"call": info.call_sid, "stream": info.stream_sid})
                 await session.pipeline.start()

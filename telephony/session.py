@@ -2,7 +2,8 @@
 
 It turns the pipeline's output into Media Streams messages (``media``, ``mark``, ``clear``) for the right stream
 SID, serialises sends (several tasks may speak at once: a reply and a barge-in ``clear``), and closes the stream
-when the call is handed over, so that Twilio requests ``/twilio/after-stream``.
+when the call is handed over, so that Twilio requests ``/twilio/after-stream``. In ``rest_redirect`` mode it first
+gives the live call its transfer TwiML through Twilio's REST API (`telephony.transfer`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[], Awaitable[None]]
+# Gives the live call its after-stream TwiML through the REST API; False when it did not (the close then does).
+Redirect = Callable[[CallInfo], Awaitable[bool]]
 
 
 class CallSession:
@@ -33,8 +36,10 @@ class CallSession:
         registry: CallRegistry,
         send_text: SendText,
         close: Close,
+        redirect: Redirect | None = None,
     ) -> None:
         self.info = info
+        self._redirect = redirect
         self._registry = registry
         self._send_text = send_text
         self._close = close
@@ -77,11 +82,17 @@ class CallSession:
         self._registry.publish(self.info.call_sid)
 
     async def hand_over(self, decision: Decision) -> None:
-        """Record the outcome and close our side of the stream: Twilio then asks /twilio/after-stream."""
+        """Record the outcome and close our side of the stream: Twilio then asks /twilio/after-stream.
+
+        With a redirect (``rest_redirect`` mode) the call gets its TwiML through the REST API first; the stream is
+        closed either way, and after a redirect Twilio no longer asks the old <Connect> action.
+        """
         self.info.failure = self.pipeline.failure
         self._registry.finish(self.info.call_sid, decision)
         log.info(
             "handing over",
             extra={"call": self.info.call_sid, "action": decision.action.value, "department": decision.department},
         )
+        if self._redirect is not None:
+            await self._redirect(self.info)
         await self._close()

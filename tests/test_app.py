@@ -93,12 +93,13 @@ def test_after_a_transfer_decision_the_department_is_dialled(client):
     decision = Decision(reply="...", action=Action.TRANSFER, rule="sensitive", department="fraud")
     _finish_call(client, "CA-fraud", decision)
     response = client.post("/twilio/after-stream", data={"CallSid": "CA-fraud"})
-    assert "<Dial><Number>+15005550107</Number></Dial>" in response.text
+    assert '<Dial action="http://testserver/twilio/dial-status" method="POST" timeout="30">' in response.text
+    assert 'url="http://testserver/twilio/whisper?call=CA-fraud">+15005550107</Number></Dial>' in response.text
 
 
 def test_a_stream_that_ended_without_a_decision_still_reaches_a_person(client):
     response = client.post("/twilio/after-stream", data={"CallSid": "CA-unknown"})
-    assert "<Dial><Number>+15005550101</Number></Dial>" in response.text
+    assert ">+15005550101</Number></Dial>" in response.text
 
 
 def test_bad_deployment_file_stops_start_up_naming_it(voice_services, tmp_path):

@@ -108,7 +108,7 @@ def test_dtmf_zero_during_the_greeting_clears_it_and_hands_over(client):
     assert call.handoff.reason == "the caller pressed 0 for a person"
     assert call.handoff.caller == "*********06"  # from the webhook's From, via the stream's parameters
     twiml = client.post("/twilio/after-stream", data={"CallSid": "CA-zero"}).text
-    assert "<Dial><Number>+15005550101</Number></Dial>" in twiml
+    assert 'url="http://testserver/twilio/whisper?call=CA-zero">+15005550101</Number></Dial>' in twiml
 
 
 def test_malformed_messages_are_counted_and_the_call_goes_on(client):

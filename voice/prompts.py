@@ -7,7 +7,8 @@ the file and the entry, never surface mid-call. Layout::
     prompts/intents.yaml        per intent: action, department, role, transfer reason (language-independent)
     prompts/policy.yaml         thresholds and keypad of the escalation policy
     prompts/<lang>/intents.yaml per intent: reply, examples, keywords
-    prompts/<lang>/replies.yaml greeting, policy replies, department names
+    prompts/<lang>/replies.yaml greeting, policy replies, what the caller hears when a transfer is not
+                                answered or waits in a queue, department names
 """
 
 from __future__ import annotations
@@ -121,6 +122,11 @@ _REPLY_TEXT_FIELDS = (
     "transfer_to_department",
     "nothing_offered",
     "nothing_to_repeat",
+    "transfer_unanswered",
+    "callback_confirmed",
+    "leave_message",
+    "message_thanks",
+    "queue_wait",
 )
 
 
@@ -139,6 +145,16 @@ class Replies:
     """Template with a ``{department}`` placeholder."""
     nothing_offered: str
     nothing_to_repeat: str
+    transfer_unanswered: str
+    """Nobody took the transferred call: offers a call-back (key 1) or a message (key 2)."""
+    callback_confirmed: str
+    """A call-back was recorded (key 1, or no key); the call then ends."""
+    leave_message: str
+    """Before the caller records a message (key 2)."""
+    message_thanks: str
+    """After the message was recorded; the call then ends."""
+    queue_wait: str
+    """Said while the caller waits in a department's queue, repeated between pauses."""
     department_names: Mapping[str, str]
     """Department id -> how the agent names it to the caller."""
 
@@ -242,6 +258,11 @@ class _RepliesFile(_Strict):
     transfer_to_department: str = Field(min_length=1)
     nothing_offered: str = Field(min_length=1)
     nothing_to_repeat: str = Field(min_length=1)
+    transfer_unanswered: str = Field(min_length=1)
+    callback_confirmed: str = Field(min_length=1)
+    leave_message: str = Field(min_length=1)
+    message_thanks: str = Field(min_length=1)
+    queue_wait: str = Field(min_length=1)
     departments: dict[str, str]
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import re
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -216,3 +218,26 @@ def test_a_transcribing_call_does_not_stall_another_call(voice_services):
     assert any(m["event"] == "media" for m in answer_a)
     record_a = client.app.state.voice.registry.get("CA-A").records[-1]
     assert record_a.caller.text  # the real transcript of call A's speech
+
+
+def test_a_card_number_spoken_on_a_call_is_redacted_before_the_engine_and_the_records(client, voice_services):
+    synthesizer = voice_services.speech.synthesizer
+    audio = np.concatenate(list(synthesizer.synthesize("My card number is 4111 1111 1111 1111.")))
+    frames = pcm_to_twilio_frames(audio, synthesizer.sample_rate_hz)
+    with client.websocket_connect("/twilio/media") as ws:
+        ws.send_json(start_message(call_sid="CA-card"))
+        receive_until_mark(ws)
+        for frame in [SILENCE] * 25 + frames + [SILENCE] * 75:
+            ws.send_json(media_message(frame))
+        mark = ""
+        while not mark.startswith("2."):  # marks are named <exchange>.<sentence>.<n>: 1 is the greeting
+            _, mark = receive_until_mark(ws)
+        ws.send_json({"event": "stop", "streamSid": "MZ1"})
+    call = client.app.state.voice.registry.get("CA-card")
+    heard = call.records[1].caller.text
+    # "[card number]" when Whisper heard all 16 digits right; a misheard or dropped digit breaks the Luhn check and
+    # the run is masked as another kind ("[number]", "[phone number]"): either way the digits are gone.
+    assert re.search(r"\[(card |phone )?number\]", heard), heard
+    assert not re.search(r"\d{3}", heard), heard
+    everything = repr(call.records)
+    assert "4111" not in everything and "four one one one" not in everything.lower()

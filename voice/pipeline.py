@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from voice.codec import mulaw_to_pcm16, pcm16_to_float32
 from voice.dialogue import DialogueEngine, DialogueState
 from voice.events import Action, Decision, Dtmf, Transcript
 from voice.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
+from voice.redaction import RedactionBuffer
 from voice.resample import StreamResampler
 from voice.tts import PhraseCache
 from voice.turns import SpeechStarted, TurnDetector, TurnEnded, TurnOptions, turn_samples
@@ -41,6 +43,8 @@ _HISTORY_MS = 35_000
 # Audio kept on each side of a detected turn. After exact digital silence (a muted line) Silero marks the start of
 # speech up to ~0.55 s late, which clipped "Agent" off "Agent, please" with 0.2 s; Whisper ignores extra silence.
 _TURN_PAD_MS = 600
+# Caller turns whose records a later turn's redaction may still correct (RedactionBuffer remembers 6).
+_REDACTION_MEMORY_TURNS = 8
 # How long to wait for Twilio to confirm that the last words before a handover were played, beyond their length.
 _HANDOVER_GRACE_S = 5.0
 
@@ -140,6 +144,10 @@ class CallPipeline:
         self._vad = StreamingVad()
         self._turns = TurnDetector(services.turn_options, window_ms=self._vad.window_ms)
         self._history = _AudioHistory(_HISTORY_MS)
+        # Personal data is redacted the moment a transcript exists: the engine, the records, the desk and the logs
+        # only ever see the redacted text. One buffer per call, so a card number read over several turns is caught.
+        self._redactor = RedactionBuffer(services.engine.catalogue.language)
+        self._redacted_turns: dict[int, TurnRecord] = {}
         self._inbox: asyncio.Queue[tuple[TurnEnded, float] | Dtmf] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -242,11 +250,30 @@ class CallPipeline:
             if not transcript.text:
                 # Noise, breathing or a cough: nothing to answer.
                 continue
-            await self._decide(transcript, started=detected)
+            redacted, index = self._redact(transcript)
+            await self._decide(redacted, started=detected, redaction_index=index)
 
-    async def _decide(self, turn: Transcript | Dtmf, started: float) -> None:
+    def _redact(self, transcript: Transcript) -> tuple[Transcript, int]:
+        """The transcript with personal data replaced by markers, and its turn number in the redaction buffer.
+
+        Earlier turns' records are corrected when this turn completes something they began (a card number read in
+        parts).
+        """
+        result = self._redactor.redact_turn(transcript.text)
+        for index, redaction in result.revised:
+            earlier = self._redacted_turns.get(index)
+            if earlier is not None and isinstance(earlier.caller, Transcript):
+                earlier.caller = dataclasses.replace(earlier.caller, text=redaction.text)
+        return dataclasses.replace(transcript, text=result.redaction.text), result.index
+
+    async def _decide(self, turn: Transcript | Dtmf, started: float, redaction_index: int | None = None) -> None:
         self._state, decision = self._engine.step(self._state, turn)
-        await self._speak(TurnRecord(caller=turn, decision=decision), started=started)
+        record = TurnRecord(caller=turn, decision=decision)
+        if redaction_index is not None:
+            self._redacted_turns[redaction_index] = record
+            # The buffer revises only its last few turns; older records need not be reachable.
+            self._redacted_turns.pop(redaction_index - _REDACTION_MEMORY_TURNS, None)
+        await self._speak(record, started=started)
 
     async def _speak(self, record: TurnRecord, started: float | None) -> None:
         self.records.append(record)

@@ -1,0 +1,229 @@
+"""Recall and false redactions of voice.redaction on the corpus in benchmarks/data/redaction_corpus.yaml.
+
+    python benchmarks/redaction.py [--lang en nl] [--repeat 20] [--show-misses]
+
+Per language and kind: planted items redacted when their turn is first redacted (recall: nothing of them was ever
+shown) and items whose final spans have the right kind (labelled: after later turns refined earlier ones). Per
+language: ordinary turns changed by `redact` and by a `RedactionBuffer` (which also masks trailing digits that may
+start a number read over several turns). Then the time per turn: minimum over `--repeat` runs of each turn, mean
+and 95th percentile over turns. Figures only: nothing here asserts (tests/test_redaction.py does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from voice.redaction import LANGUAGES, Kind, Redaction, RedactionBuffer, redact
+
+CORPUS = Path(__file__).resolve().parent / "data" / "redaction_corpus.yaml"
+
+
+@dataclass(frozen=True, slots=True)
+class PlantedItem:
+    """One piece of personal data in a case, possibly read over several turns."""
+
+    kind: Kind
+    """What it is."""
+    parts: tuple[tuple[int, str], ...]
+    """(turn index, exact text of the part in that turn) for each part."""
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One corpus entry: a turn, or turns of one call, with what should be redacted."""
+
+    language: str
+    """"en" or "nl"."""
+    turns: tuple[str, ...]
+    """The caller's turns, in order."""
+    items: tuple[PlantedItem, ...] = ()
+    """The personal data in them; none for an ordinary case."""
+
+
+@dataclass(slots=True)
+class KindScore:
+    """Figures for one language and kind."""
+
+    items: int = 0
+    recalled: int = 0
+    labelled: int = 0
+    misses: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Report:
+    """Figures for the whole corpus."""
+
+    kinds: dict[tuple[str, Kind], KindScore] = field(default_factory=dict)
+    ordinary: dict[str, int] = field(default_factory=dict)
+    changed_by_redact: dict[str, list[str]] = field(default_factory=dict)
+    changed_by_buffer: dict[str, list[str]] = field(default_factory=dict)
+
+    def recall(self, kinds: Sequence[Kind], language: str | None = None) -> float:
+        scores = [s for (lang, kind), s in self.kinds.items() if kind in kinds and language in (None, lang)]
+        total = sum(s.items for s in scores)
+        return sum(s.recalled for s in scores) / total if total else 1.0
+
+    def false_rate(self, language: str | None = None, *, buffer: bool = False) -> float:
+        changed = self.changed_by_buffer if buffer else self.changed_by_redact
+        languages = [language] if language else list(self.ordinary)
+        total = sum(self.ordinary.get(lang, 0) for lang in languages)
+        return sum(len(changed.get(lang, [])) for lang in languages) / total if total else 0.0
+
+
+def load_corpus(path: Path = CORPUS) -> tuple[list[Case], list[Case]]:
+    """Read the corpus: (planted cases, ordinary cases).
+
+    Raises:
+        ValueError: an entry names an unknown kind or language, or a value that is not in its turn.
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    planted, ordinary = [], []
+    for section, cases in (("planted", planted), ("ordinary", ordinary)):
+        for index, entry in enumerate(data[section]):
+            where = f"{path.name}: {section}[{index}]"
+            language = entry["lang"]
+            if language not in LANGUAGES:
+                raise ValueError(f"{where}: lang: expected one of {LANGUAGES}, got {language!r}")
+            turns = tuple(entry["turns"]) if "turns" in entry else (entry["text"],)
+            items = []
+            for expected in entry.get("expect", ()):
+                try:
+                    kind = Kind[expected["kind"].upper()]
+                except KeyError:
+                    raise ValueError(f"{where}: unknown kind {expected['kind']!r}") from None
+                pairs = expected["parts"] if "parts" in expected else [(0, expected["value"])]
+                parts = tuple((int(turn), value) for turn, value in pairs)
+                for turn, value in parts:
+                    if value not in turns[turn]:
+                        raise ValueError(f"{where}: {value!r} is not in turn {turn}: {turns[turn]!r}")
+                items.append(PlantedItem(kind, parts))
+            cases.append(Case(language, turns, tuple(items)))
+    return planted, ordinary
+
+
+def run_turns(language: str, turns: Sequence[str]) -> tuple[list[Redaction], list[Redaction]]:
+    """Redact `turns` as one call: (each turn as first redacted, each turn after all revisions).
+
+    A single turn goes through `redact`, as one-off text does; several through a `RedactionBuffer`.
+    """
+    if len(turns) == 1:
+        redaction = redact(turns[0], language)
+        return [redaction], [redaction]
+    buffer = RedactionBuffer(language)
+    first: list[Redaction] = []
+    final: list[Redaction] = []
+    for text in turns:
+        result = buffer.redact_turn(text)
+        first.append(result.redaction)
+        final.append(result.redaction)
+        for index, revised in result.revised:
+            final[index] = revised
+    return first, final
+
+
+def _covered(text: str, redaction: Redaction, value: str, kind: Kind | None = None) -> bool:
+    start = text.index(value)
+    spans = [s for s in redaction.spans if kind is None or s.kind is kind]
+    return all(text[i].isspace() or any(s.start <= i < s.end for s in spans) for i in range(start, start + len(value)))
+
+
+def score(planted: Sequence[Case], ordinary: Sequence[Case]) -> Report:
+    """Redact every case and count."""
+    report = Report()
+    for case in planted:
+        first, final = run_turns(case.language, case.turns)
+        for item in case.items:
+            figures = report.kinds.setdefault((case.language, item.kind), KindScore())
+            figures.items += 1
+            recalled = all(_covered(case.turns[t], first[t], value) for t, value in item.parts)
+            labelled = all(_covered(case.turns[t], final[t], value, item.kind) for t, value in item.parts)
+            figures.recalled += recalled
+            figures.labelled += labelled
+            if not (recalled and labelled):
+                verdict = "mislabelled" if recalled else "MISSED"
+                shown = " / ".join(r.text for r in final)
+                figures.misses.append(f"{verdict}: {' / '.join(case.turns)!r} -> {shown!r}")
+    for case in ordinary:
+        (text,) = case.turns
+        report.ordinary[case.language] = report.ordinary.get(case.language, 0) + 1
+        redacted = redact(text, case.language).text
+        if redacted != text:
+            report.changed_by_redact.setdefault(case.language, []).append(f"{text!r} -> {redacted!r}")
+        buffered = RedactionBuffer(case.language).redact_turn(text).redaction.text
+        if buffered != text:
+            report.changed_by_buffer.setdefault(case.language, []).append(f"{text!r} -> {buffered!r}")
+    return report
+
+
+def _timings_us(cases: Sequence[Case], repeat: int) -> np.ndarray:
+    timings = []
+    for case in cases:
+        for text in case.turns:
+            best = float("inf")
+            for _ in range(repeat):
+                started = time.perf_counter()
+                redact(text, case.language)
+                best = min(best, time.perf_counter() - started)
+            timings.append(best * 1e6)
+    return np.array(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lang", nargs="+", default=list(LANGUAGES), choices=LANGUAGES)
+    parser.add_argument("--repeat", type=int, default=20, help="runs of each turn for the timing (minimum taken)")
+    parser.add_argument("--show-misses", action="store_true", help="list missed items and changed ordinary turns")
+    args = parser.parse_args()
+
+    planted, ordinary = load_corpus()
+    planted = [case for case in planted if case.language in args.lang]
+    ordinary = [case for case in ordinary if case.language in args.lang]
+    report = score(planted, ordinary)
+
+    print(f"{'lang':<5}{'kind':<15}{'items':>6}{'recall':>15}{'labelled':>15}")
+    for language in args.lang:
+        for kind in Kind:
+            figures = report.kinds.get((language, kind))
+            if figures is None:
+                continue
+            recall = f"{figures.recalled}/{figures.items} {figures.recalled / figures.items:.0%}"
+            labelled = f"{figures.labelled}/{figures.items} {figures.labelled / figures.items:.0%}"
+            print(f"{language:<5}{kind.value:<15}{figures.items:>6}{recall:>15}{labelled:>15}")
+            if args.show_misses:
+                for miss in figures.misses:
+                    print(f"      {miss}")
+    print()
+    print(f"{'lang':<5}{'ordinary':>9}{'changed by redact':>20}{'changed by buffer':>20}")
+    for language in args.lang:
+        total = report.ordinary.get(language, 0)
+        by_redact = len(report.changed_by_redact.get(language, []))
+        by_buffer = len(report.changed_by_buffer.get(language, []))
+        print(
+            f"{language:<5}{total:>9}{f'{by_redact} {report.false_rate(language):.1%}':>20}"
+            f"{f'{by_buffer} {report.false_rate(language, buffer=True):.1%}':>20}"
+        )
+        if args.show_misses:
+            for changed in report.changed_by_redact.get(language, []):
+                print(f"      redact: {changed}")
+            for changed in report.changed_by_buffer.get(language, []):
+                print(f"      buffer: {changed}")
+    print()
+    redact("warm-up 4111 1111 1111 1111", "en")
+    for name, cases in (("planted", planted), ("ordinary", ordinary)):
+        timings = _timings_us(cases, args.repeat)
+        print(
+            f"time per turn, {name:<9} {len(timings):>4} turns: mean {timings.mean():7.0f} us   "
+            f"p95 {np.percentile(timings, 95):7.0f} us   max {timings.max():7.0f} us"
+        )
+
+
+if __name__ == "__main__":
+    main()

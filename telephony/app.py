@@ -11,8 +11,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import FastAPI, Request, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
@@ -124,6 +125,17 @@ async def _form_if_signed(request: Request, settings: Settings) -> dict[str, str
     return form
 
 
+async def signed_form(request: Request) -> dict[str, str]:
+    """A Twilio webhook's form parameters (a FastAPI dependency); 403 when the signature check fails."""
+    form = await _form_if_signed(request, request.app.state.voice.settings)
+    if form is None:
+        raise HTTPException(status_code=403, detail="invalid signature")
+    return form
+
+
+SignedForm = Annotated[dict[str, str], Depends(signed_form)]
+
+
 def create_app(
     settings: Settings | None = None,
     services: VoiceServices | None = None,
@@ -175,10 +187,7 @@ def create_app(
         return JSONResponse({"status": "ok", "live_calls": state.registry.live_count()})
 
     @app.post("/twilio/voice")
-    async def incoming_call(request: Request) -> Response:
-        form = await _form_if_signed(request, settings)
-        if form is None:
-            return Response("invalid signature", status_code=403)
+    async def incoming_call(request: Request, form: SignedForm) -> Response:
         log.info("incoming call", extra={"call": form.get("CallSid", "-")})
         caller = form.get("From")
         parameters = {twiml.CALLER_PARAMETER: caller} if caller else None
@@ -186,35 +195,25 @@ def create_app(
         return Response(body, media_type=TWIML_MEDIA_TYPE)
 
     @app.post("/twilio/after-stream")
-    async def after_stream(request: Request) -> Response:
-        form = await _form_if_signed(request, settings)
-        if form is None:
-            return Response("invalid signature", status_code=403)
+    async def after_stream(request: Request, form: SignedForm) -> Response:
         call = state.registry.get(form.get("CallSid", ""))
         body = transfers.after_stream(call, _public_base(request, settings))
         return Response(body, media_type=TWIML_MEDIA_TYPE)
 
     # --- the transfer's webhooks (telephony/transfer.py builds their TwiML) ------------------------------------
 
-    @app.post(twiml.WHISPER_PATH)
+    @app.post(twiml.WHISPER_PATH, dependencies=[Depends(signed_form)])
     async def whisper(request: Request) -> Response:
         # Requested for the new leg to the person who answers; `call` names the caller's call.
-        if await _form_if_signed(request, settings) is None:
-            return Response("invalid signature", status_code=403)
         call = state.registry.get(request.query_params.get("call", ""))
         return Response(transfers.whisper(call), media_type=TWIML_MEDIA_TYPE)
 
-    @app.post(twiml.QUEUE_WAIT_PATH)
-    async def queue_wait(request: Request) -> Response:
-        if await _form_if_signed(request, settings) is None:
-            return Response("invalid signature", status_code=403)
+    @app.post(twiml.QUEUE_WAIT_PATH, dependencies=[Depends(signed_form)])
+    async def queue_wait() -> Response:
         return Response(transfers.queue_wait(), media_type=TWIML_MEDIA_TYPE)
 
     @app.post(twiml.DIAL_STATUS_PATH)
-    async def dial_status(request: Request) -> Response:
-        form = await _form_if_signed(request, settings)
-        if form is None:
-            return Response("invalid signature", status_code=403)
+    async def dial_status(request: Request, form: SignedForm) -> Response:
         # <Dial action> posts DialCallStatus; <Enqueue action> posts QueueResult.
         status = form.get("DialCallStatus") or form.get("QueueResult") or ""
         call_sid = form.get("CallSid", "-")
@@ -226,10 +225,7 @@ def create_app(
         return Response(transfers.after_dial(status, _public_base(request, settings)), media_type=TWIML_MEDIA_TYPE)
 
     @app.post(twiml.DIAL_CHOICE_PATH)
-    async def dial_choice(request: Request) -> Response:
-        form = await _form_if_signed(request, settings)
-        if form is None:
-            return Response("invalid signature", status_code=403)
+    async def dial_choice(request: Request, form: SignedForm) -> Response:
         digits = form.get("Digits", "")
         body = transfers.choice(digits, _public_base(request, settings))
         call_sid = form.get("CallSid", "-")
@@ -242,10 +238,7 @@ def create_app(
         return Response(body, media_type=TWIML_MEDIA_TYPE)
 
     @app.post(twiml.MESSAGE_RECORDED_PATH)
-    async def message_recorded(request: Request) -> Response:
-        form = await _form_if_signed(request, settings)
-        if form is None:
-            return Response("invalid signature", status_code=403)
+    async def message_recorded(request: Request, form: SignedForm) -> Response:
         call_sid = form.get("CallSid", "-")
         log.info("message recorded", extra={"call": call_sid})
         call = state.registry.get(call_sid)

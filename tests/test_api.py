@@ -13,7 +13,6 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect as ws_connect
 
 from telephony import auth as auth_module
@@ -26,7 +25,7 @@ from voice.events import Action, Decision, Transcript
 from voice.pipeline import TurnRecord
 
 from .live_server import LiveServer
-from .test_media_stream import dtmf_message, mark_message, receive_until_mark, start_message
+from .test_media_stream import dtmf_message, play_until_closed, receive_until_mark, start_message
 
 AGENT_TOKEN = "agent-token-0123456789abcdef"
 ADMIN_TOKEN = "admin-token-fedcba9876543210"
@@ -228,11 +227,7 @@ def press_zero_call(client: TestClient, call_sid: str) -> None:
         ws.send_json(start)
         receive_until_mark(ws)
         ws.send_json(dtmf_message("0"))
-        with pytest.raises(WebSocketDisconnect):
-            while True:
-                message = ws.receive_json()
-                if message["event"] == "mark":
-                    ws.send_json(mark_message(message["mark"]["name"]))
+        play_until_closed(ws)  # the server closes the stream after the transfer sentence
 
 
 def test_the_record_of_a_transferred_call(client):

@@ -61,6 +61,22 @@ def receive_until_mark(ws) -> tuple[list[dict], str]:
             return messages, message["mark"]["name"]
 
 
+def play_until_closed(ws) -> list[str]:
+    """Play all the server sends, echoing each mark at once (played or cleared), until it closes the stream.
+
+    Returns:
+        The events seen, in order.
+    """
+    seen = []
+    with pytest.raises(WebSocketDisconnect):
+        while True:
+            message = ws.receive_json()
+            seen.append(message["event"])
+            if message["event"] == "mark":
+                ws.send_json(mark_message(message["mark"]["name"]))
+    return seen
+
+
 def speech_frames(clip: str = "harvard_birch_canoe.wav") -> list[bytes]:
     samples, rate = read_wav(SHARED / "real_speech" / "audio" / clip)
     return pcm_to_twilio_frames(samples[: rate * 3], rate)
@@ -93,13 +109,7 @@ def test_dtmf_zero_during_the_greeting_clears_it_and_hands_over(client):
         ws.send_json(start)
         _, _first_mark = receive_until_mark(ws)
         ws.send_json(dtmf_message("0"))
-        seen = []
-        with pytest.raises(WebSocketDisconnect):
-            while True:
-                message = ws.receive_json()
-                seen.append(message["event"])
-                if message["event"] == "mark":
-                    ws.send_json(mark_message(message["mark"]["name"]))  # played (or cleared) at once
+        seen = play_until_closed(ws)
         assert "clear" in seen  # the rest of the greeting was dropped at once
         assert seen.count("media") > 50  # the transfer sentence was played before the close
     registry = client.app.state.voice.registry

@@ -14,7 +14,6 @@ from urllib.parse import parse_qs
 
 import pytest
 from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
 from telephony.app import create_app
@@ -32,7 +31,7 @@ from voice.events import Dtmf, Transcript
 from voice.handoff import Handoff, build_handoff
 from voice.tone import reply_problems
 
-from .test_media_stream import dtmf_message, mark_message, receive_until_mark, start_message
+from .test_media_stream import dtmf_message, play_until_closed, receive_until_mark, start_message
 
 TOKEN = "test-auth-token"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -139,11 +138,7 @@ def test_a_pressed_zero_over_the_media_stream_ends_in_the_whisper_and_the_dial(c
         ws.send_json(start)
         receive_until_mark(ws)
         ws.send_json(dtmf_message("0"))
-        with pytest.raises(WebSocketDisconnect):  # the server closes the stream after the transfer sentence
-            while True:
-                message = ws.receive_json()
-                if message["event"] == "mark":
-                    ws.send_json(mark_message(message["mark"]["name"]))
+        play_until_closed(ws)  # the server closes the stream after the transfer sentence
     body = client.post("/twilio/after-stream", data={"CallSid": "CA-ws-zero"}).text
     number = parse(body).find("Dial/Number")
     assert number.text == "+15005550101"
@@ -379,11 +374,7 @@ def test_a_pressed_zero_is_redirected_with_the_after_stream_twiml(voice_services
                 ws.send_json(start_message(call_sid=call_sid))
                 receive_until_mark(ws)
                 ws.send_json(dtmf_message("0"))
-                with pytest.raises(WebSocketDisconnect):
-                    while True:
-                        message = ws.receive_json()
-                        if message["event"] == "mark":
-                            ws.send_json(mark_message(message["mark"]["name"]))
+                play_until_closed(ws)  # the server closes the stream after the transfer sentence
             params = {"CallSid": call_sid}
             after_stream = client.post(
                 "/twilio/after-stream", data=params, headers=_signed(BASE + "/twilio/after-stream", params)

@@ -47,7 +47,7 @@ def count_words(text: str) -> int:
 def catalogue_replies(language: str = "en") -> list[str]:
     """Every reply the agent can say in `language`: the fixed ones and each intent's."""
     catalogue = load_catalogue(PROMPTS_DIR, language)
-    texts = list(catalogue.replies.texts().values()) + [intent.reply for intent in catalogue.intents.values()]
+    texts = list(catalogue.replies.spoken_by_agent().values()) + [intent.reply for intent in catalogue.intents.values()]
     return list(dict.fromkeys(texts))
 
 

@@ -69,7 +69,7 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     )
     model, config = piper_voice_files(settings.piper_voice)
     synthesizer = PiperSynthesizer(model, config)
-    fixed = list(catalogue.replies.texts().values()) + [intent.reply for intent in catalogue.intents.values()]
+    fixed = list(catalogue.replies.spoken_by_agent().values()) + [intent.reply for intent in catalogue.intents.values()]
     speech = PhraseCache(synthesizer, max_entries=max(128, 2 * len(fixed)))
     # The greeting and the transfer sentences must never wait for synthesis; a failure transfer may not even have it.
     speech.preload(fixed)

@@ -130,6 +130,12 @@ _REPLY_TEXT_FIELDS = (
 )
 
 
+# Replies that Twilio speaks with <Say> after the stream has ended (transfer fallbacks, queue wait), not our voice.
+_SAID_BY_TWILIO = frozenset(
+    {"transfer_unanswered", "callback_confirmed", "leave_message", "message_thanks", "queue_wait"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Replies:
     """What the agent says outside the intents' own replies, in one language."""
@@ -168,6 +174,10 @@ class Replies:
         for department in self.department_names:
             fixed[f"transfer_to:{department}"] = self.transfer_to(department)
         return fixed
+
+    def spoken_by_agent(self) -> dict[str, str]:
+        """The fixed replies our own voice speaks (`texts` without those Twilio says after the stream)."""
+        return {key: text for key, text in self.texts().items() if key not in _SAID_BY_TWILIO}
 
 
 @dataclass(frozen=True, slots=True)

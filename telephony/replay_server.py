@@ -8,20 +8,18 @@ fetch_after_stream: ``POST /twilio/after-stream`` as Twilio posts it, signed whe
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from telephony.loopback_server import LoopbackServer
 from telephony.replay_log import ServerView
 from telephony.twilio_emulator import TwilioSide
 from telephony.twiml import AFTER_STREAM_PATH, MEDIA_PATH
 
 if TYPE_CHECKING:
-    import uvicorn
     from fastapi import FastAPI
 
     from voice.pipeline import VoiceServices
@@ -39,8 +37,8 @@ class ReplayError(RuntimeError):
 class InProcessServer:
     """The voice-agent app, served by uvicorn on 127.0.0.1 (a free port) in a background thread.
 
-    A thread, not a task on the replay's loop: the server's work must not delay the replay's 20 ms clock, which
-    would then measure its own lateness. Configured from the environment, as `voice-agent serve` is.
+    Served by `LoopbackServer` (a thread, so that the server's work cannot delay the replay's 20 ms clock, which
+    would then measure its own lateness). Configured from the environment, as `voice-agent serve` is.
     """
 
     def __init__(self, language: str = "en", services: VoiceServices | None = None) -> None:
@@ -59,8 +57,7 @@ class InProcessServer:
         self.services = services
         self._owns_services = services is None
         self.app: FastAPI | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback: LoopbackServer | None = None
         self.port = 0
 
     @property
@@ -81,10 +78,6 @@ class InProcessServer:
             voice.models.ModelNotFound: a model is missing (the message says what to install).
             ReplayError: the server did not start for another reason.
         """
-        import warnings
-
-        import uvicorn
-
         from telephony.app import create_app, load_voice_services
         from voice.prompts import load_catalogue
 
@@ -94,29 +87,13 @@ class InProcessServer:
             # its message instead of being logged by uvicorn in the server's thread.
             self.services = load_voice_services(self.settings, catalogue)
         self.app = create_app(self.settings, services=self.services)
-        with warnings.catch_warnings():
-            # The same WebSocket implementation as `voice-agent serve`, which uvicorn and websockets announce as
-            # deprecated on import. Imported once here, so that the notices do not land among the progress lines.
-            warnings.filterwarnings("ignore", message="The `websockets` implementation is deprecated")
-            warnings.filterwarnings("ignore", message="websockets.legacy is deprecated")
-            import uvicorn.protocols.websockets.websockets_impl
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", ws="websockets-sansio", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="replay-server", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise ReplayError("the in-process server did not start; see the log above")
-            time.sleep(0.05)
+        self._loopback = LoopbackServer(self.app, name="replay-server")
+        try:
+            self._loopback.start(SERVER_START_TIMEOUT_S)
+        except RuntimeError as error:
+            raise ReplayError(f"{error}; see the log above") from error
+        self.port = self._loopback.port
         response = httpx.get(f"{self.http_base}/healthz", timeout=5)
         if response.status_code != 200:
             self.stop()
@@ -124,10 +101,8 @@ class InProcessServer:
 
     def stop(self) -> None:
         """Stop serving, and shut the model workers down if `start` loaded them."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=15)
+        if self._loopback is not None:
+            self._loopback.stop()
         if self._owns_services and self.services is not None:
             self.services.workers.shutdown()
             self.services = None

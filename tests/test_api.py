@@ -20,11 +20,11 @@ from telephony.api import call_record
 from telephony.app import create_app
 from telephony.auth import SESSION_COOKIE, Authenticator, DeskSessions, Role, require_role
 from telephony.calls import CallInfo
+from telephony.loopback_server import LoopbackServer
 from telephony.settings import SettingsError, load_settings
 from voice.events import Action, Decision, Transcript
 from voice.pipeline import TurnRecord
 
-from .live_server import LiveServer
 from .test_media_stream import dtmf_message, play_until_closed, receive_until_mark, start_message
 
 AGENT_TOKEN = "agent-token-0123456789abcdef"
@@ -337,7 +337,7 @@ def wait_until(condition, timeout_s: float = 10.0) -> bool:
 
 @pytest.fixture
 def live(voice_services):
-    with LiveServer(make_app(voice_services, agent_token=AGENT_TOKEN, admin_token=ADMIN_TOKEN)) as server:
+    with LoopbackServer(make_app(voice_services, agent_token=AGENT_TOKEN, admin_token=ADMIN_TOKEN)) as server:
         yield server
 
 
@@ -409,7 +409,7 @@ def test_an_event_stream_ends_after_its_maximum_age_so_the_browser_reconnects_an
 
 
 def test_a_server_shutdown_ends_open_event_streams(voice_services):
-    server = LiveServer(make_app(voice_services, agent_token=AGENT_TOKEN))
+    server = LoopbackServer(make_app(voice_services, agent_token=AGENT_TOKEN))
     server.start()
     try:
         with (

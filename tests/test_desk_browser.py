@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from telephony.app import create_app
+from telephony.loopback_server import LoopbackServer
 from telephony.replay import run_replay
 from telephony.replay_report import ReplayResult
 from telephony.settings import load_settings
-
-from .live_server import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (root in a container), and nothing that would try to reach the internet.
@@ -65,7 +64,7 @@ def test_desk_refuses_a_wrong_token_then_shows_a_handoff_live(voice_services, tm
     replayed: list[ReplayResult] = []
     progress: list[str] = []
 
-    with LiveServer(app) as server, sync_playwright() as playwright:
+    with LoopbackServer(app) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
         try:
             page = browser.new_page()

@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python benchmarks/codec_throughput.py --repeat 5
 	$(BIN)/python benchmarks/asr_latency.py
 	$(BIN)/python benchmarks/tts_first_audio.py
+	$(BIN)/python benchmarks/redaction.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -34,8 +34,10 @@ lint: install
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
+# The storage tests also run on PostgreSQL: tests/start_postgres.sh installs (Debian package) and starts it on
+# 127.0.0.1 and prints the URL of a throwaway test database.
 test: lint /usr/bin/chromium
-	$(BIN)/python -m pytest
+	VOICE_AGENT_TEST_DATABASE_URL="$$(tests/start_postgres.sh)" $(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python benchmarks/intents.py

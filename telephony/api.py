@@ -1,34 +1,36 @@
-"""The call API: live and finished calls as JSON, and a live stream of changes for the agent desk.
+"""The call API: live and stored calls as JSON, a live stream of changes for the agent desk, and data care.
 
-    GET /api/calls              every call this process knows: state, times, current intent, outcome
-    GET /api/calls/{call_sid}   one call in full: each turn with the caller's words and the decision with its
-                                reasons, latencies, the handoff, protocol errors and failure
-    GET /api/events             Server-Sent Events: one ``call`` event (a call's summary) per change, and a
-                                comment heartbeat every ~15 s so proxies keep the connection open
+    GET  /api/calls                    live calls and the most recent stored ones: state, times, intent, outcome
+    GET  /api/calls/{call_sid}         one call in full: each turn with the caller's words and the decision with its
+                                       reasons, latencies, the handoff, protocol errors and failure
+    GET  /api/events                   Server-Sent Events: one ``call`` event (a call's summary) per change, and a
+                                       comment heartbeat every ~15 s so proxies keep the connection open
+    GET  /api/calls/{call_sid}/export  admin: the whole stored record for an auditor, with its retention
+    DELETE /api/calls/{call_sid}       admin: delete one call's record
+    POST /api/purge                    admin: delete the records older than N days (default: the retention period)
+    POST /api/callers/forget           admin: delete every record of one caller (number in the body, never the URL)
 
-Every route needs the agent role (`telephony.auth`): a bearer token or the desk's session cookie. Only masked data
-leaves here: the caller's number as ``*********06``, and every run of four or more digits in what was said,
-replied or reasoned replaced by ``[number]``.
+Reading needs the agent role (`telephony.auth`): a bearer token or the desk's session cookie; deleting and exporting
+need the admin role. Only masked data leaves here (`telephony.call_record`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from telephony.auth import Role, require_role
-from telephony.calls import MAX_FINISHED_CALLS, CallInfo, CallRegistry, CallState
-from voice.events import Decision, Dtmf, Transcript
-from voice.handoff import Handoff, mask_caller_number, mask_digits
-from voice.pipeline import TurnRecord
+from telephony.call_record import CallRecord, CallSummary, call_record, summarise
+from telephony.calls import CallRegistry, CallState
+from telephony.storage.export import export_document
+from telephony.storage.retention import purge_older_than
+from telephony.storage.store import CallStore
 
 if TYPE_CHECKING:
     import asyncio
@@ -49,208 +51,6 @@ _MAX_SID_CHARS = 64
 
 # Call data is personal: no cache (browser or proxy) may keep a copy.
 _NO_STORE = {"Cache-Control": "no-store"}
-
-
-# --- what the API returns ---------------------------------------------------------------------------------------
-
-
-class Outcome(BaseModel):
-    """How the automated part of the call ended."""
-
-    action: str
-    """``transfer`` or ``end``."""
-    department: str | None
-    """For a transfer: who takes the call."""
-
-
-class CallSummary(BaseModel):
-    """One line of the call list, and the payload of each live event."""
-
-    call_sid: str
-    state: CallState
-    started_at: str
-    """ISO 8601, UTC."""
-    ended_at: str | None
-    """ISO 8601, UTC; None while the call is live."""
-    duration_s: float
-    """So far for a live call."""
-    intent: str | None
-    """The most recent intent the engine recognised, if any."""
-    outcome: Outcome | None
-    has_handoff: bool
-    """A transfer was decided and its handoff is in the call's record."""
-
-
-class CallerTurn(BaseModel):
-    """What the caller said (masked) or pressed."""
-
-    kind: Literal["speech", "dtmf"]
-    text: str | None = None
-    """Recognised words, long digit runs masked (speech only)."""
-    confidence: float | None = None
-    """Recogniser confidence, 0..1 (speech only)."""
-    start_ms: int | None = None
-    """From the start of the call (speech only)."""
-    end_ms: int | None = None
-    digit: str | None = None
-    """The key (dtmf only)."""
-
-
-class DecisionView(BaseModel):
-    """The engine's decision for one turn, with the evidence behind it."""
-
-    intent: str | None
-    confidence: float
-    action: str
-    reply: str
-    rule: str
-    reasons: list[str]
-    department: str | None
-    transfer_reason: str | None
-
-
-class TurnView(BaseModel):
-    """One exchange: the caller's turn (None for the greeting) and the agent's answer."""
-
-    caller: CallerTurn | None
-    decision: DecisionView
-    processing_ms: float | None
-    """End of the caller's turn to the first agent audio sent (ASR + engine + TTS)."""
-    heard: bool
-    """The whole reply was played to the caller."""
-    interrupted: bool
-    """The caller spoke over the reply and it was cleared."""
-
-
-class TranscriptLineView(BaseModel):
-    speaker: str
-    text: str
-
-
-class HandoffView(BaseModel):
-    """What the person who takes a transferred call is told."""
-
-    caller: str
-    """Masked number."""
-    intent: str | None
-    department: str
-    reason: str
-    facts: list[str]
-    transcript: list[TranscriptLineView]
-    summary: str
-    """The whisper spoken to the person before the caller is connected."""
-
-
-class CallRecord(CallSummary):
-    """One call in full."""
-
-    caller: str
-    """The caller's number, all but the last two digits masked, or "unknown"."""
-    turns: list[TurnView]
-    handoff: HandoffView | None
-    protocol_errors: int
-    failure: str | None
-
-
-# --- building the views ---------------------------------------------------------------------------------------
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
-
-
-def _current_intent(records: Sequence[TurnRecord]) -> str | None:
-    # The latest recognised intent: a turn that was not understood does not make the desk forget the topic.
-    for record in reversed(records):
-        if record.decision.intent is not None:
-            return record.decision.intent
-    return None
-
-
-def summarise(info: CallInfo, now: float | None = None) -> CallSummary:
-    """The call's line in the list (and in the event stream).
-
-    Args:
-        info: the call.
-        now: the time (``time.time()``) for a live call's duration; default: now.
-    """
-    end = info.ended_at if info.ended_at is not None else (time.time() if now is None else now)
-    outcome = info.outcome
-    return CallSummary(
-        call_sid=info.call_sid,
-        state=info.state,
-        started_at=_iso(info.started_at) or "",
-        ended_at=_iso(info.ended_at),
-        duration_s=round(max(0.0, end - info.started_at), 1),
-        intent=_current_intent(info.records),
-        outcome=Outcome(action=outcome.action.value, department=outcome.department) if outcome else None,
-        has_handoff=info.handoff is not None,
-    )
-
-
-def _caller_turn(turn: Transcript | Dtmf | None) -> CallerTurn | None:
-    if isinstance(turn, Transcript):
-        return CallerTurn(
-            kind="speech",
-            text=mask_digits(turn.text),
-            confidence=round(turn.confidence, 4),
-            start_ms=turn.start_ms,
-            end_ms=turn.end_ms,
-        )
-    if isinstance(turn, Dtmf):
-        return CallerTurn(kind="dtmf", digit=turn.digit)
-    return None
-
-
-def _decision(decision: Decision) -> DecisionView:
-    # Replies and reasons can quote the caller ("matched 'my card is 4111 ...'"): masked like the transcript.
-    return DecisionView(
-        intent=decision.intent,
-        confidence=round(decision.confidence, 4),
-        action=decision.action.value,
-        reply=mask_digits(decision.reply),
-        rule=decision.rule,
-        reasons=[mask_digits(reason) for reason in decision.reasons],
-        department=decision.department,
-        transfer_reason=decision.transfer_reason,
-    )
-
-
-def _handoff(handoff: Handoff) -> HandoffView:
-    # Made masked by voice.handoff.build_handoff; shown as it is.
-    return HandoffView(
-        caller=handoff.caller,
-        intent=handoff.intent,
-        department=handoff.department,
-        reason=handoff.reason,
-        facts=list(handoff.facts),
-        transcript=[TranscriptLineView(speaker=line.speaker, text=line.text) for line in handoff.transcript],
-        summary=handoff.summary(),
-    )
-
-
-def call_record(info: CallInfo, now: float | None = None) -> CallRecord:
-    """Everything the API shows about one call, masked."""
-    summary = summarise(info, now)
-    return CallRecord(
-        **summary.model_dump(),
-        caller=info.handoff.caller if info.handoff is not None else mask_caller_number(info.caller_number),
-        turns=[
-            TurnView(
-                caller=_caller_turn(record.caller),
-                decision=_decision(record.decision),
-                processing_ms=None if record.processing_ms is None else round(record.processing_ms, 1),
-                heard=record.heard,
-                interrupted=record.interrupted,
-            )
-            for record in info.records
-        ],
-        handoff=_handoff(info.handoff) if info.handoff is not None else None,
-        protocol_errors=info.protocol_errors,
-        failure=mask_digits(info.failure) if info.failure else None,
-    )
 
 
 # --- the live event stream --------------------------------------------------------------------------------------
@@ -413,25 +213,110 @@ def _registry(request: Request) -> CallRegistry:
     return request.app.state.voice.registry
 
 
+def _store(request: Request) -> CallStore:
+    return request.app.state.voice.store
+
+
+def _not_found(call_sid: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no call {call_sid[:_MAX_SID_CHARS]!r}")
+
+
+LIST_LIMIT = 500
+"""Stored calls listed at most (the most recently started)."""
+
+
 @router.get("/calls", response_model=list[CallSummary])
 async def list_calls(request: Request) -> list[CallSummary]:
-    """Every call this process knows, live ones first, then the most recently started."""
+    """Live calls first, then the most recently started (from memory, else from the database)."""
     now = time.time()
-    calls = sorted(_registry(request).all(), key=lambda info: (info.state is not CallState.LIVE, -info.started_at))
-    return [summarise(info, now) for info in calls]
+    known = {info.call_sid: summarise(info, now) for info in _registry(request).all()}
+    stored = await anyio.to_thread.run_sync(_store(request).summaries, LIST_LIMIT)
+    calls = list(known.values()) + [summary for summary in stored if summary.call_sid not in known]
+    calls.sort(key=lambda call: call.started_at, reverse=True)
+    calls.sort(key=lambda call: call.state is not CallState.LIVE)  # stable: live first, each group newest first
+    return calls
+
+
+async def _record(request: Request, call_sid: str) -> CallRecord:
+    info = _registry(request).get(call_sid)
+    if info is not None:
+        return call_record(info)
+    record = await anyio.to_thread.run_sync(_store(request).get, call_sid)
+    if record is None:
+        raise _not_found(call_sid)
+    return record
 
 
 @router.get("/calls/{call_sid}", response_model=CallRecord, responses={404: {"description": "no such call"}})
 async def get_call(call_sid: str, request: Request) -> CallRecord:
     """One call in full: turns, decisions with reasons, latencies, handoff, protocol errors, failure."""
+    return await _record(request, call_sid)
+
+
+# --- data care (admin) ------------------------------------------------------------------------------------------
+
+_admin = [Depends(require_role(Role.ADMIN))]
+
+
+@router.get("/calls/{call_sid}/export", dependencies=_admin, responses={404: {"description": "no such call"}})
+async def export_call(call_sid: str, request: Request) -> dict[str, Any]:
+    """The whole stored record of one call for an auditor, with its retention (``voice-agent export`` does the same)."""
+    record = await _record(request, call_sid)
+    log.info("call record exported", extra={"call": call_sid[:_MAX_SID_CHARS]})
+    return export_document(record, request.app.state.voice.settings.retention_days)
+
+
+class Deleted(BaseModel):
+    deleted: int
+    """How many call records were deleted."""
+
+
+@router.delete("/calls/{call_sid}", dependencies=_admin, response_model=Deleted)
+async def delete_call(call_sid: str, request: Request) -> Deleted:
+    """Delete one call's record (a live call cannot be deleted until it ends)."""
     info = _registry(request).get(call_sid)
-    if info is None:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND,
-            detail=f"no call {call_sid[:_MAX_SID_CHARS]!r}: unknown here, or older than the last "
-            f"{MAX_FINISHED_CALLS} finished calls",
-        )
-    return call_record(info)
+    if info is not None and info.state is CallState.LIVE:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="the call is still live; delete it once it has ended")
+    _registry(request).forget(call_sid)
+    deleted = await anyio.to_thread.run_sync(_store(request).delete_call, call_sid)
+    if not deleted and info is None:
+        raise _not_found(call_sid)
+    log.info("call record deleted", extra={"call": call_sid[:_MAX_SID_CHARS]})
+    return Deleted(deleted=1)
+
+
+class PurgeRequest(BaseModel):
+    older_than_days: float | None = Field(default=None, gt=0)
+    """Delete what ended more than this many days ago; default: the configured retention period."""
+
+
+@router.post("/purge", dependencies=_admin, response_model=Deleted)
+async def purge(request: Request, body: PurgeRequest | None = None) -> Deleted:
+    """Delete the records older than the retention period (or `older_than_days`), as the daily purge does."""
+    days = (body.older_than_days if body else None) or request.app.state.voice.settings.retention_days
+    deleted = await anyio.to_thread.run_sync(purge_older_than, _store(request), days)
+    return Deleted(deleted=deleted)
+
+
+class ForgetCaller(BaseModel):
+    number: str = Field(min_length=3, max_length=32)
+    """The caller's number, best in E.164 (+31612345678); never put in the URL, where access logs would keep it."""
+    region: str | None = Field(default=None, min_length=2, max_length=2)
+    """Two-letter country for a number written without +country code (e.g. NL for 0612345678)."""
+
+
+@router.post("/callers/forget", dependencies=_admin, response_model=Deleted)
+async def forget_caller(body: ForgetCaller, request: Request) -> Deleted:
+    """Delete every stored call of one caller, found by the keyed hash of their number."""
+    key = request.app.state.voice.pseudonyms.of(body.number, body.region)
+    if key is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail="not a phone number")
+    for info in _registry(request).all():
+        if info.state is not CallState.LIVE and request.app.state.voice.pseudonyms.of(info.caller_number) == key:
+            _registry(request).forget(info.call_sid)
+    deleted = await anyio.to_thread.run_sync(_store(request).delete_caller, key)
+    log.info("caller's records deleted", extra={"deleted_calls": deleted})
+    return Deleted(deleted=deleted)
 
 
 @router.get(

@@ -24,6 +24,10 @@ from telephony.deployment import TransferTarget, load_transfer_targets
 from telephony.media_stream import StreamCounters, run_media_stream
 from telephony.session import Redirect
 from telephony.settings import Settings, load_settings
+from telephony.storage.pseudonyms import CallerPseudonyms
+from telephony.storage.retention import purge_daily
+from telephony.storage.store import CallStore, default_database_url
+from telephony.storage.writer import RecordWriter
 from telephony.transfer import CallRedirector, Transfers
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue, load_catalogue
@@ -46,6 +50,10 @@ class AppState:
     services: VoiceServices | None = None
     transfers: Transfers | None = None
     """The transfer TwiML and, in rest_redirect mode, the REST redirect; set by `create_app`."""
+    store: CallStore | None = None
+    """The call records' database; set by `create_app`, migrated in the lifespan."""
+    pseudonyms: CallerPseudonyms | None = None
+    """Keyed hashes of caller numbers (to find one caller's records); set in the lifespan."""
 
 
 def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServices:
@@ -153,24 +161,38 @@ def create_app(
     Raises:
         voice.prompts.PromptError, telephony.deployment.DeploymentError: naming the file and the entry at fault.
         telephony.settings.SettingsError: rest_redirect mode without TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN.
+        telephony.storage.store.StorageError: VOICE_AGENT_DATABASE_URL is unusable.
     """
     settings = settings or load_settings()
     catalogue = load_catalogue(settings.prompts_dir, settings.language)
     targets = dict(load_transfer_targets(settings.deployment_file, catalogue.departments))
     transfers = Transfers.from_settings(settings, targets, catalogue, redirector)
-    state = AppState(settings=settings, catalogue=catalogue, targets=targets, transfers=transfers)
+    store = CallStore(settings.database_url or default_database_url(settings.data_dir))
+    state = AppState(settings=settings, catalogue=catalogue, targets=targets, transfers=transfers, store=store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The database first: an unreachable one should stop the start-up before the models take their 25 s.
+        await asyncio.to_thread(store.migrate)
+        caller_key = settings.caller_key.get_secret_value() if settings.caller_key else None
+        state.pseudonyms = CallerPseudonyms.from_data_dir(settings.data_dir, caller_key)
+        writer = RecordWriter(store, state.registry, state.pseudonyms)
+        writer.start()
+        retention = asyncio.create_task(purge_daily(store, settings.retention_days), name="retention")
+        log.info("call records in %s, kept %d days", store.url, settings.retention_days)
         owned = services is None
-        state.services = await asyncio.to_thread(load_voice_services, settings, catalogue) if owned else services
-        log.info("models loaded; ready for calls")
         try:
+            state.services = await asyncio.to_thread(load_voice_services, settings, catalogue) if owned else services
+            log.info("models loaded; ready for calls")
             yield
         finally:
-            if owned:
+            if owned and state.services is not None:
                 state.services.workers.shutdown()
             state.services = None
+            retention.cancel()
+            await asyncio.gather(retention, return_exceptions=True)
+            await writer.stop()
+            store.close()
 
     app = FastAPI(title="voice-agent", lifespan=lifespan)
     app.state.voice = state

@@ -1,7 +1,8 @@
 """Live and recent calls in this process: their state and, once decided, how the stream should end.
 
 `/twilio/after-stream` reads the outcome here when Twilio asks what to do after our side closed the stream.
-Bounded: only the most recent finished calls are kept (durable call records come with the storage issue).
+Bounded: only the most recent finished calls are kept here; durable records are written to the database by
+`telephony.storage.writer`, which listens to every change.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -63,6 +65,7 @@ class CallRegistry:
         self._calls: OrderedDict[str, CallInfo] = OrderedDict()
         self._max_finished = max_finished
         self._subscribers: set[asyncio.Queue[str]] = set()
+        self._listeners: list[Callable[[str], None]] = []
 
     def open(self, call_sid: str, stream_sid: str, caller_number: str | None = None) -> CallInfo:
         info = CallInfo(call_sid=call_sid, stream_sid=stream_sid, caller_number=caller_number)
@@ -83,8 +86,14 @@ class CallRegistry:
     def unsubscribe(self, queue: asyncio.Queue[str]) -> None:
         self._subscribers.discard(queue)
 
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(call_sid)` on every change, synchronously; unlike a subscription, nothing is dropped."""
+        self._listeners.append(listener)
+
     def publish(self, call_sid: str) -> None:
-        """Tell subscribers that `call_sid` changed (new decision, handoff, end)."""
+        """Tell subscribers and listeners that `call_sid` changed (new decision, handoff, end)."""
+        for listener in self._listeners:
+            listener(call_sid)
         for queue in self._subscribers:
             if queue.full():
                 queue.get_nowait()
@@ -92,6 +101,12 @@ class CallRegistry:
 
     def get(self, call_sid: str) -> CallInfo | None:
         return self._calls.get(call_sid)
+
+    def forget(self, call_sid: str) -> None:
+        """Drop a call from memory (its record is being deleted); a live call is kept."""
+        info = self._calls.get(call_sid)
+        if info is not None and info.state is not CallState.LIVE:
+            del self._calls[call_sid]
 
     def live_count(self) -> int:
         return sum(1 for info in self._calls.values() if info.state is CallState.LIVE)

@@ -18,7 +18,13 @@ DEFAULT_DEPLOYMENT_FILE = REPO_DIR / "deploy" / "departments.yaml"
 MIN_TOKEN_CHARS = 16
 """Shortest accepted desk/API token: long enough that it cannot be guessed online."""
 # Variables whose values an error message must not repeat.
-_SECRET_VARIABLES = {"VOICE_AGENT_AGENT_TOKEN", "VOICE_AGENT_ADMIN_TOKEN", "VOICE_AGENT_TWILIO_AUTH_TOKEN"}
+_SECRET_VARIABLES = {
+    "VOICE_AGENT_AGENT_TOKEN",
+    "VOICE_AGENT_ADMIN_TOKEN",
+    "VOICE_AGENT_TWILIO_AUTH_TOKEN",
+    "VOICE_AGENT_CALLER_KEY",
+    "VOICE_AGENT_DATABASE_URL",
+}
 
 
 class SettingsError(ValueError):
@@ -47,6 +53,14 @@ class Settings(BaseSettings):
     """Where each department is reached on a transfer."""
     data_dir: Path = Path("voice-agent-data")
     """Where the embedded database, logs and caches live."""
+    database_url: str | None = None
+    """Where call records are kept: a SQLAlchemy URL such as postgresql+psycopg://user:pass@host/db; default: an
+    SQLite file in the data directory (nothing to install)."""
+    retention_days: int = Field(default=30, ge=1, le=3650)
+    """Call records older than this are deleted (daily by the server, or by `voice-agent purge`)."""
+    caller_key: SecretStr | None = None
+    """Secret for the keyed hash that finds one caller's calls without storing their number; default: a random key
+    kept in the data directory (give every instance the same key when several share a database)."""
     public_url: str | None = None
     """The server's public base URL (https://...), for TwiML and signature checks; else taken from each request."""
     twilio_auth_token: SecretStr | None = Field(

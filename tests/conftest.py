@@ -14,6 +14,15 @@ REPO = Path(__file__).resolve().parent.parent
 PROMPTS_DIR = REPO / "prompts"
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test's app keeps its database and caller key in its own folder, never in the working directory."""
+    data_dir = tmp_path / "voice-agent-data"
+    monkeypatch.setenv("VOICE_AGENT_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("VOICE_AGENT_DATABASE_URL", raising=False)
+    return data_dir
+
+
 @pytest.fixture(scope="session")
 def engines() -> dict[str, DialogueEngine]:
     return {language: DialogueEngine.from_prompts(PROMPTS_DIR, language) for language in LANGUAGES}

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from websockets.sync.client import connect as ws_connect
 
 from telephony import auth as auth_module
-from telephony.api import call_record
 from telephony.app import create_app
 from telephony.auth import SESSION_COOKIE, Authenticator, DeskSessions, Role, require_role
+from telephony.call_record import call_record
 from telephony.calls import CallInfo
 from telephony.loopback_server import LoopbackServer
 from telephony.settings import SettingsError, load_settings

@@ -1,0 +1,271 @@
+"""`CallStore`: call records in the database, as `telephony.call_record.CallRecord` in and out.
+
+Blocking (SQLAlchemy's synchronous engine): the server calls it from a thread (`telephony.storage.writer`), the
+command line directly. SQLite by default, PostgreSQL when the URL says so; `migrate` brings the schema up to date.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from telephony.call_record import (
+    CallerTurn,
+    CallRecord,
+    CallSummary,
+    DecisionView,
+    HandoffView,
+    Outcome,
+    TurnView,
+)
+from telephony.calls import CallState
+from telephony.storage.tables import CallRow, TurnRow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE_FILE = "calls.sqlite3"
+"""The embedded database's file name inside the data directory."""
+
+
+class StorageError(ValueError):
+    """The database URL is unusable; the message says why (never the password)."""
+
+
+def default_database_url(data_dir: Path) -> str:
+    """The embedded SQLite file in `data_dir`."""
+    return f"sqlite:///{(data_dir / DEFAULT_DATABASE_FILE).resolve()}"
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite ignores ON DELETE CASCADE unless asked per connection: a purged call must take its turns with it.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise StorageError(f"VOICE_AGENT_DATABASE_URL is not a database URL: {error}") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StorageError(f"{shown}: only sqlite:/// and postgresql+psycopg:// databases are supported")
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed)
+            event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+            return engine
+        # pre_ping: a PostgreSQL restart must not turn the next write into an error.
+        return create_engine(parsed, pool_pre_ping=True)
+    except NoSuchModuleError as error:
+        raise StorageError(f"{shown}: {error}; use postgresql+psycopg:// (psycopg is installed)") from None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite gives back naive datetimes; they were stored in UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _parse(moment: str | None) -> datetime | None:
+    return datetime.fromisoformat(moment) if moment else None
+
+
+class CallStore:
+    """Call records in one database."""
+
+    def __init__(self, url: str) -> None:
+        """Connect (lazily: nothing is opened until the first query).
+
+        Raises:
+            StorageError: the URL is malformed or names an unsupported database or driver.
+        """
+        self.engine = _create_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden: safe to log."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def migrate(self) -> None:
+        """Bring the schema up to the newest migration (creates the tables in a new database)."""
+        from telephony.storage.migrations import upgrade_to_head  # Alembic loads only when needed
+
+        upgrade_to_head(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions.begin() as session:
+            yield session
+
+    # --- writing -----------------------------------------------------------------------------------------------
+
+    def save(self, record: CallRecord, caller_key: str | None = None) -> None:
+        """Insert or replace one call's record (turns included)."""
+        with self._session() as session:
+            row = session.get(CallRow, record.call_sid, options=[selectinload(CallRow.turns)])
+            if row is None:
+                row = CallRow(call_sid=record.call_sid)
+                session.add(row)
+            _fill_call(row, record, caller_key)
+            # Turns only grow, but an earlier one may have been revised (its redaction completed by a later turn).
+            existing = {turn.position: turn for turn in row.turns}
+            for position, view in enumerate(record.turns):
+                turn = existing.get(position)
+                if turn is None:
+                    turn = TurnRow(call_sid=record.call_sid, position=position)
+                    row.turns.append(turn)
+                _fill_turn(turn, view)
+            for position in range(len(record.turns), len(row.turns)):
+                session.delete(existing[position])
+
+    def delete_call(self, call_sid: str) -> bool:
+        """Delete one call; False when there was none."""
+        with self._session() as session:
+            return session.execute(delete(CallRow).where(CallRow.call_sid == call_sid)).rowcount > 0
+
+    def delete_caller(self, caller_key: str) -> int:
+        """Delete every call from one caller (by `telephony.storage.pseudonyms` key); returns how many."""
+        with self._session() as session:
+            return session.execute(delete(CallRow).where(CallRow.caller_key == caller_key)).rowcount
+
+    def purge(self, ended_before: datetime) -> int:
+        """Delete the calls that ended (or, never finished, started) before `ended_before`; returns how many."""
+        ended = func.coalesce(CallRow.ended_at, CallRow.started_at)
+        with self._session() as session:
+            return session.execute(delete(CallRow).where(ended < ended_before)).rowcount
+
+    # --- reading -----------------------------------------------------------------------------------------------
+
+    def get(self, call_sid: str) -> CallRecord | None:
+        with self._session() as session:
+            row = session.get(CallRow, call_sid, options=[selectinload(CallRow.turns)])
+            return None if row is None else _record(row)
+
+    def summaries(self, limit: int = 500) -> list[CallSummary]:
+        """The most recently started calls first."""
+        with self._session() as session:
+            rows = session.scalars(select(CallRow).order_by(CallRow.started_at.desc()).limit(limit))
+            return [_summary(row) for row in rows]
+
+    def count(self) -> int:
+        with self._session() as session:
+            return session.scalar(select(func.count()).select_from(CallRow)) or 0
+
+
+def _fill_call(row: CallRow, record: CallRecord, caller_key: str | None) -> None:
+    row.state = record.state.value
+    row.started_at = _parse(record.started_at) or datetime.now(UTC)
+    row.ended_at = _parse(record.ended_at)
+    row.caller = record.caller
+    if caller_key is not None:
+        row.caller_key = caller_key
+    row.intent = record.intent
+    row.outcome_action = record.outcome.action if record.outcome else None
+    row.outcome_department = record.outcome.department if record.outcome else None
+    row.handoff = record.handoff.model_dump(mode="json") if record.handoff else None
+    row.protocol_errors = record.protocol_errors
+    row.failure = record.failure
+    row.transfer_status = record.transfer_status
+    row.callback_requested = record.callback_requested
+    row.message_recording_sid = record.message_recording_sid
+
+
+def _fill_turn(row: TurnRow, view: TurnView) -> None:
+    caller = view.caller
+    row.caller_kind = caller.kind if caller else None
+    row.caller_text = caller.text if caller else None
+    row.caller_confidence = caller.confidence if caller else None
+    row.caller_start_ms = caller.start_ms if caller else None
+    row.caller_end_ms = caller.end_ms if caller else None
+    row.caller_digit = caller.digit if caller else None
+    decision = view.decision
+    row.intent = decision.intent
+    row.confidence = decision.confidence
+    row.action = decision.action
+    row.rule = decision.rule
+    row.reply = decision.reply
+    row.reasons = list(decision.reasons)
+    row.department = decision.department
+    row.transfer_reason = decision.transfer_reason
+    row.processing_ms = view.processing_ms
+    row.heard = view.heard
+    row.interrupted = view.interrupted
+
+
+def _summary(row: CallRow) -> CallSummary:
+    started = _iso(row.started_at) or ""
+    ended = _iso(row.ended_at)
+    duration = (_parse(ended) - _parse(started)).total_seconds() if ended else 0.0
+    return CallSummary(
+        call_sid=row.call_sid,
+        state=CallState(row.state),
+        started_at=started,
+        ended_at=ended,
+        duration_s=round(max(0.0, duration), 1),
+        intent=row.intent,
+        outcome=Outcome(action=row.outcome_action, department=row.outcome_department) if row.outcome_action else None,
+        has_handoff=row.handoff is not None,
+    )
+
+
+def _turn(row: TurnRow) -> TurnView:
+    caller = None
+    if row.caller_kind is not None:
+        caller = CallerTurn(
+            kind=row.caller_kind,
+            text=row.caller_text,
+            confidence=row.caller_confidence,
+            start_ms=row.caller_start_ms,
+            end_ms=row.caller_end_ms,
+            digit=row.caller_digit,
+        )
+    return TurnView(
+        caller=caller,
+        decision=DecisionView(
+            intent=row.intent,
+            confidence=row.confidence,
+            action=row.action,
+            reply=row.reply,
+            rule=row.rule,
+            reasons=list(row.reasons),
+            department=row.department,
+            transfer_reason=row.transfer_reason,
+        ),
+        processing_ms=row.processing_ms,
+        heard=row.heard,
+        interrupted=row.interrupted,
+    )
+
+
+def _record(row: CallRow) -> CallRecord:
+    return CallRecord(
+        **_summary(row).model_dump(),
+        caller=row.caller,
+        turns=[_turn(turn) for turn in row.turns],
+        handoff=HandoffView.model_validate(row.handoff) if row.handoff is not None else None,
+        protocol_errors=row.protocol_errors,
+        failure=row.failure,
+        transfer_status=row.transfer_status,
+        callback_requested=row.callback_requested,
+        message_recording_sid=row.message_recording_sid,
+    )

@@ -310,7 +310,7 @@ async def forget_caller(body: ForgetCaller, request: Request) -> Deleted:
     """Delete every stored call of one caller, found by the keyed hash of their number."""
     key = request.app.state.voice.pseudonyms.of(body.number, body.region)
     if key is None:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail="not a phone number")
+        raise HTTPException(422, detail="not a phone number")
     for info in _registry(request).all():
         if info.state is not CallState.LIVE and request.app.state.voice.pseudonyms.of(info.caller_number) == key:
             _registry(request).forget(info.call_sid)

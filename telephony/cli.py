@@ -1,4 +1,4 @@
-"""The ``voice-agent`` command: ``serve``, ``replay``, ``chat`` and ``lint-prompts``."""
+"""The ``voice-agent`` command: ``serve``, ``replay``, ``chat``, ``lint-prompts``, and ``purge`` and ``export``."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from telephony.deployment import DeploymentError
-from telephony.settings import SettingsError, load_settings
+from telephony.settings import Settings, SettingsError, load_settings
+from telephony.storage.store import StorageError
 from voice.dialogue import DialogueEngine
 from voice.events import Action, Decision, Dtmf, Transcript
 from voice.models import ModelNotFound
 from voice.prompts import LANGUAGES, PromptError, load_catalogue
 from voice.tone import lint_catalogue
+
+if TYPE_CHECKING:
+    from telephony.storage.store import CallStore
 
 DTMF_PREFIX = "DTMF:"
 
@@ -118,8 +122,8 @@ def _serve(args: argparse.Namespace) -> int:
     from telephony.app import create_app
     from telephony.logs import configure_logging
 
-    configure_logging()
     settings = load_settings(language=args.lang)
+    configure_logging(language=settings.language)
     app = create_app(settings)
     # proxy_headers: behind a TLS-terminating proxy the scheme and client come from X-Forwarded-*; set
     # VOICE_AGENT_PUBLIC_URL as well so that signature checks use the URL Twilio actually called.
@@ -151,6 +155,73 @@ def _replay(args: argparse.Namespace) -> int:
         print(line)
     print(f"report: {result.summary_path}", file=sys.stderr)
     return result.exit_code
+
+
+def _open_store(settings: Settings) -> CallStore:
+    from telephony.storage.store import CallStore, default_database_url
+
+    store = CallStore(settings.database_url or default_database_url(settings.data_dir))
+    store.migrate()
+    return store
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from telephony.storage.pseudonyms import CallerPseudonyms
+    from telephony.storage.retention import purge_older_than
+
+    settings = load_settings()
+    store = _open_store(settings)
+    try:
+        if args.call:
+            deleted = sum(store.delete_call(call_sid) for call_sid in args.call)
+            what = f"{deleted} of {len(args.call)} named calls"
+        elif args.caller:
+            key = settings.caller_key.get_secret_value() if settings.caller_key else None
+            pseudonym = CallerPseudonyms.from_data_dir(settings.data_dir, key).of(args.caller, args.region)
+            if pseudonym is None:
+                print(f"voice-agent purge: not a phone number: {args.caller!r}", file=sys.stderr)
+                return 2
+            deleted = store.delete_caller(pseudonym)
+            what = f"{deleted} calls of that caller"
+        else:
+            days = args.older_than if args.older_than is not None else settings.retention_days
+            deleted = purge_older_than(store, days)
+            what = f"{deleted} calls that ended more than {days:g} days ago"
+    finally:
+        store.close()
+    print(f"deleted {what} from {store.url}", file=sys.stderr)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from telephony.storage.export import export_document
+
+    settings = load_settings()
+    store = _open_store(settings)
+    try:
+        record = store.get(args.call_sid)
+    finally:
+        store.close()
+    if record is None:
+        print(f"voice-agent export: no call {args.call_sid!r} in {store.url}", file=sys.stderr)
+        return 1
+    text = json.dumps(export_document(record, settings.retention_days), indent=2, ensure_ascii=False)
+    if args.output is None:
+        print(text)
+    else:
+        args.output.write_text(text + "\n", encoding="utf-8")
+        print(f"exported {args.call_sid} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _positive_days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        days = -1.0
+    if not days > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of days above 0, got {value!r}")
+    return days
 
 
 def _media_stream_url(value: str) -> str:
@@ -202,6 +273,30 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--lang", choices=LANGUAGES, help="one language (default: all)")
     lint.add_argument("--prompts", type=Path, help="catalogue folder (default: VOICE_AGENT_PROMPTS_DIR or prompts/)")
     lint.set_defaults(run=_lint_prompts)
+
+    purge = commands.add_parser(
+        "purge",
+        help="delete stored call records: those older than the retention period (default), named calls, or one "
+        "caller's",
+        description="Delete call records from the database (VOICE_AGENT_DATABASE_URL, else the SQLite file in "
+        "VOICE_AGENT_DATA_DIR). The server also purges daily by VOICE_AGENT_RETENTION_DAYS.",
+    )
+    chosen = purge.add_mutually_exclusive_group()
+    chosen.add_argument(
+        "--older-than",
+        type=_positive_days,
+        metavar="DAYS",
+        help="delete what ended more than DAYS ago (default: VOICE_AGENT_RETENTION_DAYS, 30)",
+    )
+    chosen.add_argument("--call", nargs="+", metavar="CALL_SID", help="delete these calls")
+    chosen.add_argument("--caller", metavar="NUMBER", help="delete every call from this number (E.164: +31612345678)")
+    purge.add_argument("--region", metavar="CC", help="country of a --caller number without +code, such as NL")
+    purge.set_defaults(run=_purge)
+
+    export = commands.add_parser("export", help="print one call's whole stored record as JSON, for an auditor")
+    export.add_argument("call_sid", metavar="CALL_SID")
+    export.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -210,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (PromptError, SettingsError, DeploymentError, ModelNotFound) as error:
+    except (PromptError, SettingsError, DeploymentError, ModelNotFound, StorageError) as error:
         print(f"voice-agent: {error}", file=sys.stderr)
         return 2
 

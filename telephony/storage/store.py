@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from telephony.call_record import (
@@ -104,10 +104,18 @@ class CallStore:
         return self.engine.url.render_as_string(hide_password=True)
 
     def migrate(self) -> None:
-        """Bring the schema up to the newest migration (creates the tables in a new database)."""
+        """Bring the schema up to the newest migration (creates the tables in a new database).
+
+        Raises:
+            StorageError: the database cannot be reached or opened.
+        """
         from telephony.storage.migrations import upgrade_to_head  # Alembic loads only when needed
 
-        upgrade_to_head(self.engine)
+        try:
+            upgrade_to_head(self.engine)
+        except OperationalError as error:
+            # The driver's message names host and reason, never the password.
+            raise StorageError(f"cannot open the call-record database {self.url}: {error.orig}") from None
 
     def close(self) -> None:
         self.engine.dispose()

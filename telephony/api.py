@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from pydantic import BaseModel, Field
 
 from telephony.auth import Role, require_role
-from telephony.call_record import CallRecord, CallSummary, call_record, summarise
+from telephony.call_record import CallRecord, CallSummary, summarise
 from telephony.calls import CallRegistry, CallState
 from telephony.storage.export import export_document
 from telephony.storage.retention import purge_older_than
@@ -227,21 +227,20 @@ LIST_LIMIT = 500
 
 @router.get("/calls", response_model=list[CallSummary])
 async def list_calls(request: Request) -> list[CallSummary]:
-    """Live calls first, then the most recently started (from memory, else from the database)."""
+    """Live calls (from memory) first, then the most recently started stored ones."""
     now = time.time()
-    known = {info.call_sid: summarise(info, now) for info in _registry(request).all()}
+    live = [summarise(info, now) for info in _registry(request).all() if info.state is CallState.LIVE]
+    writer = request.app.state.voice.writer
+    if writer is not None:
+        await writer.flush()  # calls that just ended are listed as they ended
     stored = await anyio.to_thread.run_sync(_store(request).summaries, LIST_LIMIT)
-    calls = list(known.values()) + [summary for summary in stored if summary.call_sid not in known]
-    calls.sort(key=lambda call: call.started_at, reverse=True)
-    calls.sort(key=lambda call: call.state is not CallState.LIVE)  # stable: live first, each group newest first
-    return calls
+    shown = {summary.call_sid for summary in live}
+    live.sort(key=lambda call: call.started_at, reverse=True)
+    return live + [summary for summary in stored if summary.call_sid not in shown]
 
 
 async def _record(request: Request, call_sid: str) -> CallRecord:
-    info = _registry(request).get(call_sid)
-    if info is not None:
-        return call_record(info)
-    record = await anyio.to_thread.run_sync(_store(request).get, call_sid)
+    record = await request.app.state.voice.call_record(call_sid)
     if record is None:
         raise _not_found(call_sid)
     return record

@@ -6,7 +6,7 @@ Models are loaded once, in the lifespan, and shared by every call; ``GET /health
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,10 +19,10 @@ from twilio.request_validator import RequestValidator
 
 from telephony import api, desk, twiml
 from telephony.auth import Authenticator
-from telephony.calls import CallRegistry
+from telephony.call_record import CallRecord, call_record
+from telephony.calls import CallInfo, CallRegistry, CallState
 from telephony.deployment import TransferTarget, load_transfer_targets
 from telephony.media_stream import StreamCounters, run_media_stream
-from telephony.session import Redirect
 from telephony.settings import Settings, load_settings
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.retention import purge_daily
@@ -36,6 +36,8 @@ from voice.turns import TurnOptions
 log = logging.getLogger(__name__)
 
 TWIML_MEDIA_TYPE = "application/xml"
+HANDOVER_WRITE_TIMEOUT_S = 2.0
+"""Longest wait for the call record's write before a handed-over stream is closed."""
 
 
 @dataclass(slots=True)
@@ -54,6 +56,33 @@ class AppState:
     """The call records' database; set by `create_app`, migrated in the lifespan."""
     pseudonyms: CallerPseudonyms | None = None
     """Keyed hashes of caller numbers (to find one caller's records); set in the lifespan."""
+    writer: RecordWriter | None = None
+    """Writes every change of a call to the store; set in the lifespan."""
+
+    async def call_record(self, call_sid: str) -> CallRecord | None:
+        """A call's record: a live call's from memory, any other from the database, where another instance may
+        have added to it (the stream and the transfer webhooks can land on different instances)."""
+        info = self.registry.get(call_sid)
+        if info is not None and info.state is CallState.LIVE:
+            return call_record(info)
+        if self.store is None or not call_sid:
+            return call_record(info) if info is not None else None
+        if self.writer is not None:
+            await self.writer.flush()  # this instance's latest changes first
+        stored = await asyncio.to_thread(self.store.get, call_sid)
+        if stored is None and info is not None:
+            return call_record(info)
+        return stored
+
+    async def note(self, call_sid: str, **changes: object) -> None:
+        """Record what a transfer webhook reported, on the live record here or on the stored one."""
+        info = self.registry.get(call_sid)
+        if info is not None:
+            for name, value in changes.items():
+                setattr(info, name, value)
+            self.registry.publish(call_sid)
+        elif self.store is not None and call_sid:
+            await asyncio.to_thread(self.store.note_transfer, call_sid, **changes)
 
 
 def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServices:
@@ -176,7 +205,7 @@ def create_app(
         await asyncio.to_thread(store.migrate)
         caller_key = settings.caller_key.get_secret_value() if settings.caller_key else None
         state.pseudonyms = CallerPseudonyms.from_data_dir(settings.data_dir, caller_key)
-        writer = RecordWriter(store, state.registry, state.pseudonyms)
+        writer = state.writer = RecordWriter(store, state.registry, state.pseudonyms)
         writer.start()
         retention = asyncio.create_task(purge_daily(store, settings.retention_days), name="retention")
         log.info("call records in %s, kept %d days", store.url, settings.retention_days)
@@ -218,7 +247,7 @@ def create_app(
 
     @app.post("/twilio/after-stream")
     async def after_stream(request: Request, form: SignedForm) -> Response:
-        call = state.registry.get(form.get("CallSid", ""))
+        call = await state.call_record(form.get("CallSid", ""))
         body = transfers.after_stream(call, _public_base(request, settings))
         return Response(body, media_type=TWIML_MEDIA_TYPE)
 
@@ -227,7 +256,7 @@ def create_app(
     @app.post(twiml.WHISPER_PATH, dependencies=[Depends(signed_form)])
     async def whisper(request: Request) -> Response:
         # Requested for the new leg to the person who answers; `call` names the caller's call.
-        call = state.registry.get(request.query_params.get("call", ""))
+        call = await state.call_record(request.query_params.get("call", ""))
         return Response(transfers.whisper(call), media_type=TWIML_MEDIA_TYPE)
 
     @app.post(twiml.QUEUE_WAIT_PATH, dependencies=[Depends(signed_form)])
@@ -240,10 +269,7 @@ def create_app(
         status = form.get("DialCallStatus") or form.get("QueueResult") or ""
         call_sid = form.get("CallSid", "-")
         log.info("transfer ended", extra={"call": call_sid, "status": status or "-"})
-        call = state.registry.get(call_sid)
-        if call is not None:
-            call.transfer_status = status or None
-            state.registry.publish(call.call_sid)
+        await state.note(call_sid, transfer_status=status or None)
         return Response(transfers.after_dial(status, _public_base(request, settings)), media_type=TWIML_MEDIA_TYPE)
 
     @app.post(twiml.DIAL_CHOICE_PATH)
@@ -251,22 +277,16 @@ def create_app(
         digits = form.get("Digits", "")
         body = transfers.choice(digits, _public_base(request, settings))
         call_sid = form.get("CallSid", "-")
-        call = state.registry.get(call_sid)
         if transfers.callback_chosen(digits):
             log.info("call-back requested", extra={"call": call_sid})
-            if call is not None:
-                call.callback_requested = True
-                state.registry.publish(call.call_sid)
+            await state.note(call_sid, callback_requested=True)
         return Response(body, media_type=TWIML_MEDIA_TYPE)
 
     @app.post(twiml.MESSAGE_RECORDED_PATH)
     async def message_recorded(request: Request, form: SignedForm) -> Response:
         call_sid = form.get("CallSid", "-")
         log.info("message recorded", extra={"call": call_sid})
-        call = state.registry.get(call_sid)
-        if call is not None:
-            call.message_recording_sid = form.get("RecordingSid") or None
-            state.registry.publish(call.call_sid)
+        await state.note(call_sid, message_recording_sid=form.get("RecordingSid") or None)
         return Response(transfers.message_recorded(), media_type=TWIML_MEDIA_TYPE)
 
     @app.websocket("/twilio/media")
@@ -274,10 +294,16 @@ def create_app(
         if state.services is None:
             await websocket.close(code=1013)  # try again later: models are still loading
             return
-        redirect: Redirect | None = None
-        if transfers.redirector is not None:
-            base = _public_base_of_stream(websocket, settings)
-            redirect = functools.partial(transfers.redirect, public_base_url=base)
-        await run_media_stream(websocket, state.services, state.registry, state.counters, redirect=redirect)
+        base = _public_base_of_stream(websocket, settings)
+
+        async def before_closing(call: CallInfo) -> bool:
+            # Twilio's next request (/twilio/after-stream) may reach another instance, which reads the outcome
+            # from the database: write it first (briefly; a slow database must not keep the caller waiting).
+            if state.writer is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(state.writer.flush()), HANDOVER_WRITE_TIMEOUT_S)
+            return await transfers.redirect(call, public_base_url=base)
+
+        await run_media_stream(websocket, state.services, state.registry, state.counters, redirect=before_closing)
 
     return app

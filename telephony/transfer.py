@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
 from telephony import twiml
+from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallInfo
 from telephony.deployment import TransferTarget
 from telephony.settings import Settings, SettingsError, TransferMode
@@ -99,13 +100,13 @@ class Transfers:
 
     # --- what Twilio does with the call ------------------------------------------------------------------------
 
-    def after_stream(self, call: CallInfo | None, public_base_url: str) -> str:
+    def after_stream(self, call: CallRecord | None, public_base_url: str) -> str:
         """The TwiML for a call leaving the media stream: hang up after a goodbye, otherwise reach a person.
 
         A transfer, or a stream that ended without a decision (a fault, a restart), goes to a person, never silence.
         """
         outcome = call.outcome if call else None
-        if outcome is not None and outcome.action is Action.END:
+        if outcome is not None and outcome.action == Action.END.value:
             return twiml.hang_up()
         department = (outcome.department if outcome else None) or self._default_department
         base = public_base_url.rstrip("/")
@@ -118,11 +119,11 @@ class Transfers:
             wait_url=base + twiml.QUEUE_WAIT_PATH,
         )
 
-    def whisper(self, call: CallInfo | None) -> str:
+    def whisper(self, call: CallRecord | None) -> str:
         """What the person who answers hears before the caller is connected: the handoff summary, masked."""
         handoff = call.handoff if call else None
         # Masked again here: the reason may carry an error text, and a whisper must never read out a number.
-        text = mask_digits(handoff.summary()) if handoff else NO_SUMMARY
+        text = mask_digits(handoff.summary) if handoff else NO_SUMMARY
         return twiml.say(text, language=WHISPER_LANGUAGE)
 
     def queue_wait(self) -> str:
@@ -177,7 +178,7 @@ class Transfers:
         """
         if self.redirector is None:
             return False
-        body = self.after_stream(call, public_base_url)
+        body = self.after_stream(call_record(call), public_base_url)
         try:
             # A blocking HTTP request (requests, inside twilio-python): in a thread, never on the loop.
             await asyncio.to_thread(self.redirector.redirect, call.call_sid, body)

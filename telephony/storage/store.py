@@ -146,6 +146,28 @@ class CallStore:
             for position in range(len(record.turns), len(row.turns)):
                 session.delete(existing[position])
 
+    def note_transfer(
+        self,
+        call_sid: str,
+        *,
+        transfer_status: str | None = None,
+        callback_requested: bool | None = None,
+        message_recording_sid: str | None = None,
+    ) -> bool:
+        """Record what Twilio reported after the transfer (on an instance that did not run the stream); False when
+        the call is unknown."""
+        with self._session() as session:
+            row = session.get(CallRow, call_sid)
+            if row is None:
+                return False
+            if transfer_status is not None:
+                row.transfer_status = transfer_status
+            if callback_requested is not None:
+                row.callback_requested = callback_requested
+            if message_recording_sid is not None:
+                row.message_recording_sid = message_recording_sid
+            return True
+
     def delete_call(self, call_sid: str) -> bool:
         """Delete one call; False when there was none."""
         with self._session() as session:

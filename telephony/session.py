@@ -2,8 +2,9 @@
 
 It turns the pipeline's output into Media Streams messages (``media``, ``mark``, ``clear``) for the right stream
 SID, serialises sends (several tasks may speak at once: a reply and a barge-in ``clear``), and closes the stream
-when the call is handed over, so that Twilio requests ``/twilio/after-stream``. In ``rest_redirect`` mode it first
-gives the live call its transfer TwiML through Twilio's REST API (`telephony.transfer`).
+when the call is handed over, so that Twilio requests ``/twilio/after-stream``. Before closing it runs the app's
+hook, which writes the call record (another instance may answer that request) and, in ``rest_redirect`` mode, gives
+the live call its transfer TwiML through Twilio's REST API (`telephony.transfer`).
 """
 
 from __future__ import annotations

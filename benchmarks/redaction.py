@@ -1,6 +1,6 @@
-"""Recall and false redactions of voice.redaction on the corpus in benchmarks/data/redaction_corpus.yaml.
+"""Recall and false redactions of voice.redaction on a corpus (by default benchmarks/data/redaction_corpus.yaml).
 
-    python benchmarks/redaction.py [--lang en nl] [--repeat 20] [--show-misses]
+    python benchmarks/redaction.py [--lang en nl] [--repeat 20] [--show-misses] [--corpus PATH]
 
 Per language and kind: planted items redacted when their turn is first redacted (recall: nothing of them was ever
 shown) and items whose final spans have the right kind (labelled: after later turns refined earlier ones). Per
@@ -181,9 +181,10 @@ def main() -> None:
     parser.add_argument("--lang", nargs="+", default=list(LANGUAGES), choices=LANGUAGES)
     parser.add_argument("--repeat", type=int, default=20, help="runs of each turn for the timing (minimum taken)")
     parser.add_argument("--show-misses", action="store_true", help="list missed items and changed ordinary turns")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="corpus file (default: %(default)s)")
     args = parser.parse_args()
 
-    planted, ordinary = load_corpus()
+    planted, ordinary = load_corpus(args.corpus)
     planted = [case for case in planted if case.language in args.lang]
     ordinary = [case for case in ordinary if case.language in args.lang]
     report = score(planted, ordinary)

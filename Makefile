@@ -45,6 +45,8 @@ bench: install
 	$(BIN)/python benchmarks/asr_latency.py
 	$(BIN)/python benchmarks/tts_first_audio.py
 	$(BIN)/python benchmarks/redaction.py
+	$(BIN)/python benchmarks/redaction.py --corpus benchmarks/data/redaction_heldout.yaml
+	$(BIN)/python benchmarks/storage.py --calls 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -282,3 +284,16 @@ def test_the_export_names_its_retention(engine_en):
     ended = datetime.fromisoformat(record.ended_at)
     kept = datetime.fromisoformat(document["deleted_after"]) - ended
     assert abs(kept - timedelta(days=30)) < timedelta(seconds=1)
+
+
+def test_instances_starting_together_migrate_once(database_url):
+    # Several servers sharing one database start at the same moment: none may fail on a half-made schema.
+    # Separate processes, as real instances are (Alembic's context is per process).
+    migrate = "import sys; from telephony.storage.store import CallStore; CallStore(sys.argv[1]).migrate()"
+    starts = [subprocess.Popen([sys.executable, "-c", migrate, database_url]) for _ in range(4)]
+    assert [start.wait(timeout=120) for start in starts] == [0, 0, 0, 0]
+    store = CallStore(database_url)
+    assert store.count() == 0
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+    store.close()

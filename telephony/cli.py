@@ -20,6 +20,7 @@ from voice.tone import lint_catalogue
 
 if TYPE_CHECKING:
     from telephony.storage.store import CallStore
+    from voice.pipeline import VoiceServices
 
 DTMF_PREFIX = "DTMF:"
 
@@ -136,24 +137,49 @@ def _serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1  # not started: the port was taken or the app failed to load (logged)
 
 
-def _replay(args: argparse.Namespace) -> int:
+def replay_command(
+    paths: Sequence[Path],
+    report_dir: Path,
+    server_url: str | None = None,
+    parallel: int = 1,
+    services: VoiceServices | None = None,
+) -> int:
+    """`voice-agent replay`: replay fixture calls (or folders of them) with a progress bar on stderr, print the
+    summary table and every failed expectation on stdout, and write the report.
+
+    Args:
+        services: for the in-process server, models already loaded in this process (tests share theirs).
+
+    Returns:
+        The exit code: 0 every call completed without protocol violations and met its expectations, 1 otherwise
+        (or the server could not start), 2 a fixture is invalid.
+    """
     # Imported here, like the app in `_serve`: the replay pulls in the server, the models and the Piper voice.
     from telephony.replay import run_replay
-    from telephony.replay_fixtures import FixtureError
-    from telephony.replay_report import iter_summary
+    from telephony.replay_console import SuiteProgress, print_summary
+    from telephony.replay_fixtures import FixtureError, fixture_paths
     from telephony.replay_server import ReplayError
 
     try:
-        result = run_replay(args.calls, report_dir=args.report, server_url=args.server)
+        total = len(fixture_paths(paths))
+        with SuiteProgress(total) as progress:
+            result = run_replay(
+                paths,
+                report_dir=report_dir,
+                server_url=server_url,
+                parallel=parallel,
+                services=services,
+                progress=progress.line,
+                on_call_done=progress.call_done,
+            )
     except FixtureError as error:
         print(f"voice-agent replay: {error}", file=sys.stderr)
         return 2
     except ReplayError as error:
         print(f"voice-agent replay: {error}", file=sys.stderr)
         return 1
-    for line in iter_summary(result):
-        print(line)
-    print(f"report: {result.summary_path}", file=sys.stderr)
+    print_summary(result)
+    print(f"report: {result.html_path} (and {result.summary_path.name}, one JSON and WAV per call)", file=sys.stderr)
     return result.exit_code
 
 
@@ -224,6 +250,16 @@ def _positive_days(value: str) -> float:
     return days
 
 
+def _replay(args: argparse.Namespace) -> int:
+    return replay_command(args.calls, args.report, server_url=args.server, parallel=args.parallel)
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
 def _media_stream_url(value: str) -> str:
     if not value.startswith(("ws://", "wss://")):
         raise argparse.ArgumentTypeError(
@@ -246,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay", help="replay fixture calls through the Media Streams path, as Twilio would, with a report"
     )
-    replay.add_argument("calls", nargs="+", type=Path, metavar="CALL.json", help="fixture call files")
+    replay.add_argument(
+        "calls", nargs="+", type=Path, metavar="CALL", help="fixture call files, or folders of them (a suite)"
+    )
     replay.add_argument(
         "--server",
         type=_media_stream_url,
@@ -260,6 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=Path("replay-report"),
         metavar="DIR",
         help="report folder (default: replay-report)",
+    )
+    replay.add_argument(
+        "--parallel",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="replay up to N calls at once (default 1: each call's latencies free of the others' work)",
     )
     replay.set_defaults(run=_replay)
 

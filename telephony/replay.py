@@ -22,7 +22,9 @@ This module runs the calls; the pieces are:
     telephony.twilio_emulator   Twilio's side of the wire: inbound messages, checks, the playback buffer
     telephony.replay_server     the in-process server and the after-stream request
     telephony.replay_log        what one call recorded, on both sides
+    telephony.replay_expect     the fixtures' expectations and their checks
     telephony.replay_report     the JSON, WAV and summary.md files
+    telephony.replay_html       the self-contained HTML report
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ from telephony.replay_fixtures import (
     load_fixtures,
     prepare_call,
 )
-from telephony.replay_log import CallLog, EndedBy, TurnLog
+from telephony.replay_html import write_html_report
+from telephony.replay_log import CallLog, EndedBy, MarkLog, TurnLog
 from telephony.replay_report import CallReport, ReplayResult, ms_text, write_call_report, write_summary
 from telephony.replay_server import CLOSE_TIMEOUT_S, InProcessServer, fetch_after_stream, http_base_of
 from telephony.twilio_emulator import (
@@ -205,7 +208,13 @@ class _CallRunner:
         position_ms = self._tick * FRAME_MS
         played = self._playback.tick()
         self.log.agent_track += played.frame or SILENCE_FRAME
-        await self._echo_marks(played.marks)
+        if played.frame is not None:
+            stretches = self.log.agent_audio_ms
+            if stretches and stretches[-1][1] == position_ms:
+                stretches[-1][1] = position_ms + FRAME_MS
+            else:
+                stretches.append([position_ms, position_ms + FRAME_MS])
+        await self._echo_marks(played.marks, reached=True)
 
         while self._keys:
             turn = self._keys.popleft()
@@ -228,11 +237,12 @@ class _CallRunner:
         await self._send(self._twilio.media(frame, position_ms))
         self.log.caller_track += frame
 
-    async def _echo_marks(self, names: Sequence[str]) -> None:
+    async def _echo_marks(self, names: Sequence[str], reached: bool) -> None:
         """Echo marks to the server, as Twilio does when playback reaches them or they are cleared."""
         for name in names:
             await self._send(self._twilio.mark(name))
             self.log.marks_echoed += 1
+            self.log.marks.append(MarkLog(name, self._tick * FRAME_MS, reached))
 
     def _caller_onset(self, turn: TurnLog, now_s: float) -> None:
         """The caller starts speaking (or presses a key): over buffered agent audio, that is a barge-in."""
@@ -283,7 +293,7 @@ class _CallRunner:
                 if self._barge_in is not None and self._barge_in.first_sent_s is not None:
                     self._barge_in.barge_in_clear_ms = (now_s - self._barge_in.first_sent_s) * 1000
                     self._barge_in = None
-                await self._echo_marks(self._playback.clear())
+                await self._echo_marks(self._playback.clear(), reached=False)
 
     async def _run_script(self) -> bool:
         """Play the turns in order. Returns True when the last turn hangs up."""
@@ -402,8 +412,9 @@ async def replay_calls(
     *,
     server_url: str | None = None,
     in_process: InProcessServer | None = None,
-    parallel: bool = False,
+    parallel: int = 1,
     progress: Progress = progress_to_stderr,
+    on_call_done: Callable[[CallReport], None] | None = None,
 ) -> ReplayResult:
     """Replay prepared calls against a server and write the report.
 
@@ -412,8 +423,10 @@ async def replay_calls(
         report_dir: the folder for the report (created if needed).
         server_url: the media-stream URL of a running server; or None with `in_process`.
         in_process: a started `InProcessServer`, whose app also tells the transcripts and decisions.
-        parallel: replay all calls at once (faster; the latencies then include the calls' competition for the CPU).
+        parallel: how many calls to replay at once (1, the default, keeps one call's latencies free of the
+            others' work; more is faster, and the latencies then include the calls' competition for the CPU).
         progress: gets one line per event.
+        on_call_done: called with each call's report as soon as it is written.
 
     Returns:
         The reports of the calls, in the order given.
@@ -431,20 +444,25 @@ async def replay_calls(
         public_url = os.environ.get("VOICE_AGENT_PUBLIC_URL") or None
     else:
         raise ValueError("give server_url or in_process")
+    if parallel < 1:
+        raise ValueError(f"parallel must be at least 1, got {parallel}")
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
+    slots = asyncio.Semaphore(parallel)
 
     async def one(call: PreparedCall) -> CallReport:
-        log = await _CallRunner(call, ws_url, progress).run()
-        view = await in_process.view(log.twilio.call_sid) if in_process is not None else None
-        after_stream = await fetch_after_stream(http_base, log.twilio, auth_token, public_url)
-        return write_call_report(report_dir, log, server_name, view, after_stream)
+        async with slots:
+            log = await _CallRunner(call, ws_url, progress).run()
+            view = await in_process.view(log.twilio.call_sid) if in_process is not None else None
+            after_stream = await fetch_after_stream(http_base, log.twilio, auth_token, public_url)
+        report = write_call_report(report_dir, log, server_name, view, after_stream)
+        if on_call_done is not None:
+            on_call_done(report)
+        return report
 
-    if parallel:
-        reports = list(await asyncio.gather(*(one(call) for call in calls)))
-    else:
-        reports = [await one(call) for call in calls]
-    return write_summary(report_dir, reports, server_name)
+    reports = list(await asyncio.gather(*(one(call) for call in calls)))
+    result = write_summary(report_dir, reports, server_name)
+    return write_html_report(result)
 
 
 def run_replay(
@@ -452,19 +470,21 @@ def run_replay(
     report_dir: Path = Path("replay-report"),
     *,
     server_url: str | None = None,
-    parallel: bool = False,
+    parallel: int = 1,
     services: VoiceServices | None = None,
     progress: Progress = progress_to_stderr,
+    on_call_done: Callable[[CallReport], None] | None = None,
 ) -> ReplayResult:
     """Load, prepare and replay fixture calls, in-process unless `server_url` is given; write the report.
 
     Args:
-        paths: fixture call files.
+        paths: fixture call files, or folders of them (a suite: every ``*.json`` inside, in name order).
         report_dir: the folder for the report.
         server_url: ``ws://host:port/twilio/media`` of a running server, or None to run the app in this process.
-        parallel: replay all calls at once.
+        parallel: how many calls to replay at once.
         services: for the in-process server, models already loaded in this process; default: load them.
         progress: gets one line per event.
+        on_call_done: called with each call's report as soon as it is written.
 
     Returns:
         The reports; `ReplayResult.exit_code` is the command's exit code.
@@ -480,7 +500,8 @@ def run_replay(
     voice = CallerVoice()
     calls = [prepare_call(item, voice) for item in loaded]
     progress(f"{len(calls)} calls prepared; replaying against {server_url or 'an in-process server'}")
+    options = {"parallel": parallel, "progress": progress, "on_call_done": on_call_done}
     if server_url is not None:
-        return asyncio.run(replay_calls(calls, report_dir, server_url=server_url, parallel=parallel, progress=progress))
+        return asyncio.run(replay_calls(calls, report_dir, server_url=server_url, **options))
     with InProcessServer(language=loaded[0].fixture.language, services=services) as server:
-        return asyncio.run(replay_calls(calls, report_dir, in_process=server, parallel=parallel, progress=progress))
+        return asyncio.run(replay_calls(calls, report_dir, in_process=server, **options))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
+from telephony.replay_expect import CallExpect, TurnExpect
 from voice.codec import mulaw_to_pcm16
 from voice.framing import FRAME_BYTES, FRAME_MS, MULAW_SILENCE, pcm_to_twilio_frames
 from voice.wavfile import read_wav
@@ -59,7 +60,12 @@ class _TurnBase(BaseModel):
     """Silence after the agent's answer before the next turn, with `wait` "reply"."""
 
 
-class SayTurn(_TurnBase):
+class _AnsweredTurn(_TurnBase):
+    expect: TurnExpect | None = None
+    """What the decision answering this turn should be (see `telephony.replay_expect`)."""
+
+
+class SayTurn(_AnsweredTurn):
     """The caller says `say`, synthesised at replay time with the bundled Piper voice."""
 
     kind: ClassVar[str] = "say"
@@ -69,7 +75,7 @@ class SayTurn(_TurnBase):
     """Piper's pace for this turn (above 1 is slower); default `CALLER_LENGTH_SCALE`."""
 
 
-class AudioTurn(_TurnBase):
+class AudioTurn(_AnsweredTurn):
     """The caller plays a recording: a mono 16-bit PCM WAV at any rate, resampled to 8 kHz."""
 
     kind: ClassVar[str] = "audio"
@@ -77,7 +83,7 @@ class AudioTurn(_TurnBase):
     """Path of the WAV file, relative to the fixture file."""
 
 
-class DtmfTurn(_TurnBase):
+class DtmfTurn(_AnsweredTurn):
     """The caller presses a key."""
 
     kind: ClassVar[str] = "dtmf"
@@ -146,6 +152,12 @@ class Fixture(BaseModel):
     (a leading pause turn then places them inside the greeting)."""
     turns: tuple[Turn, ...] = Field(min_length=1)
     """The caller's turns, in order."""
+    expect: CallExpect = CallExpect()
+    """What should be true of the whole call; the AI disclosure and no-talking-over checks are on by default."""
+
+    def turn_expects(self) -> tuple[TurnExpect | None, ...]:
+        """Per turn, its expectations (None for turns without, and for pauses and hang-ups)."""
+        return tuple(getattr(turn, "expect", None) for turn in self.turns)
 
 
 def _location(loc: Sequence[int | str]) -> str:
@@ -221,13 +233,32 @@ def load_fixture(path: Path) -> LoadedFixture:
     return loaded
 
 
+def fixture_paths(paths: Sequence[Path]) -> list[Path]:
+    """The fixture files named: files as given, folders as their ``*.json`` files in name order (a suite).
+
+    Raises:
+        FixtureError: a folder without fixture files.
+    """
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(path.glob("*.json"))
+            if not inside:
+                raise FixtureError(f"{path}: no fixture calls (*.json) in this folder")
+            found += inside
+        else:
+            found.append(path)
+    return found
+
+
 def load_fixtures(paths: Sequence[Path]) -> list[LoadedFixture]:
-    """Load several fixture files; their names must differ, as they name the report files.
+    """Load several fixture files (folders stand for their ``*.json`` files); names must differ, as they name the
+    report files.
 
     Raises:
         FixtureError: naming the file and the field at fault.
     """
-    loaded = [load_fixture(Path(path)) for path in paths]
+    loaded = [load_fixture(path) for path in fixture_paths(paths)]
     seen: dict[str, Path] = {}
     for item in loaded:
         other = seen.setdefault(item.fixture.name, item.path)

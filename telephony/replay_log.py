@@ -61,6 +61,17 @@ class TurnLog:
     """Wall clock of the last voiced frame or the key press."""
 
 
+@dataclass(frozen=True, slots=True)
+class MarkLog:
+    """One mark the server sent, and how its echo came about."""
+
+    name: str
+    at_ms: int
+    """Position on the frame clock when it was echoed."""
+    reached: bool
+    """True when playback reached it (the audio before it was played out), False when a `clear` dropped it."""
+
+
 @dataclass(slots=True)
 class CallLog:
     """The client's record of one replayed call."""
@@ -83,6 +94,10 @@ class CallLog:
     """Wall clock of every agent frame received, in seconds from the start of the stream."""
     clears_ms: list[float] = field(default_factory=list)
     """When each `clear` arrived."""
+    agent_audio_ms: list[list[int]] = field(default_factory=list)
+    """Stretches of agent audio played without a silent tick, as [start, end] on the frame clock."""
+    marks: list[MarkLog] = field(default_factory=list)
+    """Every mark echoed, in order."""
     marks_echoed: int = 0
     violations: int = 0
     violation_examples: list[str] = field(default_factory=list)

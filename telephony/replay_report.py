@@ -11,7 +11,8 @@ The fields are described in audio_fixtures/README.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from telephony.replay_expect import Check, Status, check_call
 from telephony.replay_fixtures import TURN_KEYS, DtmfTurn
 from telephony.replay_log import CallLog, ServerView, TurnLog
 from voice.codec import mulaw_to_pcm16, pcm16_to_float32
@@ -145,6 +147,18 @@ class CallReport:
     """The JSON written to `json_path`."""
     json_path: Path
     wav_path: Path
+    checks: tuple[Check, ...] = ()
+    """The fixture's expectations, checked against `data`."""
+
+    @property
+    def failed_checks(self) -> tuple[Check, ...]:
+        """The expectations that failed."""
+        return tuple(check for check in self.checks if check.status is Status.FAILED)
+
+    @property
+    def passed(self) -> bool:
+        """Completed without protocol violations, and no expectation failed."""
+        return self.ok and not self.failed_checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +168,13 @@ class ReplayResult:
     calls: tuple[CallReport, ...]
     report_dir: Path
     summary_path: Path
+    html_path: Path | None = None
+    """The run's self-contained HTML report."""
 
     @property
     def exit_code(self) -> int:
-        """0 when every call completed without protocol violations, else 1."""
-        return 0 if all(call.ok for call in self.calls) else 1
+        """0 when every call completed without protocol violations and met its expectations, else 1."""
+        return 0 if all(call.passed for call in self.calls) else 1
 
 
 def _call_json(log: CallLog, server: str, view: ServerView | None, after_stream: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +253,28 @@ def _call_json(log: CallLog, server: str, view: ServerView | None, after_stream:
         },
         "after_stream": after_stream,
         "audio": f"{fixture.name}.wav",
+        "timeline": _timeline_json(log),
+    }
+
+
+def _timeline_json(log: CallLog) -> dict[str, Any]:
+    """Both sides on the 20 ms frame clock (ms from the start of the stream, as in the WAV)."""
+    speech = [
+        {"turn": turn.turn.index, "start_ms": turn.voiced_start_ms, "end_ms": turn.voiced_end_ms}
+        for turn in log.turns
+        if not isinstance(turn.turn.spec, DtmfTurn) and turn.voiced_start_ms is not None
+    ]
+    keys = [
+        {"turn": turn.turn.index, "at_ms": turn.start_ms, "digit": turn.turn.spec.dtmf}
+        for turn in log.turns
+        if isinstance(turn.turn.spec, DtmfTurn) and turn.start_ms is not None
+    ]
+    return {
+        "duration_ms": log.duration_ms,
+        "caller_speech": speech,
+        "key_presses": keys,
+        "agent_audio": [{"start_ms": start, "end_ms": end} for start, end in log.agent_audio_ms],
+        "marks": [{"name": mark.name, "at_ms": mark.at_ms, "reached": mark.reached} for mark in log.marks],
     }
 
 
@@ -256,12 +294,20 @@ def write_call_report(
         The call's report.
     """
     name = log.call.name
+    fixture = log.call.source.fixture
     data = _call_json(log, server, view, after_stream)
+    checks = tuple(check_call(data, fixture.turn_expects(), fixture.expect, fixture.language))
+    data["expectations"] = {
+        "passed": sum(check.status is Status.PASSED for check in checks),
+        "failed": sum(check.status is Status.FAILED for check in checks),
+        "unchecked": sum(check.status is Status.UNCHECKED for check in checks),
+        "checks": [check.to_json() for check in checks],
+    }
     json_path = report_dir / f"{name}.json"
     wav_path = report_dir / f"{name}.wav"
     json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_timeline_wav(wav_path, log.caller_track, log.agent_track)
-    return CallReport(name=name, ok=data["ok"], data=data, json_path=json_path, wav_path=wav_path)
+    return CallReport(name=name, ok=data["ok"], data=data, json_path=json_path, wav_path=wav_path, checks=checks)
 
 
 def write_summary(report_dir: Path, reports: Sequence[CallReport], server: str) -> ReplayResult:
@@ -323,9 +369,9 @@ def _summary_markdown(reports: Sequence[CallReport], server: str) -> str:
     if any(report.data["server_data"] == SERVER_DATA_MISSING for report in reports):
         lines += [f"Note: {SERVER_DATA_MISSING}.", ""]
     lines += [
-        "| call | result | ended | outcome | turns | greeting first audio | response latency per turn "
+        "| call | result | ended | outcome | turns | expectations | greeting first audio | response latency per turn "
         "| barge-in -> clear | violations |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for report in reports:
         data = report.data
@@ -343,9 +389,9 @@ def _summary_markdown(reports: Sequence[CallReport], server: str) -> str:
         violations = data["protocol"]["violations"]
         if data["protocol"]["server_reported_errors"]:
             violations = f"{violations} (+{data['protocol']['server_reported_errors']} reported by the server)"
-        result = "ok" if report.ok else ("violations" if data["completed"] else "incomplete")
         lines.append(
-            f"| {report.name} | {result} | {_ended_text(data)} | {_outcome_text(data)} | {played}/{len(data['turns'])} "
+            f"| {report.name} | {result_text(report)} | {_ended_text(data)} | {_outcome_text(data)} "
+            f"| {played}/{len(data['turns'])} | {expectations_text(data)} "
             f"| {ms_text(data['greeting']['first_audio_ms'])} | {', '.join(latencies) or '-'} "
             f"| {', '.join(barge_ins) or '-'} | {violations} |"
         )
@@ -355,6 +401,13 @@ def _summary_markdown(reports: Sequence[CallReport], server: str) -> str:
         if data["description"]:
             lines += [data["description"], ""]
         lines += [f"Files: `{report.json_path.name}`, `{report.wav_path.name}` (left caller, right agent).", ""]
+        lines += [
+            f"- {check.status.value.upper()} {_cell(check.message)}"
+            for check in report.checks
+            if check.status is not Status.PASSED
+        ]
+        if any(check.status is not Status.PASSED for check in report.checks):
+            lines.append("")
         lines += [
             "| turn | caller | heard as | decision | response | barge-in -> clear | note |",
             "|---|---|---|---|---|---|---|",
@@ -399,19 +452,33 @@ def _decision_text(decision: dict[str, Any]) -> str:
     return text + ")"
 
 
+def result_text(report: CallReport) -> str:
+    """A call's verdict in a word or two: ok, failed expectations, violations, incomplete."""
+    if not report.data["completed"]:
+        return "incomplete"
+    if not report.ok:
+        return "violations"
+    return "failed expectations" if report.failed_checks else "ok"
+
+
+def expectations_text(data: dict[str, Any]) -> str:
+    """``"6/7 passed, 1 failed"``, with unchecked ones counted when there are any."""
+    counts = data["expectations"]
+    total = counts["passed"] + counts["failed"] + counts["unchecked"]
+    text = f"{counts['passed']}/{total} passed"
+    if counts["failed"]:
+        text += f", {counts['failed']} failed"
+    if counts["unchecked"]:
+        text += f", {counts['unchecked']} unchecked"
+    return text
+
+
+def median_latency_ms(data: dict[str, Any]) -> float | None:
+    """The median response latency of a call's turns, or None when no turn was answered."""
+    values = [turn["response_latency_ms"] for turn in data["turns"] if turn["response_latency_ms"] is not None]
+    return statistics.median(values) if values else None
+
+
 def ms_text(value: float | None) -> str:
     """A duration for a report line or table cell: ``"812 ms"``, or ``"-"`` when there is none."""
     return "-" if value is None else f"{value:.0f} ms"
-
-
-def iter_summary(result: ReplayResult) -> Iterator[str]:
-    """One line per call, for the end of the command's output."""
-    for call in result.calls:
-        data = call.data
-        latencies = [turn["response_latency_ms"] for turn in data["turns"] if turn["response_latency_ms"] is not None]
-        figures = ", ".join(f"{value:.0f}" for value in latencies) or "-"
-        state = "ok" if call.ok else "FAILED"
-        yield (
-            f"{call.name}: {state}; {_ended_text(data)}; {_outcome_text(data)}; response latency ms: {figures}; "
-            f"violations: {data['protocol']['violations']}"
-        )

@@ -12,6 +12,7 @@ from voice.prompts import LANGUAGES
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS_DIR = REPO / "prompts"
+SUITE_DIR = REPO / "audio_fixtures" / "calls"
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +58,20 @@ def voice_services():
     services = load_voice_services(settings, load_catalogue(settings.prompts_dir, settings.language))
     yield services
     services.workers.shutdown()
+
+
+@pytest.fixture(scope="session")
+def suite_replay(voice_services, tmp_path_factory):
+    """The fixture-call suite in audio_fixtures/calls, replayed once for the whole session against the in-process
+    server with the real models, all calls at once (about 45 s of real time: the longest call)."""
+    from telephony.replay import run_replay
+    from telephony.replay_fixtures import fixture_paths
+
+    paths = fixture_paths([SUITE_DIR])
+    return run_replay(
+        [SUITE_DIR],
+        tmp_path_factory.mktemp("suite-report"),
+        parallel=len(paths),
+        services=voice_services,
+        progress=lambda line: None,
+    )

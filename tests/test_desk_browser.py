@@ -20,17 +20,8 @@ from telephony.replay import run_replay
 from telephony.replay_report import ReplayResult
 from telephony.settings import load_settings
 
-CHROMIUM = Path("/usr/bin/chromium")
-# No sandbox (root in a container), and nothing that would try to reach the internet.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .helpers import CHROMIUM, CHROMIUM_ARGS, require_browser
+
 AGENT_TOKEN = "desk-agent-token-0123456789"
 ADMIN_TOKEN = "desk-admin-token-9876543210"
 CALL = Path(__file__).resolve().parent.parent / "audio_fixtures" / "calls" / "billing_then_agent.json"
@@ -41,21 +32,8 @@ CARD_TIMEOUT_MS = 60_000
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def _require_browser() -> None:
-    """A missing browser is a failure with the fix in the message (`make test` installs it), never a skip."""
-    missing = []
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("Playwright for Python (pip install -e '.[dev]')")
-    if not CHROMIUM.exists():
-        missing.append(f"{CHROMIUM} (apt-get install chromium)")
-    if missing:
-        pytest.fail("the browser test needs " + " and ".join(missing))
-
-
 def test_desk_refuses_a_wrong_token_then_shows_a_handoff_live(voice_services, tmp_path, monkeypatch):
-    _require_browser()
+    require_browser()
     from playwright.sync_api import expect, sync_playwright
 
     for name in ("VOICE_AGENT_AGENT_TOKEN", "VOICE_AGENT_ADMIN_TOKEN"):

@@ -1,9 +1,11 @@
 """`voice-agent replay`: fixture calls through the real Media Streams path, and the report they leave.
 
-The end-to-end tests replay three fixture calls at once against the in-process server with the real models (one
-module-scoped run, about 45 s of call time) and check the report; one more replays a call against a server that
-breaks the protocol. Latencies are checked for being recorded, never for their size. The fixture format and the
-Twilio emulation have their own tests (test_replay_fixtures.py, test_twilio_emulator.py).
+The end-to-end tests read the session's replay of the fixture suite (`suite_replay` in conftest.py: every call in
+audio_fixtures/calls at once against the in-process server with the real models) and check the report of three
+of its calls in detail; one more replays a call against a server that breaks the protocol. Latencies are checked
+for being recorded, never for their size. The fixture format, the expectations, the HTML report and the Twilio
+emulation have their own tests (test_replay_fixtures.py, test_replay_suite.py, test_replay_html.py,
+test_twilio_emulator.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from telephony.replay import replay_calls, run_replay
+from telephony.replay import replay_calls
 from telephony.replay_fixtures import CallerVoice, load_fixture, prepare_call
 from telephony.replay_report import ReplayResult
 
@@ -26,25 +28,16 @@ from telephony.replay_report import ReplayResult
 pytestmark = pytest.mark.filterwarnings("ignore:remove second argument of ws_handler:DeprecationWarning")
 
 REPO = Path(__file__).resolve().parent.parent
-CALLS = REPO / "audio_fixtures" / "calls"
 REPLAYED = ("billing_then_agent", "press_zero", "barge_in")
 FRAME = bytes([0x10]) * 160
 
 
-# --- end to end: three calls against the in-process server -----------------------------------------------------
+# --- end to end: the suite's calls against the in-process server -------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def replayed(voice_services, tmp_path_factory) -> ReplayResult:
-    report_dir = tmp_path_factory.mktemp("replay-report")
-    progress: list[str] = []
-    return run_replay(
-        [CALLS / f"{name}.json" for name in REPLAYED],
-        report_dir,
-        parallel=True,
-        services=voice_services,
-        progress=progress.append,
-    )
+def replayed(suite_replay: ReplayResult) -> ReplayResult:
+    return suite_replay
 
 
 @pytest.fixture(scope="module")

@@ -113,3 +113,70 @@ def test_voiced_frames_are_judged_by_energy():
     tone = pcm16_to_mulaw((8000 * np.sin(np.arange(160) * 2 * np.pi * 440 / 8000)).astype(np.int16))
     hiss = pcm16_to_mulaw(np.full(160, 20, dtype=np.int16))  # about -64 dBFS: line noise, not speech
     assert voiced_frames([silence, tone, hiss]) == (False, True, False)
+
+
+# --- expectations ---------------------------------------------------------------------------------------------------
+
+
+def test_expectations_are_read_per_turn_and_per_call(tmp_path):
+    content = {
+        "name": "x",
+        "turns": [
+            {"pause_ms": 200},
+            {"say": "agent", "expect": {"intent": "speak_to_person", "action": "transfer", "department": "billing"}},
+            {"say": "what", "expect": {"intent": None}},
+        ],
+        "expect": {"outcome": "transfer", "department": "billing", "no_talking_over": False},
+    }
+    fixture = load_fixture(_write(tmp_path, content)).fixture
+    pause, agent, unclear = fixture.turn_expects()
+    assert pause is None
+    assert (agent.intent, agent.action, agent.department, agent.rule) == (
+        "speak_to_person",
+        "transfer",
+        "billing",
+        None,
+    )
+    assert unclear.intent is None and unclear.model_fields_set == {"intent"}  # null: "not understood", checked
+    assert fixture.expect.outcome == "transfer" and fixture.expect.ai_disclosure and not fixture.expect.no_talking_over
+
+
+def test_a_fixture_without_expectations_still_checks_the_two_promises(tmp_path):
+    fixture = load_fixture(_write(tmp_path, {"name": "x", "turns": [{"dtmf": "1"}]})).fixture
+    assert fixture.expect.ai_disclosure and fixture.expect.no_talking_over and fixture.expect.outcome is None
+
+
+def test_bad_expectations_name_the_file_and_the_field(tmp_path):
+    cases = {
+        "turns[0].expect.action: Input should be 'reply', 'transfer' or 'end'": {
+            "turns": [{"say": "hi", "expect": {"action": "hold"}}]
+        },
+        "turns[0].expect: Value error, give at least one of": {"turns": [{"say": "hi", "expect": {}}]},
+        "turns[0].expect.mood:": {"turns": [{"say": "hi", "expect": {"mood": "calm"}}]},
+        "turns[0].expect:": {"turns": [{"pause_ms": 100, "expect": {"action": "reply"}}]},
+        "turns[0].expect.intent: String should match pattern": {"turns": [{"dtmf": "0", "expect": {"intent": "A b"}}]},
+        "expect.outcome: Input should be 'transfer', 'end' or 'none'": {
+            "turns": [{"dtmf": "0"}],
+            "expect": {"outcome": "transferred"},
+        },
+        'expect.department: Value error, a department needs "outcome": "transfer"': {
+            "turns": [{"dtmf": "0"}],
+            "expect": {"department": "billing"},
+        },
+    }
+    for index, (expected, content) in enumerate(cases.items()):
+        message = _error(_write(tmp_path, {"name": "x", **content}, f"case{index}.json"))
+        assert expected in message, message
+
+
+def test_a_folder_stands_for_its_fixture_files_in_name_order(tmp_path):
+    from telephony.replay_fixtures import fixture_paths
+
+    second = _write(tmp_path, {"name": "b", "turns": [{"dtmf": "1"}]}, "b.json")
+    first = _write(tmp_path, {"name": "a", "turns": [{"dtmf": "1"}]}, "a.json")
+    assert fixture_paths([tmp_path]) == [first, second]
+    assert [item.fixture.name for item in load_fixtures([tmp_path])] == ["a", "b"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FixtureError, match="empty: no fixture calls"):
+        fixture_paths([empty])

@@ -87,6 +87,11 @@ def sentences(text: str) -> list[str]:
     return [part for part in _SENTENCE_END.split(text.strip()) if part]
 
 
+def discloses_ai(sentence: str, language: str) -> bool:
+    """Whether `sentence` says that the caller is talking to an automated AI assistant (the greeting's promise)."""
+    return re.search(_AI_DISCLOSURE[language], sentence) is not None
+
+
 def reply_problems(text: str, language: str) -> list[str]:
     """The tone rules `text` breaks, as short descriptions; empty when it is fine.
 
@@ -127,7 +132,7 @@ def lint_catalogue(catalogue: Catalogue) -> list[ToneProblem]:
     greeting = catalogue.replies.greeting
     where = f"{base / 'replies.yaml'}: greeting"
     first = sentences(greeting)[0] if sentences(greeting) else ""
-    if not re.search(_AI_DISCLOSURE[language], first):
+    if not discloses_ai(first, language):
         found.append(ToneProblem(where, greeting, "the first sentence must say it is an automated AI assistant"))
     if not (re.search(_PERSON_WORD[language], greeting) and "0" in greeting):
         found.append(ToneProblem(where, greeting, "must say how to reach a person (the word and key 0)"))

@@ -245,7 +245,7 @@ def talking_over(caller_speech: Sequence[dict[str, int]], agent_audio: Sequence[
             if speech["start_ms"] + ONSET_GRACE_MS < onset < speech["end_ms"]:
                 found.append(
                     f"agent audio started at {_seconds(onset)} while the caller spoke (turn {speech['turn']}, "
-                    f"{_seconds(speech['start_ms'])}-{_seconds(speech['end_ms'])})"
+                    f"{speech['start_ms'] / 1000:.2f}-{_seconds(speech['end_ms'])})"
                 )
     return found
 

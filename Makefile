@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine (see README):
 #   make run    install, then start the server on the embedded defaults (bundled models, sample catalogue)
 #   make test   install, then lint and run the whole test suite
+#   make replay install, then replay the QA suite of fixture calls with a report
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ export ORT_DISABLE_TELEMETRY := 1
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run chat test lint bench clean
+.PHONY: install run chat replay test lint bench clean
 
 $(BIN)/voice-agent: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,10 @@ lint: install
 # The agent-desk test drives Debian's Chromium (Playwright's own browser download cannot work offline).
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
+
+# The QA suite of fixture calls, all at once (about 45 s); the report is replay-report/report.html.
+replay: install
+	$(BIN)/voice-agent replay audio_fixtures/calls --parallel 8
 
 # The storage tests also run on PostgreSQL: tests/start_postgres.sh installs (Debian package) and starts it on
 # 127.0.0.1 and prints the URL of a throwaway test database.

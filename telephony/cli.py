@@ -157,11 +157,12 @@ def replay_command(
     # Imported here, like the app in `_serve`: the replay pulls in the server, the models and the Piper voice.
     from telephony.replay import run_replay
     from telephony.replay_console import SuiteProgress, print_summary
-    from telephony.replay_fixtures import FixtureError, fixture_paths
+    from telephony.replay_fixtures import FixtureError, load_fixtures
     from telephony.replay_server import ReplayError
 
     try:
-        total = len(fixture_paths(paths))
+        # Validated before the bar appears, so that a bad fixture is one clear line (and read again: it is cheap).
+        total = len(load_fixtures(paths))
         with SuiteProgress(total) as progress:
             result = run_replay(
                 paths,

@@ -50,8 +50,10 @@ from telephony.replay_fixtures import (
     CallerVoice,
     DtmfTurn,
     HangupTurn,
+    LoadedFixture,
     PauseTurn,
     PreparedCall,
+    check_catalogue_names,
     load_fixtures,
     prepare_call,
 )
@@ -497,6 +499,8 @@ def run_replay(
     loaded = load_fixtures(paths)
     if server_url is not None:
         http_base_of(server_url)
+    else:
+        _check_against_catalogue(loaded, loaded[0].fixture.language)
     voice = CallerVoice()
     calls = [prepare_call(item, voice) for item in loaded]
     progress(f"{len(calls)} calls prepared; replaying against {server_url or 'an in-process server'}")
@@ -505,3 +509,13 @@ def run_replay(
         return asyncio.run(replay_calls(calls, report_dir, server_url=server_url, **options))
     with InProcessServer(language=loaded[0].fixture.language, services=services) as server:
         return asyncio.run(replay_calls(calls, report_dir, in_process=server, **options))
+
+
+def _check_against_catalogue(loaded: Sequence[LoadedFixture], language: str) -> None:
+    """The in-process server's catalogue must know every intent and department the expectations name."""
+    from telephony.settings import load_settings
+    from voice.prompts import load_catalogue
+
+    settings = load_settings(language=language)
+    catalogue = load_catalogue(settings.prompts_dir, settings.language)
+    check_catalogue_names(loaded, catalogue.intents, catalogue.departments)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -265,6 +265,27 @@ def load_fixtures(paths: Sequence[Path]) -> list[LoadedFixture]:
         if other != item.path:
             raise FixtureError(f"{item.path}: name: {item.fixture.name!r} is also the name of {other}")
     return loaded
+
+
+def check_catalogue_names(loaded: Sequence[LoadedFixture], intents: Iterable[str], departments: Iterable[str]) -> None:
+    """Refuse expectations that name an intent or a department the server's catalogue does not have (a typo would
+    otherwise show only as a failed check after the whole replay).
+
+    Raises:
+        FixtureError: "<file>: turns[1].expect.department: 'biling' is not a department of the catalogue (...)".
+    """
+    known = {"intent": sorted(intents), "department": sorted(departments)}
+    for item in loaded:
+        places = [(f"turns[{index}].expect", expect) for index, expect in enumerate(item.fixture.turn_expects())]
+        places.append(("expect", item.fixture.expect))
+        for where, expect in places:
+            for field, names in known.items():
+                value = getattr(expect, field, None) if expect is not None else None
+                if value is not None and value not in names:
+                    raise FixtureError(
+                        f"{item.path}: {where}.{field}: {value!r} is not {'an' if field == 'intent' else 'a'} {field} "
+                        f"of the catalogue (one of {', '.join(names)})"
+                    )
 
 
 # --- caller audio ---------------------------------------------------------------------------------------------------

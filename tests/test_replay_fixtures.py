@@ -180,3 +180,35 @@ def test_a_folder_stands_for_its_fixture_files_in_name_order(tmp_path):
     empty.mkdir()
     with pytest.raises(FixtureError, match="empty: no fixture calls"):
         fixture_paths([empty])
+
+
+def test_expectations_naming_an_unknown_intent_or_department_are_refused(tmp_path):
+    from telephony.replay_fixtures import check_catalogue_names
+
+    path = _write(tmp_path, {"name": "x", "turns": [{"dtmf": "0", "expect": {"department": "biling"}}]})
+    with pytest.raises(FixtureError) as caught:
+        check_catalogue_names([load_fixture(path)], intents={"payment"}, departments={"billing", "fraud"})
+    assert str(caught.value) == (
+        f"{path}: turns[0].expect.department: 'biling' is not a department of the catalogue (one of billing, fraud)"
+    )
+    path = _write(
+        tmp_path, {"name": "y", "turns": [{"dtmf": "0"}], "expect": {"outcome": "transfer", "department": "x"}}
+    )
+    with pytest.raises(FixtureError, match=r"expect\.department: 'x' is not a department"):
+        check_catalogue_names([load_fixture(path)], intents=set(), departments={"billing"})
+    check_catalogue_names(load_fixtures([CALLS]), intents=_catalogue().intents, departments=_catalogue().departments)
+
+
+def test_the_command_refuses_a_typo_in_an_expectation_before_replaying(tmp_path, capsys):
+    from telephony.cli import replay_command
+
+    path = _write(tmp_path, {"name": "x", "turns": [{"say": "hello", "expect": {"intent": "bilingq"}}]})
+    assert replay_command([path], tmp_path / "report") == 2
+    assert f"{path}: turns[0].expect.intent: 'bilingq' is not an intent of the catalogue" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
+
+
+def _catalogue():
+    from voice.prompts import load_catalogue
+
+    return load_catalogue(REPO / "prompts", "en")

@@ -25,6 +25,7 @@ from telephony.replay_report import (
     CallReport,
     ReplayResult,
     expectations_text,
+    input_text,
     median_latency_ms,
     ms_text,
     result_text,
@@ -213,15 +214,6 @@ def _turn_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _caller_text(spec: dict[str, Any] | None) -> str:
-    if spec is None:
-        return ""
-    for key, text in (("say", "says {!r}"), ("audio", "plays {}"), ("dtmf", "presses {}"), ("pause_ms", "pause {} ms")):
-        if key in spec:
-            return text.format(spec[key])
-    return "hangs up" if "hangup" in spec else ""
-
-
 def _call_view(report: CallReport, index: int) -> dict[str, Any]:
     data = report.data
     audio = base64.b64encode(report.wav_path.read_bytes()).decode("ascii") if report.wav_path.exists() else None
@@ -246,7 +238,7 @@ def render_html(result: ReplayResult) -> str:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined, trim_blocks=True
     )
-    environment.globals.update(ms_text=ms_text, caller_text=_caller_text, Status=Status)
+    environment.globals.update(ms_text=ms_text, input_text=input_text, Status=Status)
     template = environment.get_template("report.html.j2")
     return template.render(
         calls=[_call_view(report, index) for index, report in enumerate(result.calls)],

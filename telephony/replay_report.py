@@ -422,7 +422,7 @@ def _summary_markdown(reports: Sequence[CallReport], server: str) -> str:
             decisions = "; ".join(_decision_text(item["decision"]) for item in turn["exchanges"] or ()) or "-"
             barge_in = ms_text(turn["barge_in"]["clear_after_ms"]) if turn["barge_in"] else "-"
             lines.append(
-                f"| {turn['index']} | {_input_text(turn['input'])} | {_cell(turn['transcript'])} | {decisions} "
+                f"| {turn['index']} | {_cell(input_text(turn['input']))} | {_cell(turn['transcript'])} | {decisions} "
                 f"| {ms_text(turn['response_latency_ms'])} | {barge_in} | {_cell(turn['note'])} |"
             )
     return "\n".join(lines) + "\n"
@@ -432,14 +432,15 @@ def _cell(value: Any) -> str:
     return "-" if value in (None, "") else str(value).replace("|", "\\|")
 
 
-def _input_text(spec: dict[str, Any]) -> str:
+def input_text(spec: dict[str, Any]) -> str:
+    """A caller turn as the fixture states it, in a few words: ``say: Agent, please.``, ``pause 2000 ms``."""
     for key in TURN_KEYS:
         if key in spec:
             if key == "hangup":
                 return "hang up"
             if key == "pause_ms":
                 return f"pause {spec[key]} ms"
-            return _cell(f"{key}: {spec[key]}")
+            return f"{key}: {spec[key]}"
     return "-"
 
 

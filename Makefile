@@ -35,7 +35,8 @@ lint: install
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
-# The QA suite of fixture calls, all at once (about 45 s); the report is replay-report/report.html.
+# The QA suite of fixture calls, all at once (about 45 s of calls, after loading the models); the report is
+# replay-report/report.html.
 replay: install
 	$(BIN)/voice-agent replay audio_fixtures/calls --parallel 8
 

@@ -507,8 +507,15 @@ def run_replay(
     options = {"parallel": parallel, "progress": progress, "on_call_done": on_call_done}
     if server_url is not None:
         return asyncio.run(replay_calls(calls, report_dir, server_url=server_url, **options))
-    with InProcessServer(language=loaded[0].fixture.language, services=services) as server:
+    # The replayed calls' records go into the report folder, never among the real callers' records.
+    report_dir.mkdir(parents=True, exist_ok=True)
+    database_url = f"sqlite:///{(report_dir / REPLAY_DATABASE_FILE).resolve()}"
+    with InProcessServer(language=loaded[0].fixture.language, services=services, database_url=database_url) as server:
         return asyncio.run(replay_calls(calls, report_dir, in_process=server, **options))
+
+
+REPLAY_DATABASE_FILE = "calls.sqlite3"
+"""The in-process server's call records, in the report folder."""
 
 
 def _check_against_catalogue(loaded: Sequence[LoadedFixture], language: str) -> None:

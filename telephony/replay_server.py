@@ -41,19 +41,22 @@ class InProcessServer:
     would then measure its own lateness). Configured from the environment, as `voice-agent serve` is.
     """
 
-    def __init__(self, language: str = "en", services: VoiceServices | None = None) -> None:
+    def __init__(
+        self, language: str = "en", services: VoiceServices | None = None, database_url: str | None = None
+    ) -> None:
         """Read the configuration; nothing is loaded or served until `start`.
 
         Args:
             language: the fixtures' language, which the server must speak.
             services: models already loaded in this process to share (tests do); default: load them in `start`.
+            database_url: where the server keeps the call records; default: as configured.
 
         Raises:
             telephony.settings.SettingsError: naming the variable at fault.
         """
         from telephony.settings import load_settings
 
-        self.settings = load_settings(language=language)
+        self.settings = load_settings(language=language, database_url=database_url)
         self.services = services
         self._owns_services = services is None
         self.app: FastAPI | None = None

@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from stdnum import iban, luhn
 
 from voice.redaction import Kind, Redaction, RedactionBuffer, redact
+from voice.spoken_numbers import numbered, word_set
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -407,3 +411,79 @@ def test_corpus_recall_on_cards_ibans_and_bsns_is_complete_and_false_redactions_
             assert figures.labelled == figures.items, figures.misses
     assert report.false_rate() <= 0.02, report.changed_by_redact
     assert report.false_rate(buffer=True) <= 0.02, report.changed_by_buffer
+
+
+# --- Nothing outside a span changes ------------------------------------------------------------------------------
+
+
+# Ordinary words, many of them short enough to read as spelled letters ("op", "de", "is") or letter names ("er",
+# "te", "be"): a redaction must end where the number ends and never take such a word with it.
+def _words(text: str) -> list[str]:
+    return sorted(word_set(text))
+
+
+_WORDS = {
+    "en": _words(
+        "the on at is it to we ok so my your bill says op de no go be see why you are this that please thanks yes "
+        "right well wait here there then what it's got read write"
+    ),
+    "nl": _words(
+        "er staat op de het is te dat niet mijn uw ja nee dan wel hier daar zo graag dank klopt maar be ge we "
+        "jij zij ik bij op brief factuur kenmerk"
+    ),
+}
+_DIGIT_WORDS = {
+    "en": list(numbered("zero one two three four five six seven eight nine")),
+    "nl": list(numbered("nul een twee drie vier vijf zes zeven acht negen")),
+}
+
+
+def _luhn_number(body: str) -> str:
+    return body + luhn.calc_check_digit(body)
+
+
+def _iban(country: str, account: str) -> str:
+    return country + iban.calc_check_digits(f"{country}00{account}") + account
+
+
+@st.composite
+def _planted_values(draw, language: str) -> str:
+    """A card number, IBAN, BSN, phone number or a long number failing its check, written or spoken."""
+    digits = st.text("0123456789", min_size=1, max_size=1)
+    shape = draw(st.sampled_from(["card", "iban", "bad iban", "bsn", "phone", "long"]))
+    if shape == "card":
+        value = _luhn_number(draw(st.sampled_from("45")) + "".join(draw(digits) for _ in range(14)))
+    elif shape in ("iban", "bad iban"):
+        # Dutch (18 characters, a bank code of letters), Belgian (16) and German (22) layouts.
+        country = draw(st.sampled_from(["NL", "BE", "DE"]))
+        bank = "".join(draw(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZ")) for _ in range(4)) if country == "NL" else ""
+        length = {"NL": 10, "BE": 12, "DE": 18}[country]
+        value = _iban(country, bank + "".join(draw(digits) for _ in range(length)))
+        if shape == "bad iban":
+            value = value[:2] + f"{(int(value[2:4]) + 1) % 100:02d}" + value[4:]
+        return value if draw(st.booleans()) else " ".join(value[i : i + 4] for i in range(0, len(value), 4))
+    elif shape == "bsn":
+        body = "".join(draw(digits) for _ in range(8))
+        check = sum(int(d) * w for d, w in zip(body, range(9, 1, -1), strict=True)) % 11
+        value = body + str(check) if check < 10 else "111222333"
+    elif shape == "phone":
+        value = "06" + "".join(draw(digits) for _ in range(8))
+    else:
+        value = "9" + "".join(draw(digits) for _ in range(15))
+    if draw(st.booleans()):
+        return " ".join(_DIGIT_WORDS[language][int(d)] for d in value)
+    return value if draw(st.booleans()) else " ".join(value[i : i + 4] for i in range(0, len(value), 4))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(language=st.sampled_from(["en", "nl"]), data=st.data())
+def test_text_outside_the_redacted_number_is_unchanged(language, data):
+    value = data.draw(_planted_values(language))
+    words = st.lists(st.sampled_from(_WORDS[language]), min_size=1, max_size=4)
+    before, after = " ".join(data.draw(words)), " ".join(data.draw(words))
+    text = f"{before} {value} {after}"
+    redaction = redact(text, language)
+    start, end = len(before) + 1, len(before) + 1 + len(value)
+    assert redaction.spans, text
+    assert all(start <= span.start and span.end <= end for span in redaction.spans), (text, redaction.text)
+    assert redaction.text.startswith(before + " ") and redaction.text.endswith(" " + after), redaction.text

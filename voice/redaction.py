@@ -209,8 +209,11 @@ _UK_POSTCODE = re.compile(
 )
 _UK_POSTCODE_COMPACT = re.compile(r"[A-PR-UWYZ][A-HK-Y]?[0-9][A-HJKPSTUW0-9]?[0-9][ABD-HJLNP-UW-Z]{2}")
 _UK_POSTCODE_CHARS = 7
+# Country code, check digits, a group that may be all letters (a bank code: "RABO"), then groups that hold a digit:
+# a word after the number ("... 6737 op de factuur") is no group of it.
 _IBAN_SHAPE = re.compile(
-    r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{4}){2,7}(?: ?[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])"
+    r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2} ?[A-Za-z0-9]{4}(?: ?(?=[A-Za-z0-9]{0,3}[0-9])[A-Za-z0-9]{4}){1,6}"
+    r"(?: ?(?=[A-Za-z0-9]{0,2}[0-9])[A-Za-z0-9]{1,3})?(?![A-Za-z0-9])"
 )
 _IBAN_SHAPE_DIGITS = 10
 _NUMERIC_DATE = re.compile(r"(?<![\d.,/-])(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?![\d]|[./-]\d)")
@@ -530,7 +533,14 @@ class _Turn:
                 digits = pieces[run[first]].digits + digits
             after = run[-1] + 1
             letters = self._postcode_letters(after)
-            if len(digits) == _NL_POSTCODE_DIGITS and letters and nl_postcode.is_valid(digits + letters[0]):
+            # A house number may come first ("12 1234 ab"); the end of a phone number or longer is not a postcode.
+            short_run = sum(len(pieces[k].digits) for k in run) < _MIN_PHONE_DIGITS
+            if (
+                len(digits) == _NL_POSTCODE_DIGITS
+                and short_run
+                and letters
+                and nl_postcode.is_valid(digits + letters[0])
+            ):
                 self.found(Kind.POSTCODE, pieces[run[first]].start, pieces[letters[1]].end)
                 continue
             # After "postcode" or "zip": the digits of a Dutch postcode without its letters, or a ZIP code.

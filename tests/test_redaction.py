@@ -94,6 +94,34 @@ def test_ibans_written_and_spelled(language, text, redacted):
     assert redact(text, language).text == redacted
 
 
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        (
+            "en",
+            "N as in Nancy, L as in Larry, nine four, I as in India, N as in Nancy, G as in George, B for boy, "
+            "0005 5501 23",
+        ),
+        (
+            "en",
+            "golf bravo six zero bravo alpha romeo charlie two zero zero zero zero zero five five seven seven nine "
+            "nine one one",
+        ),
+        (
+            "nl",
+            "N van Nicolaas, L van Leo, negenenzestig, R van Rudolf, A van Anton, B van Bernard, O van Otto, "
+            "0376 5432 10",
+        ),
+        ("nl", "en el eenentwintig kaa en aa bee nul twee vijf nul nul drie zes negen een twee"),
+        ("nl", "november lima drieënveertig alfa bravo november alfa 0815 4007 01"),
+    ],
+)
+def test_ibans_spelled_with_spelling_alphabets_and_letter_names(language, text):
+    redaction = redact(f"mijn iban: {text}" if language == "nl" else f"my iban: {text}", language)
+    assert _kinds(redaction) == [Kind.IBAN]
+    assert redaction.text.endswith(": [IBAN]")
+
+
 def test_iban_with_wrong_check_digits_is_not_an_iban_but_still_masked():
     for text in ("NL92ABNA0417164300", "NL91ABNA0417164301"):
         redaction = redact(f"my iban is {text}", "en")

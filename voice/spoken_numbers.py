@@ -7,7 +7,8 @@ the tokens into `Piece` objects, each the digits (or letters, for "n l" or "abna
 with the offsets of those tokens in the original text: ``read_pieces(tokenize("forty one 11"), "en")`` gives the
 pieces "41" (0-9) and "11" (10-12). `runs` groups pieces that nothing but separators keep apart.
 
-English and Dutch (`nl`) number words, letter names and fillers are known.
+English and Dutch (`nl`) number words and fillers are known; letters are read by `voice.spelling` (letter names,
+spelling alphabets, "N as in November").
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from voice.spelling import LETTER_NAMES, letter_readings, spelled_letter
+
 
 def word_set(text: str) -> frozenset[str]:
     """ "uh um" -> frozenset({"uh", "um"})."""
@@ -27,11 +30,6 @@ def word_set(text: str) -> frozenset[str]:
 def numbered(text: str, first: int = 0, step: int = 1) -> dict[str, int]:
     """ "zero one two" -> {"zero": 0, "one": 1, "two": 2}."""
     return {word: first + step * i for i, word in enumerate(text.split())}
-
-
-def _pairs(text: str) -> dict[str, str]:
-    """ "ay=A bee=B" -> {"ay": "A", "bee": "B"}."""
-    return dict(pair.split("=") for pair in text.split())
 
 
 FILLERS = word_set("uh um umm uhm er erm eh ehm euh hmm hm mm")
@@ -56,20 +54,6 @@ _REPEATS = {"en": {"double": 2, "triple": 3}, "nl": {"dubbel": 2, "dubbele": 2}}
 # "and" joins a number only after hundred or thousand ("two thousand and three"); Dutch "en" also joins a unit to
 # a ten when the recogniser split "twee-en-veertig".
 _CONNECTORS = {"en": "and", "nl": "en"}
-
-# Letters as spelled aloud, for IBANs and postcodes read letter by letter.
-_LETTER_NAMES = {
-    "en": _pairs(
-        "ay=A bee=B be=B see=C sea=C cee=C dee=D ee=E ef=F eff=F gee=G aitch=H eye=I jay=J kay=K el=L ell=L em=M "
-        "en=N oh=O o=O pee=P pea=P cue=Q queue=Q ar=R are=R es=S ess=S tee=T tea=T you=U vee=V ex=X why=Y zed=Z "
-        "zee=Z"
-    ),
-    "nl": _pairs(
-        "bee=B be=B cee=C ce=C dee=D de=D ee=E ef=F gee=G ge=G ha=H ie=I jee=J je=J ka=K el=L em=M en=N pee=P pe=P "
-        "ku=Q er=R es=S tee=T te=T uu=U vee=V ve=V wee=W we=W iks=X ix=X ij=Y zet=Z"
-    ),
-}
-_MAX_LETTER_WORD = 4  # "ABNA", "RABO": bank codes and country codes are read as one short word
 
 _TOKEN = re.compile(r"\d+|[^\W\d_]+(?:['\u2019][^\W\d_]+)*|\S")
 
@@ -147,15 +131,6 @@ def _number_word(norm: str, language: str) -> Number | None:
     return None
 
 
-def _letter_readings(token: Token, language: str) -> tuple[str, ...]:
-    readings: list[str] = []
-    if token.norm in _LETTER_NAMES[language]:
-        readings.append(_LETTER_NAMES[language][token.norm])
-    if token.is_word and len(token.norm) <= _MAX_LETTER_WORD and token.norm.isascii() and token.norm.isalpha():
-        readings.append(token.norm.upper())
-    return tuple(dict.fromkeys(readings))
-
-
 @dataclass(slots=True)
 class Piece:
     """Digits (or letters) read from one or a few tokens: "4111", "forty one" -> "41", "double five" -> "55"."""
@@ -196,6 +171,7 @@ class _PieceReader:
 
     def __init__(self, tokens: Sequence[Token], language: str) -> None:
         self.tokens = tokens
+        self._norms = [token.norm for token in tokens]
         self.language = language
         self.pieces: list[Piece] = []
         self.joined: list[bool] = []
@@ -245,22 +221,40 @@ class _PieceReader:
         if token.is_digits:
             self._add_digits(token.text, i, i)
             return i + 1
-        for joined_read in (self._multiplier, self._connector, self._repeat, self._sound_alike, self._number):
+        for joined_read in (
+            self._spelled,
+            self._multiplier,
+            self._connector,
+            self._repeat,
+            self._sound_alike,
+            self._number,
+        ):
             next_index = joined_read(i)
             if next_index is not None:
                 return next_index
-        if token.norm in SEPARATORS:
+        # Dutch "er" is the letter R (and a word), not the English "er" of hesitation.
+        if token.norm in SEPARATORS and token.norm not in LETTER_NAMES[self.language]:
             if token.norm in _PLUS or token.norm == "(":
                 self._plus = self._plus or token.norm in _PLUS
                 self._lead_start = token.start if self._lead_start is None else self._lead_start
             self._soft = self._soft and token.norm == "-"
             return i + 1
-        letters = _letter_readings(token, self.language)
+        letters = letter_readings(token.norm, self.language) if token.is_word else ()
         if letters:
             self._add(Piece("", letters, token.start, token.end, i, i, token.start))
             return i + 1
         self._broken, self._soft, self._plus, self._lead_start = True, False, False, None
         return i + 1
+
+    def _spelled(self, i: int) -> int | None:
+        """ "n as in november", "n van nico", "november", "double u": one letter, read from one or a few words."""
+        spelled = spelled_letter(self._norms, i, self.language)
+        if spelled is None:
+            return None
+        letter, after = spelled
+        first, last = self.tokens[i], self.tokens[after - 1]
+        self._add(Piece("", (letter,), first.start, last.end, i, after - 1, first.start))
+        return after
 
     def _multiplier(self, i: int) -> int | None:
         """ "hundred", "thousand": multiply the number before, or start one."""
@@ -334,7 +328,7 @@ class _PieceReader:
             return i + 1
         # "oh" is 0 in a number and O in a spelled bank code ("r a b oh").
         spelled = self.language == "en" and token.norm in {"o", "oh"}
-        self._add_number(number, i, _letter_readings(token, self.language) if spelled else ())
+        self._add_number(number, i, letter_readings(token.norm, self.language) if spelled else ())
         return i + 1
 
 

@@ -209,6 +209,12 @@ def test_at_without_a_domain_is_not_an_email():
         ("nl", "ik ben geboren op vijf mei negentienhonderdtachtig", "ik ben geboren op [date of birth]"),
         ("nl", "geboortedatum 01-04-1975", "geboortedatum [date of birth]"),
         ("nl", "ik ben geboren in negentien vijfentachtig", "ik ben geboren in [date of birth]"),
+        # The year in words, as one word or two.
+        ("nl", "geboren op elf november negentientweeënzestig", "geboren op [date of birth]"),
+        ("nl", "mijn geboortedatum is negen mei negentien eenennegentig", "mijn geboortedatum is [date of birth]"),
+        ("nl", "ik ben geboren in negentiendrieënvijftig", "ik ben geboren in [date of birth]"),
+        ("en", "born on the ninth of october nineteen sixty two", "born on the [date of birth]"),
+        ("en", "i was born in nineteen fifty three ok", "i was born in [date of birth] ok"),
     ],
 )
 def test_dates_of_birth(language, text, redacted):

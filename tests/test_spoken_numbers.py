@@ -46,3 +46,16 @@ def test_spelled_letters_are_read_beside_digits_and_end_no_run_of_digits():
 def test_a_word_between_numbers_breaks_the_run():
     pieces, joined = read_pieces(tokenize("4111 1111 then 1111"), "en")
     assert piece_runs(pieces, joined, set(), numeric=True) == [[0, 1], [3]]
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [("negentienachtenzestig", 1968), ("twintigeenentwintig", 2021), ("achttienvijftig", 1850)],
+)
+def test_dutch_year_said_in_two_halves_as_one_word(word, value):
+    number = nl_number(word)
+    assert number is not None and number.value == value
+
+
+def test_dutch_century_before_a_unit_is_no_year():
+    assert nl_number("negentienvijf") is None  # 1905 is said "negentienhonderdvijf"

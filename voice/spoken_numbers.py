@@ -49,6 +49,8 @@ _NL_TENS = numbered("twintig dertig veertig vijftig zestig zeventig tachtig nege
 _NL_SIMPLE = _NL_UNITS | _NL_TEENS | _NL_TENS
 # "tweeënveertig" (accents stripped: "tweeenveertig"), "eenentwintig".
 _NL_COMPOUND = re.compile(rf"({'|'.join(_NL_UNITS)})en({'|'.join(_NL_TENS)})")
+# The first half of a year said in two halves, written as one word.
+_NL_CENTURIES = ("negentien", "achttien", "twintig")
 _MULTIPLIERS = {"hundred": (100, 2), "thousand": (1000, 3), "honderd": (100, 2), "duizend": (1000, 3)}
 _REPEATS = {"en": {"double": 2, "triple": 3}, "nl": {"dubbel": 2, "dubbele": 2}}
 # "and" joins a number only after hundred or thousand ("two thousand and three"); Dutch "en" also joins a unit to
@@ -116,6 +118,15 @@ def nl_number(word: str) -> Number | None:
         if rest_number is None or not 0 < rest_number.value < size:
             return None
         return Number(factor * size + rest_number.value, rest_number.open_width)
+    return _nl_year(word)
+
+
+def _nl_year(word: str) -> Number | None:
+    """A year said as two numbers in one word: "negentienachtenzeventig" (1978), "twintigvierentwintig" (2024)."""
+    for head in _NL_CENTURIES:
+        rest = word.removeprefix(head)
+        if rest != word and (rest_number := nl_number(rest)) is not None and 10 <= rest_number.value < 100:
+            return Number(_NL_SIMPLE[head] * 100 + rest_number.value, 0)
     return None
 
 

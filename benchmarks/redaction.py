@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from voice.redaction import LANGUAGES, Kind, Redaction, RedactionBuffer, redact
+from voice.redaction import LANGUAGES, Kind, Redaction, redact
+from voice.redaction_buffer import RedactionBuffer
 
 CORPUS = Path(__file__).resolve().parent / "data" / "redaction_corpus.yaml"
 

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum import iban, luhn
 
-from voice.redaction import Kind, Redaction, RedactionBuffer, redact
+from voice.redaction import Kind, Redaction, redact
+from voice.redaction_buffer import RedactionBuffer
 from voice.spoken_numbers import numbered, word_set
 
 REPO = Path(__file__).resolve().parent.parent
@@ -371,7 +372,8 @@ def test_iban_spelled_over_three_turns():
     texts = [
         buffer.redact_turn(text).redaction.text for text in ("my iban is n l nine one", "a b n a zero four one seven")
     ]
-    assert texts == ["my iban is n l [number]", "a b n a [number]"]
+    # The start of an IBAN after "iban" is masked at once, letters and all, and so is the bank code that follows.
+    assert texts == ["my iban is [number]", "[number]"]
     last = buffer.redact_turn("one six four three zero zero")
     assert last.redaction.text == "[IBAN]"
     assert dict(last.revised)[0].text == "my iban is [IBAN]"
@@ -416,6 +418,83 @@ def test_a_reading_ends_when_the_caller_moves_on():
     buffer.redact_turn("sorry what was the question")
     # The next digits are no longer part of the card number being read.
     assert buffer.redact_turn("two phones please").redaction.text == "two phones please"
+
+
+def _call(language: str, turns: list[str]) -> tuple[list[str], list[str]]:
+    """Each turn as first redacted, and after the revisions of later turns."""
+    buffer = RedactionBuffer(language)
+    first: list[str] = []
+    final: list[str] = []
+    for text in turns:
+        result = buffer.redact_turn(text)
+        first.append(result.redaction.text)
+        final.append(result.redaction.text)
+        for index, revised in result.revised:
+            final[index] = revised.text
+    return first, final
+
+
+def test_first_part_that_did_not_look_like_a_reading_is_labelled_once_the_card_number_completes():
+    first, final = _call("en", ["so it is 5105", "1051 0510", "5100"])
+    assert first == ["so it is 5105", "[number]", "[card number]"]  # the issuer's digits show until then
+    assert final == ["so it is [card number]", "[card number]", "[card number]"]
+
+
+@pytest.mark.parametrize(
+    ("language", "turns"),
+    [
+        ("en", ["my card is 4000 0566", "and then 5566 5556"]),  # "then" reads as letters: not inside the number
+        ("nl", ["mijn kaart is 4000 0566", "en dan 5566 5556"]),
+        ("en", ["amex 3714", "496353", "next 98431"]),
+    ],
+)
+def test_words_before_the_next_part_do_not_keep_a_card_number_from_completing(language, turns):
+    first, final = _call(language, turns)
+    assert all("[" in text and not re.search(r"\d", text) for text in first)
+    assert all(text.count("[card number]") == 1 for text in final)
+
+
+@pytest.mark.parametrize(
+    ("language", "turns", "first"),
+    [
+        ("en", ["my account is NL69 RABO", "0376 5432 10"], ["my account is [number]", "[IBAN]"]),
+        # A country code and check digits as a turn of their own, then the bank code in a turn of letters only.
+        (
+            "nl",
+            ["en el drieënveertig", "aa bee en aa", "nul acht een vijf", "vier nul nul zeven nul een"],
+            ["[number]", "[number]", "[number]", "[IBAN]"],
+        ),
+        (
+            "en",
+            ["gee bee six zero b a r c", "two zero zero zero zero zero", "five five seven seven nine nine one one"],
+            ["[number]", "[number]", "[IBAN]"],
+        ),
+    ],
+)
+def test_start_of_an_iban_is_masked_at_once_and_labelled_when_complete(language, turns, first):
+    masked, final = _call(language, turns)
+    assert masked == first
+    assert all(text.endswith("[IBAN]") and text.count("[") == 1 for text in final)
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "the gas meter says 03321"),  # one number after other words, no word of reading
+        ("nl", "de tussenstand is 81234"),
+        ("nl", "ik woon op nummer 7b"),  # a house number
+        ("en", "we live at number 14"),
+        ("en", "it must be 71"),  # "be 71" is no IBAN's country code and check digits
+        ("en", "is 12"),
+    ],
+)
+def test_ordinary_turns_ending_in_a_number_are_not_masked_by_the_buffer(language, text):
+    assert RedactionBuffer(language).redact_turn(text).redaction.text == text
+
+
+def test_digits_a_turn_merely_ended_in_do_not_mask_the_next_turn():
+    first, final = _call("en", ["the gas meter says 03321", "2 people live here", "i paid 1500", "250 of it"])
+    assert first == final == ["the gas meter says 03321", "2 people live here", "i paid 1500", "250 of it"]
 
 
 def test_reset_forgets_the_call():

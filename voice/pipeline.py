@@ -28,7 +28,7 @@ from voice.codec import mulaw_to_pcm16, pcm16_to_float32
 from voice.dialogue import DialogueEngine, DialogueState
 from voice.events import Action, Decision, Dtmf, Transcript
 from voice.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
-from voice.redaction import RedactionBuffer
+from voice.redaction_buffer import RedactionBuffer
 from voice.resample import StreamResampler
 from voice.tts import PhraseCache
 from voice.turns import SpeechStarted, TurnDetector, TurnEnded, TurnOptions, turn_samples

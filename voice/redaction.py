@@ -39,8 +39,8 @@ What is looked for, in this order (what one step finds, the next ones no longer 
    card, and "i called three times" has no such run. After words that announce a card, account or BSN the
    threshold is six digits; after "pin", "cvc" or "security code", three.
 
-A number read over several turns ("four one one one" / "one one one one" / ...) is handled by `RedactionBuffer`,
-one per call.
+A number read over several turns ("four one one one" / "one one one one" / ...) is handled by
+`voice.redaction_buffer.RedactionBuffer`, one per call, which builds on `Turn` and the searches here.
 """
 
 from __future__ import annotations
@@ -69,7 +69,6 @@ from voice.redaction_checks import (
 from voice.spoken_numbers import (
     EN_TENS,
     FILLERS,
-    SEPARATORS,
     Piece,
     Token,
     digit_windows,
@@ -129,19 +128,6 @@ class Redaction:
     """What was replaced, in order, as offsets into the original text."""
 
 
-@dataclass(frozen=True, slots=True)
-class TurnRedaction:
-    """One caller turn redacted by a `RedactionBuffer`, with any earlier turns it changed."""
-
-    index: int
-    """Number of the turn among those given to the buffer, from 0."""
-    redaction: Redaction
-    """This turn, redacted."""
-    revised: tuple[tuple[int, Redaction], ...] = ()
-    """(index, redaction) of earlier turns whose redaction this turn refined: a card number completed here gives
-    its earlier pieces, masked so far as "[number]", their proper kind."""
-
-
 # --- Vocabulary --------------------------------------------------------------------------------------------------
 
 _EN_ORDINALS = numbered(
@@ -187,12 +173,12 @@ _NOT_BIRTH_WORDS = word_set(
     "subscription installed geinstalleerd aangesloten connected moved verhuisd"
 )
 # Callers who speak of these are reading something that must not be kept, so shorter runs are masked.
-_READING_WORDS = word_set(
-    "card creditcard debit kaart kaartnummer creditcardnummer pasnummer bankpas iban account rekeningnummer "
-    "bankrekening bankrekeningnummer bsn burgerservicenummer sofinummer sofi ssn social klantnummer passport "
-    "paspoort paspoortnummer"
+READING_WORDS = word_set(
+    "card creditcard debit amex visa mastercard maestro kaart kaartnummer creditcardnummer pasnummer bankpas iban "
+    "account rekeningnummer bankrekening bankrekeningnummer bsn burgerservicenummer sofinummer sofi ssn social "
+    "klantnummer passport paspoort paspoortnummer"
 )
-_SECRET_WORDS = word_set(
+SECRET_WORDS = word_set(
     "cvc cvv cvc2 cvv2 pin pincode security verification verificatiecode beveiligingscode controlecode wachtwoord "
     "password"
 )
@@ -219,9 +205,9 @@ _IBAN_SHAPE_DIGITS = 10
 _NUMERIC_DATE = re.compile(r"(?<![\d.,/-])(\d{1,2})([./-])(\d{1,2})\2(\d{4}|\d{2})(?![\d]|[./-]\d)")
 _ISO_DATE = re.compile(r"(?<![\d.,/-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d]|-\d)")
 
-_PHONE_REGIONS = {"en": ("US", "GB", "NL"), "nl": ("NL", "BE")}
-_MIN_PHONE_DIGITS, _MAX_PHONE_DIGITS = 7, 15
-_BSN_DIGITS = 9
+PHONE_REGIONS = {"en": ("US", "GB", "NL"), "nl": ("NL", "BE")}
+MIN_PHONE_DIGITS, MAX_PHONE_DIGITS = 7, 15
+BSN_DIGITS = 9
 _BIRTH_DATE_DIGITS = 6
 _MAX_IBAN_CHARS = 34
 # Runs of at least this many digits are masked even when no check explains them; fewer after words that announce
@@ -238,23 +224,11 @@ _NL_POSTCODE_DIGITS = 4
 _ZIP_DIGITS = (5, 9)
 _MAX_DAY = 31
 
-# The buffer: a reading continues into the next turn when that turn starts with digits within this many words;
-# this many pieces before the digits are kept too, for an IBAN's letters.
-_LEAD_WORDS = 6
-_CONTEXT_PIECES = 8
-_PENDING_PIECES = 48
-_MIN_READING_DIGITS = 4
-# A number that follows these is being read even when short: "my number is oh six" / "one two three four" / ...
-_NUMBER_WORDS = word_set("number nummer telefoonnummer phone mobile mobiel mobielnummer")
-_IBAN_WORDS = word_set("iban rekeningnummer bankrekeningnummer")
-_TRAILING_OK = word_set("and so en dan ok okay that's thats is it") | FILLERS
-
-
 # --- One turn ----------------------------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
-class _Turn:
+class Turn:
     """One text being redacted: its tokens, pieces, what the caller spoke of, and the spans found so far."""
 
     text: str
@@ -276,7 +250,7 @@ class _Turn:
     """Runs of digit pieces as they were before cards, dates and the rest were looked for."""
 
     @classmethod
-    def read(cls, text: str, language: str, birth_context: bool) -> _Turn:
+    def read(cls, text: str, language: str, birth_context: bool) -> Turn:
         tokens = tokenize(text)
         pieces, joined = read_pieces(tokens, language)
         words = frozenset(token.norm for token in tokens)
@@ -360,7 +334,7 @@ class _Turn:
     # IBAN and cards --------------------------------------------------------------------------------------------
 
     def find_ibans(self) -> None:
-        for first, last in _iban_matches(self.pieces, piece_runs(self.pieces, self.joined, self.used, numeric=False)):
+        for first, last in iban_matches(self.pieces, piece_runs(self.pieces, self.joined, self.used, numeric=False)):
             self.found_pieces(Kind.IBAN, first, last)
         # Written like an IBAN but failing its check (a typing or hearing slip): still someone's account.
         for match in _IBAN_SHAPE.finditer(self.text):
@@ -370,7 +344,7 @@ class _Turn:
 
     def find_cards(self) -> None:
         self.number_runs = piece_runs(self.pieces, self.joined, self.used, numeric=True)
-        for first, last, kind in _pick(self.pieces, self.number_runs, _card_kind):
+        for first, last, kind in pick(self.pieces, self.number_runs, card_kind):
             self.found_pieces(kind, first, last)
 
     # Dates -----------------------------------------------------------------------------------------------------
@@ -534,7 +508,7 @@ class _Turn:
             after = run[-1] + 1
             letters = self._postcode_letters(after)
             # A house number may come first ("12 1234 ab"); the end of a phone number or longer is not a postcode.
-            short_run = sum(len(pieces[k].digits) for k in run) < _MIN_PHONE_DIGITS
+            short_run = sum(len(pieces[k].digits) for k in run) < MIN_PHONE_DIGITS
             if (
                 len(digits) == _NL_POSTCODE_DIGITS
                 and short_run
@@ -579,7 +553,7 @@ class _Turn:
     # Remaining numbers -----------------------------------------------------------------------------------------
 
     def find_numbers(self) -> None:
-        regions = _PHONE_REGIONS[self.language]
+        regions = PHONE_REGIONS[self.language]
         birth = self.birth_context
 
         def kind_of(digits: str, first: Piece, trimmed: int) -> Kind | None:
@@ -587,25 +561,25 @@ class _Turn:
             # 11-check one time in eleven, and many ten-digit stretches make a possible phone number.
             if trimmed > _MAX_TRIMMED:
                 return None
-            if len(digits) == _BSN_DIGITS and bsn.is_valid(digits):
+            if len(digits) == BSN_DIGITS and bsn.is_valid(digits):
                 return Kind.BSN
             if birth and digits_are_birth_date(digits):
                 return Kind.DATE_OF_BIRTH
-            if _MIN_PHONE_DIGITS <= len(digits) <= _MAX_PHONE_DIGITS and is_phone(digits, first.plus, regions):
+            if MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS and is_phone(digits, first.plus, regions):
                 return Kind.PHONE
             return None
 
         pieces = self.pieces
         for run in piece_runs(pieces, self.joined, self.used, numeric=True):
-            for first, last, kind in _pick(pieces, [run], kind_of, _BIRTH_DATE_DIGITS, _MAX_PHONE_DIGITS):
+            for first, last, kind in pick(pieces, [run], kind_of, _BIRTH_DATE_DIGITS, MAX_PHONE_DIGITS):
                 self.found_pieces(kind, first, last)
                 self.birth_found = self.birth_found or kind is Kind.DATE_OF_BIRTH
         # What is left of long runs (so that no part of a card number with a misheard digit shows), and of shorter
         # ones when the caller speaks of a card, account or code.
         threshold = _GENERIC_DIGITS
-        if self.says(_READING_WORDS):
+        if self.says(READING_WORDS):
             threshold = _READING_DIGITS
-        if self.says(_SECRET_WORDS):
+        if self.says(SECRET_WORDS):
             threshold = _SECRET_DIGITS
         for run in self.number_runs:
             if sum(len(pieces[k].digits) for k in run) < threshold:
@@ -625,11 +599,11 @@ class _Turn:
         return self.spans
 
 
-def _card_kind(digits: str, first: Piece, trimmed: int) -> Kind | None:
+def card_kind(digits: str, first: Piece, trimmed: int) -> Kind | None:
     return Kind.CARD if is_card_number(digits, trimmed) else None
 
 
-def _pick(
+def pick(
     pieces: Sequence[Piece],
     runs: Sequence[Sequence[int]],
     kind_of: Callable[[str, Piece, int], Kind | None],
@@ -697,7 +671,7 @@ def _alnum_matches(
     return found
 
 
-def _iban_matches(
+def iban_matches(
     pieces: Sequence[Piece], runs: Sequence[Sequence[int]], allowed: Callable[[int, int], bool] | None = None
 ) -> list[tuple[int, int]]:
     def accept(candidate: str) -> bool:
@@ -706,7 +680,7 @@ def _iban_matches(
     return _alnum_matches(pieces, runs, accept, _MAX_IBAN_CHARS, could_start_iban, allowed)
 
 
-def _render(text: str, spans: Sequence[RedactedSpan]) -> Redaction:
+def render(text: str, spans: Sequence[RedactedSpan]) -> Redaction:
     merged: list[RedactedSpan] = []
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         if merged and span.start < merged[-1].end:
@@ -723,7 +697,7 @@ def _render(text: str, spans: Sequence[RedactedSpan]) -> Redaction:
     return Redaction("".join(parts), tuple(merged))
 
 
-def _check_language(language: str) -> None:
+def check_language(language: str) -> None:
     if language not in LANGUAGES:
         raise ValueError(f"unsupported language {language!r}, expected one of {', '.join(LANGUAGES)}")
 
@@ -742,222 +716,5 @@ def redact(text: str, language: str) -> Redaction:
     Raises:
         ValueError: `language` is not one of `LANGUAGES`.
     """
-    _check_language(language)
-    return _render(text, _Turn.read(text, language, birth_context=False).redact())
-
-
-# --- Several turns -----------------------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Said:
-    """A turn the buffer still remembers: its text and spans, which a later turn may refine."""
-
-    text: str
-    spans: list[RedactedSpan]
-
-
-class RedactionBuffer:
-    """Redaction for one call, for numbers read in pieces over several turns.
-
-    Callers pause while reading a card number, and the recogniser ends the turn: "four one one one" / "one one one
-    one" / ... No single turn holds the whole number, so each turn is redacted on its own and, in addition:
-
-    - a turn that ends in what may be the start of a number being read has those digits masked as "[number]" at
-      once, and remembers them: four or more digits in groups ("4111 1111", "four one one one"), five or more, or
-      a turn of nothing else; any digits after words such as "card", "iban", "bsn", "account", "number" or "pin".
-      A year ("since 2024") or a lone four-digit number after other words ("a fritzbox 7590") does not count;
-    - while a number is being read, the digits at the start of the next turn (within its first six words) are
-      masked as "[number]" too, and the remembered pieces and the new ones are searched together for card
-      numbers, IBANs, BSNs and phone numbers;
-    - when such a search completes a number, the parts in earlier turns get their proper kind, and those turns'
-      new redactions are returned in `TurnRedaction.revised`;
-    - a turn that speaks of birth without giving the date ("my date of birth is") makes a date or year at the start
-      of the next turn a date of birth.
-
-    So every part of a number read in pieces is masked when its turn is first redacted, and a revision only
-    renames the marker, except for a first part that does not look like the start of a reading ("it starts with
-    four one", "ok 4111"): those digits show, as "i called three times" does. The first digits of a card number
-    identify its issuer, not its holder; PCI DSS allows showing the first six. The other way round, digits at the
-    start of the turn right after a reading are masked even when the caller has moved on ("two phones please").
-
-    Usage::
-
-        buffer = RedactionBuffer("en")
-        for transcript in turns:
-            result = buffer.redact_turn(transcript.text)
-            store(result.index, result.redaction.text)
-            for index, redaction in result.revised:
-                store(index, redaction.text)
-    """
-
-    def __init__(self, language: str, *, remember_turns: int = 6) -> None:
-        """Start a call.
-
-        Args:
-            language: "en" or "nl".
-            remember_turns: how many recent turns a number may be spread over.
-
-        Raises:
-            ValueError: `language` is not one of `LANGUAGES`.
-        """
-        _check_language(language)
-        self.language = language
-        self._remember = remember_turns
-        self._said: dict[int, _Said] = {}
-        self._pending: list[Piece] = []
-        self._birth_context = False
-        self._index = 0
-
-    def reset(self) -> None:
-        """Forget the turns so far, as at the start of a new call."""
-        self._said.clear()
-        self._pending = []
-        self._birth_context = False
-        self._index = 0
-
-    def redact_turn(self, text: str) -> TurnRedaction:
-        """Redact the caller's next turn.
-
-        Args:
-            text: the turn as transcribed.
-
-        Returns:
-            This turn's redaction, and new redactions of earlier turns that this turn refined.
-        """
-        index = self._index
-        self._index += 1
-        turn = _Turn.read(text, self.language, self._birth_context)
-        turn.redact()
-        for piece in turn.pieces:
-            piece.turn = index
-        self._said[index] = _Said(text, turn.spans)
-        self._said.pop(index - self._remember, None)
-
-        revised: set[int] = set()
-        lead = _lead(turn) if self._pending else None
-        if lead is not None:
-            lead_part, lead_digits = lead
-            turn.spans.append(_number_span(turn, lead_digits))
-            revised = self._complete(index, [turn.pieces[k] for k in lead_part])
-        tail = _tail(turn)
-        if lead is not None and tail is not None and tail[0][0] <= lead[0][-1]:
-            # The whole turn is part of the reading: keep all of it for the next turn.
-            self._pending = (self._pending + [turn.pieces[k] for k in lead[0]])[-_PENDING_PIECES:]
-        elif tail is not None and _reading(turn, tail[1]):
-            tail_part, tail_digits = tail
-            if tail_digits:
-                turn.spans.append(_number_span(turn, tail_digits))
-            self._pending = [turn.pieces[k] for k in tail_part]
-        else:
-            self._pending = []
-        self._pending = [piece for piece in self._pending if piece.turn in self._said]
-        self._birth_context = turn.birth_context and not turn.birth_found
-        redactions = {i: _render(self._said[i].text, self._said[i].spans) for i in revised if i in self._said}
-        return TurnRedaction(index, _render(text, turn.spans), tuple(sorted(redactions.items())))
-
-    def _complete(self, index: int, part: list[Piece]) -> set[int]:
-        """Search the remembered pieces and this turn's together; add what spans turns. Returns the turns changed."""
-        pieces = self._pending + part
-        joined = [True] * (len(pieces) - 1)
-        whole = [list(range(len(pieces)))]
-
-        def spans_turns(first: int, last: int) -> bool:
-            turns = {pieces[k].turn for k in range(first, last + 1)}
-            return index in turns and len(turns) > 1
-
-        found: list[tuple[int, int, Kind]] = [(a, b, Kind.IBAN) for a, b in _iban_matches(pieces, whole, spans_turns)]
-        used = {k for a, b, _ in found for k in range(a, b + 1)}
-        runs = piece_runs(pieces, joined, used, numeric=True)
-        found += _pick(pieces, runs, _card_kind, accept=spans_turns)
-        used |= {k for a, b, _ in found for k in range(a, b + 1)}
-        # A BSN or phone number only as the whole of what was read: any nine digits of a longer number read in
-        # pieces pass the 11-check one time in eleven.
-        regions = _PHONE_REGIONS[self.language]
-        for run in piece_runs(pieces, joined, used, numeric=True):
-            digits = "".join(pieces[k].digits for k in run)
-            if not spans_turns(run[0], run[-1]):
-                continue
-            if len(digits) == _BSN_DIGITS and bsn.is_valid(digits):
-                found.append((run[0], run[-1], Kind.BSN))
-            elif _MIN_PHONE_DIGITS <= len(digits) <= _MAX_PHONE_DIGITS and is_phone(
-                digits, pieces[run[0]].plus, regions
-            ):
-                found.append((run[0], run[-1], Kind.PHONE))
-        changed: set[int] = set()
-        for first, last, kind in found:
-            by_turn: dict[int, list[Piece]] = {}
-            for piece in pieces[first : last + 1]:
-                by_turn.setdefault(piece.turn, []).append(piece)
-            for turn_index, turn_pieces in by_turn.items():
-                said = self._said.get(turn_index)
-                if said is None:
-                    continue
-                said.spans.append(RedactedSpan(kind, turn_pieces[0].lead_start, turn_pieces[-1].end))
-                if turn_index != index:
-                    changed.add(turn_index)
-        return changed
-
-
-def _number_span(turn: _Turn, digits: Sequence[int]) -> RedactedSpan:
-    return RedactedSpan(Kind.NUMBER, turn.pieces[digits[0]].lead_start, turn.pieces[digits[-1]].end)
-
-
-def _word_positions(turn: _Turn) -> list[int]:
-    """For each token, how many words and numbers come before it (punctuation and fillers not counted)."""
-    positions, count = [], 0
-    for token in turn.tokens:
-        positions.append(count)
-        if (token.is_word or token.is_digits) and token.norm not in FILLERS:
-            count += 1
-    return positions
-
-
-def _lead(turn: _Turn) -> tuple[list[int], list[int]] | None:
-    """(pieces to search, digit pieces to mask) at the start of a turn that may continue a reading."""
-    positions = _word_positions(turn)
-    numeric = piece_runs(turn.pieces, turn.joined, set(), numeric=True)
-    if not numeric or positions[turn.pieces[numeric[0][0]].first_token] >= _LEAD_WORDS:
-        return None
-    digits = numeric[0]
-    for run in piece_runs(turn.pieces, turn.joined, set(), numeric=False):
-        if digits[0] in run:
-            position = run.index(digits[0])
-            return run[max(0, position - _CONTEXT_PIECES) :], digits
-    return None  # pragma: no cover (every digit piece is in an alphanumeric run)
-
-
-def _tail(turn: _Turn) -> tuple[list[int], list[int]] | None:
-    """(pieces to remember, digit pieces to mask) at the end of a turn, or None when it ends in words."""
-    runs = piece_runs(turn.pieces, turn.joined, set(), numeric=False)
-    if not runs:
-        return None
-    run = runs[-1]
-    after = turn.tokens[turn.pieces[run[-1]].last_token + 1 :]
-    if any(token.norm not in SEPARATORS | _TRAILING_OK for token in after):
-        return None
-    numeric = [r for r in piece_runs(turn.pieces, turn.joined, set(), numeric=True) if r[-1] in run]
-    if not numeric:
-        return run[-_CONTEXT_PIECES:], []
-    digits = numeric[-1]
-    if all(turn.kept(k) for k in digits):
-        return None  # a date that is not a birth date ("my contract ends on 31-12-2025")
-    # Letters may follow the digits ("... nine one a b n a"), a few at most.
-    if run[-1] - digits[-1] > _CONTEXT_PIECES // 2:
-        return None
-    position = run.index(digits[0])
-    return run[max(0, position - _CONTEXT_PIECES) :], digits
-
-
-def _reading(turn: _Turn, digits: list[int]) -> bool:
-    """Whether a turn's last digits look like the start of a number being read, rather than a year or a count."""
-    if not digits:
-        return turn.says(_IBAN_WORDS)  # "my iban is n l": the letters come first
-    text = "".join(turn.pieces[k].digits for k in digits)
-    if turn.says(_READING_WORDS | _SECRET_WORDS | _NUMBER_WORDS):
-        return True
-    if len(text) < _MIN_READING_DIGITS or (len(text) == 4 and int(text) in YEARS and len(digits) <= 2):
-        return False
-    # Read in groups ("4111 1111", "four one one one"), long, or the whole turn; not "the router is a fritzbox 7590".
-    words_before = _word_positions(turn)[turn.pieces[digits[0]].first_token]
-    return len(digits) > 1 or len(text) > _MIN_READING_DIGITS or words_before == 0
+    check_language(language)
+    return render(text, Turn.read(text, language, birth_context=False).redact())

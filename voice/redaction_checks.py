@@ -41,6 +41,13 @@ def iban_layout(country: str) -> tuple[str, ...]:
     return tuple(layout)
 
 
+def bank_code_letters(country: str) -> int:
+    """How many letters the account part of a country's IBAN starts with: its bank code, 4 for "NL" and "GB"."""
+    layout = iban_layout(country)[4:]
+    letters = _IBAN_CHARACTER["a"]
+    return next((k for k, allowed in enumerate(layout) if allowed != letters), len(layout))
+
+
 def could_start_iban(candidate: str) -> bool:
     """Whether an IBAN may start with `candidate`: letters, digits and length as its country's layout says."""
     if len(candidate) < 2:

@@ -212,7 +212,7 @@ _BIRTH_DATE_DIGITS = 6
 _MAX_IBAN_CHARS = 34
 # Runs of at least this many digits are masked even when no check explains them; fewer after words that announce
 # a card, account or BSN, fewer still after "pin" or "security code".
-_GENERIC_DIGITS = 7
+GENERIC_DIGITS = 7
 _READING_DIGITS = 6
 _SECRET_DIGITS = 3
 # Pieces a BSN or phone number may leave out of its run ("oh 06 ...").
@@ -576,7 +576,7 @@ class Turn:
                 self.birth_found = self.birth_found or kind is Kind.DATE_OF_BIRTH
         # What is left of long runs (so that no part of a card number with a misheard digit shows), and of shorter
         # ones when the caller speaks of a card, account or code.
-        threshold = _GENERIC_DIGITS
+        threshold = GENERIC_DIGITS
         if self.says(READING_WORDS):
             threshold = _READING_DIGITS
         if self.says(SECRET_WORDS):

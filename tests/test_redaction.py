@@ -412,6 +412,12 @@ def test_turn_ending_in_a_year_or_a_model_number_is_not_held_as_a_reading():
     assert buffer.redact_turn("one two three four five six").redaction.text == "[number]"
 
 
+def test_a_reading_goes_on_after_a_turn_of_only_ok_or_uh():
+    first, final = _call("en", ["my card is 5200 8282", "ok", "uh", "8282 8210"])
+    assert first == ["my card is [number]", "ok", "uh", "[card number]"]
+    assert final[0] == "my card is [card number]"
+
+
 def test_a_reading_ends_when_the_caller_moves_on():
     buffer = RedactionBuffer("en")
     buffer.redact_turn("four one one one")

@@ -171,23 +171,30 @@ class RedactionBuffer:
 
     def _remember_tail(self, turn: Turn, lead: tuple[list[int], list[int], list[int]] | None) -> None:
         """Keep what the turn ends in for the next turn, masking it now when it looks like a reading."""
+        if lead is None and self._reading and all(t.norm in _TRAILING_OK | SEPARATORS for t in turn.tokens):
+            return  # "ok", "uh": the reading goes on
         tail = _tail(turn)
         if tail is None:
             self._pending, self._reading = [], False
             return
         part, digits = tail
         continues = lead is not None and part[0] <= (lead[0] + lead[1])[-1]
-        spelling = lead is None and self._reading and _starts_turn(turn, part[0])  # "B U N Q": letters only
-        before = self._pending if continues or spelling else []
+        before = self._pending if continues else []
         pieces = before + _pieces(turn, part)
         iban_start = self._iban_start(turn, pieces, len(before))
+        if not continues and self._reading and _starts_turn(turn, part[0]):
+            # A turn of letters only may go on with an IBAN's start: "N L achtenveertig" / "B U N Q".
+            spelled = self._iban_start(turn, self._pending + pieces, len(self._pending))
+            if spelled is not None and spelled < len(self._pending):
+                continues, before, iban_start = True, self._pending, spelled
+                pieces = before + pieces
         reading = _reading(turn, digits) or iban_start is not None
         if iban_start is not None:
             first = max(iban_start - len(before), 0)
             turn.spans.append(RedactedSpan(Kind.NUMBER, pieces[len(before) + first].lead_start, pieces[-1].end))
         elif digits and reading and not (continues and self._reading):
             turn.spans.append(_number_span(turn, digits))
-        if continues or spelling:
+        if continues:
             self._pending, self._reading = pieces, self._reading or reading
         elif digits or reading:
             self._pending, self._reading = pieces, reading

@@ -30,7 +30,7 @@ from voice.redaction import (
     render,
 )
 from voice.redaction_checks import YEARS, bank_code_letters, could_start_iban, is_phone
-from voice.spoken_numbers import FILLERS, SEPARATORS, Piece, piece_runs, word_set
+from voice.spoken_numbers import FILLERS, SEPARATORS, Piece, is_separator, piece_runs, word_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,7 +303,7 @@ def _word_positions(turn: Turn) -> list[int]:
     positions, count = [], 0
     for token in turn.tokens:
         positions.append(count)
-        if (token.is_word or token.is_digits) and token.norm not in FILLERS:
+        if (token.is_word or token.is_digits) and not is_separator(token.norm, turn.language):
             count += 1
     return positions
 

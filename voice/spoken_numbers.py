@@ -36,6 +36,13 @@ FILLERS = word_set("uh um umm uhm er erm eh ehm euh hmm hm mm")
 # Characters and words that may sit inside a number as read or written: "06-12345678", "(555) 123-4567", "4111,
 # 1111". Anything else (a longer word, a colon) ends the number.
 SEPARATORS = word_set("- \u2013 \u2014 , . / ( ) + plus") | FILLERS
+
+
+def is_separator(norm: str, language: str) -> bool:
+    """Whether a word may sit inside a number; Dutch "er" is the letter R (and a word), not a hesitation."""
+    return norm in SEPARATORS and norm not in LETTER_NAMES[language]
+
+
 _PLUS = word_set("+ plus")
 
 _EN_UNITS = numbered("zero one two three four five six seven eight nine") | {"oh": 0, "o": 0, "nought": 0, "nil": 0}
@@ -243,8 +250,7 @@ class _PieceReader:
             next_index = joined_read(i)
             if next_index is not None:
                 return next_index
-        # Dutch "er" is the letter R (and a word), not the English "er" of hesitation.
-        if token.norm in SEPARATORS and token.norm not in LETTER_NAMES[self.language]:
+        if is_separator(token.norm, self.language):
             if token.norm in _PLUS or token.norm == "(":
                 self._plus = self._plus or token.norm in _PLUS
                 self._lead_start = token.start if self._lead_start is None else self._lead_start

@@ -17,12 +17,14 @@ from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
-from telephony import api, desk, twiml
+from telephony import api, desk, metrics, twiml
+from telephony.admission import Admission, turn_away
 from telephony.auth import Authenticator
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallInfo, CallRegistry, CallState
 from telephony.deployment import TransferTarget, load_transfer_targets
 from telephony.media_stream import StreamCounters, run_media_stream
+from telephony.metrics import CallMetrics
 from telephony.settings import Settings, load_settings
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.retention import purge_daily
@@ -58,6 +60,8 @@ class AppState:
     """Keyed hashes of caller numbers (to find one caller's records); set in the lifespan."""
     writer: RecordWriter | None = None
     """Writes every change of a call to the store; set in the lifespan."""
+    admission: Admission | None = None
+    """Whether a new call is taken (VOICE_AGENT_MAX_CALLS); set by `create_app`."""
 
     async def call_record(self, call_sid: str) -> CallRecord | None:
         """A call's record: a live call's from memory, any other from the database, where another instance may
@@ -108,7 +112,7 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     synthesizer = PiperSynthesizer(model, config)
     fixed = list(catalogue.replies.spoken_by_agent().values()) + [intent.reply for intent in catalogue.intents.values()]
     speech = PhraseCache(synthesizer, max_entries=max(128, 2 * len(fixed)))
-    # The greeting and the transfer sentences must never wait for synthesis; a failure transfer may not even have it.
+    # The fixed replies must never wait for synthesis; after a fault (technical_problem) there may be none.
     speech.preload(fixed)
     return VoiceServices(
         engine=DialogueEngine(catalogue),
@@ -116,6 +120,8 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
         speech=speech,
         workers=ModelWorkers(settings.model_workers),
         turn_options=turn_options(settings),
+        asr_timeout_s=settings.asr_timeout_s,
+        tts_timeout_s=settings.tts_timeout_s,
     )
 
 
@@ -198,6 +204,8 @@ def create_app(
     transfers = Transfers.from_settings(settings, targets, catalogue, redirector)
     store = CallStore(settings.database_url or default_database_url(settings.data_dir))
     state = AppState(settings=settings, catalogue=catalogue, targets=targets, transfers=transfers, store=store)
+    admission = state.admission = Admission(state.registry, settings.max_calls)
+    call_metrics = CallMetrics(state.registry, state.counters)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -210,13 +218,16 @@ def create_app(
         retention = asyncio.create_task(purge_daily(store, settings.retention_days), name="retention")
         log.info("call records in %s, kept %d days", store.url, settings.retention_days)
         owned = services is None
+        loaded: VoiceServices | None = None
         try:
-            state.services = await asyncio.to_thread(load_voice_services, settings, catalogue) if owned else services
+            loaded = await asyncio.to_thread(load_voice_services, settings, catalogue) if owned else services
+            # Timed for /metrics through wrappers of this app's own: shared services stay untouched.
+            state.services = call_metrics.instrument(loaded)
             log.info("models loaded; ready for calls")
             yield
         finally:
-            if owned and state.services is not None:
-                state.services.workers.shutdown()
+            if owned and loaded is not None:
+                loaded.workers.shutdown()
             state.services = None
             retention.cancel()
             await asyncio.gather(retention, return_exceptions=True)
@@ -230,6 +241,9 @@ def create_app(
     app.state.event_streams = api.EventStreams()
     app.include_router(api.router)
     app.include_router(desk.router)
+    # GET /metrics: open unless VOICE_AGENT_METRICS_TOKEN is set (counts and timings only, no personal data).
+    app.state.metrics = call_metrics
+    app.include_router(metrics.router)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -239,8 +253,14 @@ def create_app(
 
     @app.post("/twilio/voice")
     async def incoming_call(request: Request, form: SignedForm) -> Response:
-        log.info("incoming call", extra={"call": form.get("CallSid", "-")})
+        call_sid = form.get("CallSid", "")
         caller = form.get("From")
+        if not admission.admit(call_sid):
+            # Never accepted and left waiting: a short message, then a person (the default department).
+            call_metrics.turned_away(turn_away(state.registry, catalogue, call_sid, caller, admission.max_calls))
+            body = transfers.over_capacity(call_sid or None, _public_base(request, settings))
+            return Response(body, media_type=TWIML_MEDIA_TYPE)
+        log.info("incoming call", extra={"call": call_sid or "-"})
         parameters = {twiml.CALLER_PARAMETER: caller} if caller else None
         body = twiml.connect_stream(_public_base(request, settings), parameters)
         return Response(body, media_type=TWIML_MEDIA_TYPE)
@@ -248,6 +268,8 @@ def create_app(
     @app.post("/twilio/after-stream")
     async def after_stream(request: Request, form: SignedForm) -> Response:
         call = await state.call_record(form.get("CallSid", ""))
+        if call is None or call.outcome is None:
+            call_metrics.undecided_stream_dialled()
         body = transfers.after_stream(call, _public_base(request, settings))
         return Response(body, media_type=TWIML_MEDIA_TYPE)
 
@@ -304,6 +326,10 @@ def create_app(
                     await asyncio.wait_for(asyncio.shield(state.writer.flush()), HANDOVER_WRITE_TIMEOUT_S)
             return await transfers.redirect(call, public_base_url=base)
 
-        await run_media_stream(websocket, state.services, state.registry, state.counters, redirect=before_closing)
+        call = await run_media_stream(
+            websocket, state.services, state.registry, state.counters, redirect=before_closing
+        )
+        if call is not None:
+            call_metrics.call_ended(call)
 
     return app

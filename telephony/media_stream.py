@@ -2,7 +2,9 @@
 
 A malformed message is logged and counted and the call goes on. Media, marks, keys or a stop before ``start``, a
 second ``start``, or a message for another stream mean the peer is not following the protocol: a clear log line
-and a clean close.
+and a clean close. A stream that ends before the call was handed over and without Twilio's ``stop`` (the
+connection dropped, or was closed for breaking the protocol) is recorded as the call's failure; Twilio then asks
+``/twilio/after-stream``, which dials a person.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from telephony import twiml
-from telephony.calls import CallRegistry
+from telephony.calls import CallInfo, CallRegistry
 from telephony.session import CallSession, Redirect
 from telephony.twilio_messages import (
     MULAW_ENCODING,
@@ -61,15 +63,20 @@ async def run_media_stream(
     registry: CallRegistry,
     counters: StreamCounters,
     redirect: Redirect | None = None,
-) -> None:
+) -> CallInfo | None:
     """Serve one Twilio media stream until it stops, the peer disconnects or the call is handed over.
 
     Args:
         redirect: in ``rest_redirect`` mode, gives a handed-over call its TwiML through Twilio's REST API.
+
+    Returns:
+        The call's record, finished; None when the stream ended before a valid ``start``.
     """
     await websocket.accept()
     counters.streams += 1
     session: CallSession | None = None
+    # Why the stream ended early, if it did: the call's failure unless it was handed over or stopped by Twilio.
+    cut_short = "the media stream closed without a 'stop' (connection lost)"
 
     def malformed(why: str) -> None:
         counters.protocol_errors += 1
@@ -79,6 +86,8 @@ async def run_media_stream(
         log.warning("malformed media-stream message ignored: %s", why, extra={"call": call})
 
     async def refuse(why: str) -> None:
+        nonlocal cut_short
+        cut_short = f"media stream closed for breaking the protocol: {why}"
         counters.protocol_closes += 1
         call = session.info.call_sid if session else "-"
         log.warning("closing media stream: %s", why, extra={"call": call})
@@ -139,12 +148,18 @@ async def run_media_stream(
             elif isinstance(event, Mark):
                 session.pipeline.marked(event.mark.name)
             elif isinstance(event, Stop):
+                cut_short = None
                 break
     except WebSocketDisconnect:
         pass
     finally:
         if session is not None:
+            handed_over = session.pipeline.finished
             await session.pipeline.close()
+            if cut_short is not None and not handed_over and session.info.failure is None:
+                session.info.failure = cut_short
+                log.warning("call cut short: %s", cut_short, extra={"call": session.info.call_sid})
             registry.finish(session.info.call_sid)
             log.info("call stream ended", extra={"call": session.info.call_sid})
         await _close(websocket, CLOSE_NORMAL)
+    return session.info if session is not None else None

@@ -24,6 +24,7 @@ _SECRET_VARIABLES = {
     "VOICE_AGENT_TWILIO_AUTH_TOKEN",
     "VOICE_AGENT_CALLER_KEY",
     "VOICE_AGENT_DATABASE_URL",
+    "VOICE_AGENT_METRICS_TOKEN",
 }
 
 
@@ -93,8 +94,19 @@ class Settings(BaseSettings):
     """Silence that ends the caller's turn; long enough for a 0.6 s pause while reading out a number."""
     asr_threads: int = Field(default=1, ge=1, le=16)
     """Intra-op threads of each Whisper model copy; 1 measured best on two cores (benchmarks/asr_latency.py)."""
+    max_calls: int = Field(default=10, ge=1, le=1000)
+    """Simultaneous calls this process takes; beyond it a new call goes straight to a person (per process: each
+    instance of a multi-instance deployment counts its own). Ten suits two cores: a call mostly listens (VAD costs
+    ~0.1 ms per 32 ms window), and its transcriptions and syntheses queue for the two shared model workers."""
+    asr_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
+    """Longest a transcription may take before the call is handed to a person."""
+    tts_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
+    """Longest a synthesis may take before the call is handed to a person."""
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` needs it as a bearer token; unset, the metrics are open (they hold no personal
+    data): keep /metrics off the public side of the proxy then."""
 
-    @field_validator("agent_token", "admin_token")
+    @field_validator("agent_token", "admin_token", "metrics_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None or value.get_secret_value() == "":

@@ -11,6 +11,8 @@ API (``calls(sid).update(twiml=...)``) instead, for set-ups where closing the st
     transfer, queue      <Enqueue action=/twilio/dial-status waitUrl=/twilio/queue-wait>
     not reached          (no-answer, busy, failed, canceled; a full queue) <Gather numDigits=1
                          action=/twilio/dial-choice>: 1 a call-back, 2 a message; no key: a call-back
+    agent full           (VOICE_AGENT_MAX_CALLS reached, from /twilio/voice) <Say> the over_capacity message, then
+                         the default department's <Dial> or <Enqueue> as above
 
 What the caller hears comes from the catalogue (prompts/<lang>/replies.yaml); the whisper is the handoff's summary.
 """
@@ -109,14 +111,27 @@ class Transfers:
         if outcome is not None and outcome.action == Action.END.value:
             return twiml.hang_up()
         department = (outcome.department if outcome else None) or self._default_department
+        return self._dial(department, call.call_sid if call else None, public_base_url)
+
+    def over_capacity(self, call_sid: str | None, public_base_url: str) -> str:
+        """The TwiML for a call the agent cannot take (too many calls): a short message, then the default department.
+
+        The dial and its fallbacks are those of any transfer, so nobody is left without a person or a call-back.
+        """
+        return self._dial(self._default_department, call_sid, public_base_url, announcement=self._replies.over_capacity)
+
+    def _dial(
+        self, department: str, call_sid: str | None, public_base_url: str, announcement: str | None = None
+    ) -> str:
         base = public_base_url.rstrip("/")
-        call_sid = call.call_sid if call else None
         return twiml.dial_department(
             self._targets[department],
             # The whisper is fetched for the new leg to the person, whose CallSid is not the caller's: name the call.
             whisper_url=base + twiml.WHISPER_PATH + ("?" + urlencode({"call": call_sid}) if call_sid else ""),
             status_url=base + twiml.DIAL_STATUS_PATH,
             wait_url=base + twiml.QUEUE_WAIT_PATH,
+            announcement=announcement,
+            language=self._language,
         )
 
     def whisper(self, call: CallRecord | None) -> str:

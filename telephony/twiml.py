@@ -60,11 +60,14 @@ def dial_department(
     whisper_url: str | None = None,
     status_url: str | None = None,
     wait_url: str | None = None,
+    announcement: str | None = None,
+    language: str | None = None,
 ) -> str:
     """TwiML that connects the caller to a department's number, SIP address or queue.
 
     Args:
         target: where the department takes calls.
+        announcement: said to the caller first (<Say>), in `language`.
         whisper_url: TwiML played to the person who answers a number or SIP address before the caller is connected.
         status_url: asked when the dial (or the queue) ends, with DialCallStatus (or QueueResult); with it, a number
             or SIP address rings for the target's timeout.
@@ -74,6 +77,8 @@ def dial_department(
     ``<Response><Dial><Number>+15005550102</Number></Dial></Response>`` (after the XML declaration).
     """
     response = VoiceResponse()
+    if announcement is not None:
+        response.say(announcement, language=language)
     if target.queue:
         response.enqueue(
             target.queue,

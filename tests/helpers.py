@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 from telephony.settings import DEFAULT_PROMPTS_DIR
+from voice.framing import pcm_to_twilio_frames
+from voice.wavfile import read_wav
 
 PROMPTS_DIR = DEFAULT_PROMPTS_DIR
 
@@ -38,3 +42,69 @@ def require_browser() -> None:
         missing.append(f"{CHROMIUM} (apt-get install chromium)")
     if missing:
         pytest.fail("the browser test needs " + " and ".join(missing))
+
+
+# --- Twilio's side of a media stream, as the TestClient's WebSocket sends and receives it --------------------------
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SILENCE = b"\xff" * 160
+
+
+def start_message(stream_sid: str = "MZ1", call_sid: str = "CA1") -> dict:
+    return {
+        "event": "start",
+        "sequenceNumber": "1",
+        "streamSid": stream_sid,
+        "start": {
+            "accountSid": "AC1",
+            "streamSid": stream_sid,
+            "callSid": call_sid,
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": {},
+        },
+    }
+
+
+def media_message(frame: bytes, stream_sid: str = "MZ1") -> dict:
+    payload = base64.b64encode(frame).decode()
+    return {"event": "media", "streamSid": stream_sid, "media": {"track": "inbound", "payload": payload}}
+
+
+def dtmf_message(digit: str, stream_sid: str = "MZ1") -> dict:
+    return {"event": "dtmf", "streamSid": stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}}
+
+
+def mark_message(name: str, stream_sid: str = "MZ1") -> dict:
+    return {"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}
+
+
+def receive_until_mark(ws) -> tuple[list[dict], str]:
+    """Messages up to and including the next mark; returns them and the mark's name."""
+    messages = []
+    while True:
+        message = ws.receive_json()
+        messages.append(message)
+        if message["event"] == "mark":
+            return messages, message["mark"]["name"]
+
+
+def play_until_closed(ws) -> list[str]:
+    """Play all the server sends, echoing each mark at once (played or cleared), until it closes the stream.
+
+    Returns:
+        The events seen, in order.
+    """
+    seen = []
+    with pytest.raises(WebSocketDisconnect):
+        while True:
+            message = ws.receive_json()
+            seen.append(message["event"])
+            if message["event"] == "mark":
+                ws.send_json(mark_message(message["mark"]["name"]))
+    return seen
+
+
+def speech_frames(clip: str = "harvard_birch_canoe.wav") -> list[bytes]:
+    samples, rate = read_wav(SHARED / "real_speech" / "audio" / clip)
+    return pcm_to_twilio_frames(samples[: rate * 3], rate)

@@ -25,7 +25,7 @@ from telephony.settings import SettingsError, load_settings
 from voice.events import Action, Decision, Transcript
 from voice.pipeline import TurnRecord
 
-from .test_media_stream import dtmf_message, play_until_closed, receive_until_mark, start_message
+from .helpers import dtmf_message, play_until_closed, receive_until_mark, start_message
 
 AGENT_TOKEN = "agent-token-0123456789abcdef"
 ADMIN_TOKEN = "admin-token-fedcba9876543210"

@@ -31,7 +31,7 @@ from voice.events import Dtmf, Transcript
 from voice.handoff import Handoff, build_handoff
 from voice.tone import reply_problems
 
-from .test_media_stream import dtmf_message, play_until_closed, receive_until_mark, start_message
+from .helpers import dtmf_message, play_until_closed, receive_until_mark, start_message
 
 TOKEN = "test-auth-token"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2

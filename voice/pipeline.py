@@ -313,13 +313,13 @@ class CallPipeline:
             await self._output.hand_over(decision)
 
     async def _fail(self, why: str) -> None:
-        """Hand the caller to a person with the transfer sentence: a fault must never leave them in silence."""
+        """Tell the caller about the problem and hand them to a person: a fault must never leave them in silence."""
         log.error("voice pipeline failure: %s", why, extra={"call": self._call_id})
         self.failure = why
         catalogue = self._engine.catalogue
         department = (self._state.topic_department if self._state else None) or catalogue.policy.default_department
         decision = Decision(
-            reply=catalogue.replies.transfer_to(department),
+            reply=catalogue.replies.technical_problem,
             action=Action.TRANSFER,
             rule="technical_failure",
             department=department,
@@ -331,7 +331,7 @@ class CallPipeline:
         self._output.decided(record)
         speech = self._services.speech
         try:
-            # Only from memory: synthesis may be what failed. The transfer sentences are preloaded at start-up.
+            # Only from memory: synthesis may be what failed. The fixed replies are preloaded at start-up.
             if decision.reply in speech:
                 frames = [
                     frame

@@ -122,17 +122,20 @@ _REPLY_TEXT_FIELDS = (
     "transfer_to_department",
     "nothing_offered",
     "nothing_to_repeat",
+    "technical_problem",
     "transfer_unanswered",
     "callback_confirmed",
     "leave_message",
     "message_thanks",
     "queue_wait",
+    "over_capacity",
 )
 
 
-# Replies that Twilio speaks with <Say> after the stream has ended (transfer fallbacks, queue wait), not our voice.
+# Replies that Twilio speaks with <Say> (transfer fallbacks, queue wait, a call turned away when the agent is full),
+# not our voice.
 _SAID_BY_TWILIO = frozenset(
-    {"transfer_unanswered", "callback_confirmed", "leave_message", "message_thanks", "queue_wait"}
+    {"transfer_unanswered", "callback_confirmed", "leave_message", "message_thanks", "queue_wait", "over_capacity"}
 )
 
 
@@ -151,6 +154,8 @@ class Replies:
     """Template with a ``{department}`` placeholder."""
     nothing_offered: str
     nothing_to_repeat: str
+    technical_problem: str
+    """Speech recognition or synthesis failed: the caller is told and handed to a person (from memory, preloaded)."""
     transfer_unanswered: str
     """Nobody took the transferred call: offers a call-back (key 1) or a message (key 2)."""
     callback_confirmed: str
@@ -161,6 +166,8 @@ class Replies:
     """After the message was recorded; the call then ends."""
     queue_wait: str
     """Said while the caller waits in a department's queue, repeated between pauses."""
+    over_capacity: str
+    """The agent already has as many calls as it may take: said before the new call is dialled to a person."""
     department_names: Mapping[str, str]
     """Department id -> how the agent names it to the caller."""
 
@@ -268,11 +275,13 @@ class _RepliesFile(_Strict):
     transfer_to_department: str = Field(min_length=1)
     nothing_offered: str = Field(min_length=1)
     nothing_to_repeat: str = Field(min_length=1)
+    technical_problem: str = Field(min_length=1)
     transfer_unanswered: str = Field(min_length=1)
     callback_confirmed: str = Field(min_length=1)
     leave_message: str = Field(min_length=1)
     message_thanks: str = Field(min_length=1)
     queue_wait: str = Field(min_length=1)
+    over_capacity: str = Field(min_length=1)
     departments: dict[str, str]
 
 

@@ -21,8 +21,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from telephony.calls import CallInfo, CallRegistry
@@ -122,9 +123,11 @@ class CallMetrics:
         """Count a stream that ended without a decision and is dialled to a person by ``/twilio/after-stream``."""
         self.transfers.labels(reason=NO_DECISION_REASON).inc()
 
-    def exposition(self) -> bytes:
-        """The metrics in Prometheus' text format."""
-        return generate_latest(self.registry)
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The metrics and their content type, in the format the scraper's Accept header asks for (Prometheus'
+        text format 0.0.4 by default, OpenMetrics when asked)."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
 
 
 class _TimedRecognizer:
@@ -190,4 +193,5 @@ router = APIRouter()
 @router.get("/metrics", dependencies=[Depends(_metrics_access)])
 async def metrics(request: Request) -> Response:
     # On the event loop, like every reader of the call registry.
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    body, content_type = request.app.state.metrics.exposition(request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})

@@ -9,6 +9,7 @@ connection dropped, or was closed for breaking the protocol) is recorded as the 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -54,7 +55,9 @@ async def _close(websocket: WebSocket, code: int) -> None:
     # Nothing to close when either side already did (a caller hanging up closes the socket without `stop`).
     if WebSocketState.DISCONNECTED in (websocket.application_state, websocket.client_state):
         return
-    await websocket.close(code=code)
+    # The peer may go in the meantime (its close frame or a dropped connection not yet read): then it is closed.
+    with contextlib.suppress(WebSocketDisconnect):
+        await websocket.close(code=code)
 
 
 async def run_media_stream(

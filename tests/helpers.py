@@ -89,8 +89,11 @@ def receive_until_mark(ws) -> tuple[list[dict], str]:
             return messages, message["mark"]["name"]
 
 
-def play_until_closed(ws) -> list[str]:
+def play_until_closed(ws, messages: list[dict] | None = None) -> list[str]:
     """Play all the server sends, echoing each mark at once (played or cleared), until it closes the stream.
+
+    Args:
+        messages: if given, every message received is appended to it.
 
     Returns:
         The events seen, in order.
@@ -100,6 +103,8 @@ def play_until_closed(ws) -> list[str]:
         while True:
             message = ws.receive_json()
             seen.append(message["event"])
+            if messages is not None:
+                messages.append(message)
             if message["event"] == "mark":
                 ws.send_json(mark_message(message["mark"]["name"]))
     return seen

@@ -1,0 +1,283 @@
+"""Faults during a call: the caller hangs up, the socket drops, speech recognition or synthesis fails or hangs.
+
+Whenever the socket is still open, the caller hears the technical-problem sentence (from memory) and is handed to a
+person; the failure is on the call's record and in the log, and the record is finished. The failing models are
+fakes around the real ones: the fault is what is under test. Each app here gets its own worker pool, so a hung
+model call never holds a thread of the shared one.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import json
+import logging
+import socket
+import threading
+import time
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import connect
+
+from telephony.app import create_app
+from telephony.calls import CallInfo, CallState
+from telephony.loopback_server import LoopbackServer
+from telephony.settings import load_settings
+from voice.framing import pcm_to_twilio_frames
+from voice.pipeline import VoiceServices
+from voice.workers import ModelWorkers
+
+from .helpers import (
+    SILENCE,
+    dtmf_message,
+    mark_message,
+    media_message,
+    play_until_closed,
+    receive_until_mark,
+    speech_frames,
+    start_message,
+)
+
+FAULT_TIMEOUT_S = 0.5
+# Longest a test waits for anything (a hung fake is released by then at the latest).
+WAIT_S = 30.0
+OPENING_HOURS_KEY = "7"
+
+
+class Gate:
+    """Holds a hung fake until the test ends."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.released = threading.Event()
+
+    def hang(self) -> None:
+        self.entered.set()
+        self.released.wait(timeout=WAIT_S)
+
+
+class FaultyRecognizer:
+    """Raises, or hangs, on every transcription."""
+
+    def __init__(self, gate: Gate | None = None) -> None:
+        self.gate = gate
+
+    def transcribe(self, samples, start_ms=0):
+        if self.gate is not None:
+            self.gate.hang()
+        raise RuntimeError("speech model crashed")
+
+
+class FaultySpeech:
+    """The real phrase cache, except that getting the audio of `text` raises or hangs."""
+
+    def __init__(self, real, text: str, gate: Gate | None = None) -> None:
+        self.real = real
+        self.text = text
+        self.gate = gate
+
+    @property
+    def sample_rate_hz(self) -> int:
+        return self.real.sample_rate_hz
+
+    def __contains__(self, text: object) -> bool:
+        return text in self.real
+
+    def get_or_synthesize(self, text: str):
+        if text != self.text:
+            return self.real.get_or_synthesize(text)
+        if self.gate is not None:
+            self.gate.hang()
+        raise RuntimeError("speech synthesis crashed")
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    gate = Gate()
+    yield gate
+    gate.released.set()
+
+
+@contextlib.contextmanager
+def faulty_app(
+    voice_services: VoiceServices, gate: Gate, timeout_s: float = FAULT_TIMEOUT_S, **faults
+) -> Iterator[TestClient]:
+    """An app over the real models but for `faults` (recognizer=..., speech=...), with its own worker pool."""
+    workers = ModelWorkers(2)
+    services = dataclasses.replace(
+        voice_services, workers=workers, asr_timeout_s=timeout_s, tts_timeout_s=timeout_s, **faults
+    )
+    try:
+        with TestClient(create_app(load_settings(), services=services)) as client:
+            yield client
+    finally:
+        gate.released.set()
+        workers.shutdown(wait=True)
+
+
+def opening_hours_reply(voice_services: VoiceServices) -> str:
+    return voice_services.engine.catalogue.intents["opening_hours"].reply
+
+
+def greet(ws, call_sid: str, voice_services: VoiceServices) -> None:
+    """Start the call and play the whole greeting (each sentence's mark echoed), so the next input is no barge-in."""
+    greeting = voice_services.engine.catalogue.replies.greeting
+    ws.send_json(start_message(call_sid=call_sid))
+    for _sentence in voice_services.speech.get_or_synthesize(greeting):
+        _, mark = receive_until_mark(ws)
+        ws.send_json(mark_message(mark))
+
+
+def speak(ws) -> None:
+    for frame in [SILENCE] * 10 + speech_frames() + [SILENCE] * 75:
+        ws.send_json(media_message(frame))
+
+
+def assert_apology_then_a_person(client: TestClient, ws, voice_services: VoiceServices, call_sid: str) -> CallInfo:
+    """The server plays the technical-problem sentence and closes the stream; after it, a person is dialled."""
+    messages: list[dict] = []
+    play_until_closed(ws, messages)
+    sent = [base64.b64decode(m["media"]["payload"]) for m in messages if m["event"] == "media"]
+    apology = voice_services.engine.catalogue.replies.technical_problem
+    speech = voice_services.speech
+    expected = [
+        frame
+        for audio in speech.get_or_synthesize(apology)
+        for frame in pcm_to_twilio_frames(audio, speech.sample_rate_hz)
+    ]
+    assert sent == expected  # exactly the sentence, from memory
+
+    call = client.app.state.voice.registry.get(call_sid)
+    assert call.state is CallState.FINISHED
+    assert call.outcome.action.value == "transfer" and call.outcome.rule == "technical_failure"
+    assert call.records[-1].decision.reply == apology
+    assert call.handoff.reason.startswith("technical problem in the automated agent")
+    dial = ElementTree.fromstring(client.post("/twilio/after-stream", data={"CallSid": call_sid}).text).find("Dial")
+    assert dial.find("Number").text == "+15005550101"  # customer service: no topic yet
+    return call
+
+
+def pipeline_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "voice.pipeline" and r.levelno == logging.ERROR]
+
+
+def test_speech_recognition_error_apologises_and_transfers(voice_services, gate, caplog):
+    with (
+        faulty_app(voice_services, gate, recognizer=FaultyRecognizer()) as client,
+        client.websocket_connect("/twilio/media") as ws,
+    ):
+        greet(ws, "CA-asr-error", voice_services)
+        speak(ws)
+        call = assert_apology_then_a_person(client, ws, voice_services, "CA-asr-error")
+    assert call.failure == "speech recognition failed: RuntimeError('speech model crashed')"
+    assert pipeline_errors(caplog) == [f"voice pipeline failure: {call.failure}"]
+
+
+def test_speech_recognition_that_hangs_times_out_apologises_and_transfers(voice_services, gate, caplog):
+    with (
+        faulty_app(voice_services, gate, recognizer=FaultyRecognizer(gate)) as client,
+        client.websocket_connect("/twilio/media") as ws,
+    ):
+        greet(ws, "CA-asr-hang", voice_services)
+        speak(ws)
+        call = assert_apology_then_a_person(client, ws, voice_services, "CA-asr-hang")
+        assert gate.entered.is_set() and not gate.released.is_set()  # still hung: the timeout ended the wait
+    assert call.failure == "speech recognition failed: TimeoutError()"
+    assert pipeline_errors(caplog) == [f"voice pipeline failure: {call.failure}"]
+
+
+def test_speech_synthesis_error_apologises_from_memory_and_transfers(voice_services, gate, caplog):
+    speech = FaultySpeech(voice_services.speech, opening_hours_reply(voice_services))
+    with faulty_app(voice_services, gate, speech=speech) as client, client.websocket_connect("/twilio/media") as ws:
+        greet(ws, "CA-tts-error", voice_services)
+        ws.send_json(dtmf_message(OPENING_HOURS_KEY))
+        call = assert_apology_then_a_person(client, ws, voice_services, "CA-tts-error")
+    assert call.failure == "speech synthesis failed: RuntimeError('speech synthesis crashed')"
+    assert pipeline_errors(caplog) == [f"voice pipeline failure: {call.failure}"]
+
+
+def test_speech_synthesis_that_hangs_times_out_apologises_and_transfers(voice_services, gate, caplog):
+    speech = FaultySpeech(voice_services.speech, opening_hours_reply(voice_services), gate)
+    with faulty_app(voice_services, gate, speech=speech) as client, client.websocket_connect("/twilio/media") as ws:
+        greet(ws, "CA-tts-hang", voice_services)
+        ws.send_json(dtmf_message(OPENING_HOURS_KEY))
+        call = assert_apology_then_a_person(client, ws, voice_services, "CA-tts-hang")
+        assert gate.entered.is_set() and not gate.released.is_set()
+    assert call.failure == "speech synthesis failed: TimeoutError()"
+    assert pipeline_errors(caplog) == [f"voice pipeline failure: {call.failure}"]
+
+
+def test_caller_hanging_up_mid_sentence_finishes_the_record(voice_services, caplog):
+    with TestClient(create_app(load_settings(), services=voice_services)) as client:
+        with client.websocket_connect("/twilio/media") as ws:
+            ws.send_json(start_message(call_sid="CA-gone"))
+            first = ws.receive_json()
+            assert first["event"] == "media"  # the greeting is playing; its mark has not come back
+            # Leaving the block closes the socket: no stop, mid-greeting.
+        call = client.app.state.voice.registry.get("CA-gone")
+        assert call.state is CallState.FINISHED and call.ended_at is not None
+        assert call.outcome is None and call.handoff is None
+        assert call.failure == "the media stream closed without a 'stop' (connection lost)"
+        assert "call cut short: " + call.failure in caplog.messages
+        assert client.get("/healthz").json() == {"status": "ok", "live_calls": 0}
+
+
+def test_caller_hanging_up_while_the_reply_is_being_made_stops_it_cleanly(voice_services, gate):
+    speech = FaultySpeech(voice_services.speech, opening_hours_reply(voice_services), gate)
+    # A long timeout: the caller hangs up before the synthesis could time out.
+    with faulty_app(voice_services, gate, timeout_s=WAIT_S, speech=speech) as client:
+        with client.websocket_connect("/twilio/media") as ws:
+            greet(ws, "CA-gone-mid-reply", voice_services)
+            ws.send_json(dtmf_message(OPENING_HOURS_KEY))
+            assert gate.entered.wait(timeout=WAIT_S)
+            # Leaving the block closes the socket while the reply's audio is still being made.
+        call = client.app.state.voice.registry.get("CA-gone-mid-reply")
+        assert call.state is CallState.FINISHED and call.outcome is None
+        assert call.failure == "the media stream closed without a 'stop' (connection lost)"
+        gate.released.set()  # the synthesis returns late, to a call that no longer exists: nothing happens
+        with client.websocket_connect("/twilio/media") as ws:  # and the server takes the next call
+            greet(ws, "CA-next", voice_services)
+            ws.send_json({"event": "stop", "streamSid": "MZ1"})
+        assert client.app.state.voice.registry.get("CA-next").failure is None
+
+
+def _wait_finished(client_app, call_sid: str) -> CallInfo:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        call = client_app.state.voice.registry.get(call_sid)
+        if call is not None and call.state is CallState.FINISHED:
+            return call
+        time.sleep(0.05)
+    raise AssertionError(f"{call_sid} was not finished within {WAIT_S:.0f} s")
+
+
+def test_a_dropped_connection_without_stop_is_recorded_and_dialled_to_a_person(voice_services):
+    app = create_app(load_settings(), services=voice_services)
+    with LoopbackServer(app, name="fault-server") as server:
+        with connect(server.ws_url, open_timeout=10, close_timeout=1) as ws:
+            ws.send(json.dumps(start_message(call_sid="CA-dropped")))
+            first = json.loads(ws.recv(timeout=WAIT_S))
+            assert first["event"] == "media"
+            # The TCP connection dies without a close frame, as when the network between Twilio and us fails.
+            ws.socket.shutdown(socket.SHUT_RDWR)
+        call = _wait_finished(app, "CA-dropped")
+        assert call.failure == "the media stream closed without a 'stop' (connection lost)"
+        assert call.outcome is None
+        # Twilio then asks what to do with the call: a person (the default department), never silence.
+        after = httpx.post(server.base_url + "/twilio/after-stream", data={"CallSid": "CA-dropped"}, timeout=WAIT_S)
+        assert ElementTree.fromstring(after.text).find("Dial/Number").text == "+15005550101"
+
+        with connect(server.ws_url, open_timeout=10) as ws:  # the server goes on taking calls
+            ws.send(json.dumps(start_message(call_sid="CA-after-drop")))
+            assert json.loads(ws.recv(timeout=WAIT_S))["event"] == "media"
+            ws.send(json.dumps({"event": "stop", "streamSid": "MZ1"}))
+            with pytest.raises(ConnectionClosedOK):  # Twilio reads on until the server closes after the stop
+                while True:
+                    ws.recv(timeout=WAIT_S)
+        assert _wait_finished(app, "CA-after-drop").failure is None

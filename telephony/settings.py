@@ -96,8 +96,8 @@ class Settings(BaseSettings):
     """Intra-op threads of each Whisper model copy; 1 measured best on two cores (benchmarks/asr_latency.py)."""
     max_calls: int = Field(default=10, ge=1, le=1000)
     """Simultaneous calls this process takes; beyond it a new call goes straight to a person (per process: each
-    instance of a multi-instance deployment counts its own). Ten suits two cores: a call mostly listens (VAD costs
-    ~0.1 ms per 32 ms window), and its transcriptions and syntheses queue for the two shared model workers."""
+    instance of a multi-instance deployment counts its own). Ten on two cores: with turns spread as on a real line,
+    ten calls were answered as fast as one (benchmarks/concurrent_calls.py)."""
     asr_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
     """Longest a transcription may take before the call is handed to a person."""
     tts_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)

@@ -63,7 +63,11 @@ def main(counts: list[int]) -> None:
     print(f"cores: {os.cpu_count()}; model workers: {services.workers.max_workers}; load before: {os.getloadavg()}")
     print("starts    calls  turns  ok   p50_ms  p95_ms  max_ms  wall_s  load_1m")
     try:
-        with InProcessServer(language=settings.language, services=services) as server:
+        with (
+            tempfile.TemporaryDirectory() as records_dir,
+            # The replayed calls' records go to a throwaway database, never to the configured one.
+            InProcessServer(settings.language, services, f"sqlite:///{records_dir}/calls.sqlite3") as server,
+        ):
             for spread_s in (0.0, SPREAD_S):
                 for count in counts:
                     with tempfile.TemporaryDirectory() as report_dir:

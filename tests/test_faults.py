@@ -8,6 +8,7 @@ model call never holds a thread of the shared one.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import dataclasses
@@ -281,3 +282,24 @@ def test_a_dropped_connection_without_stop_is_recorded_and_dialled_to_a_person(v
                 while True:
                     ws.recv(timeout=WAIT_S)
         assert _wait_finished(app, "CA-after-drop").failure is None
+
+
+def test_closing_a_stream_whose_peer_just_went_does_not_raise():
+    """The peer's close (or a dropped connection) can arrive between the state check and our close frame; seen on
+    a real socket when the caller closed while the server was still sending."""
+    from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+    from telephony.media_stream import CLOSE_NORMAL, _close
+
+    class GoneMeanwhile:
+        application_state = WebSocketState.CONNECTED
+        client_state = WebSocketState.CONNECTED
+        closes = 0
+
+        async def close(self, code: int) -> None:
+            self.closes += 1
+            raise WebSocketDisconnect(code=1006)
+
+    websocket = GoneMeanwhile()
+    asyncio.run(_close(websocket, CLOSE_NORMAL))
+    assert websocket.closes == 1

@@ -40,6 +40,11 @@ MAX_MESSAGE_CHARS = 64 * 1024
 # Policy violation: the peer broke the protocol.
 CLOSE_PROTOCOL_ERROR = 1008
 CLOSE_NORMAL = 1000
+CUT_SHORT = (
+    "the media stream closed without a 'stop' (the connection was lost, or the caller hung up before Twilio said so)"
+)
+"""The failure recorded on a call whose stream closed before a handover and without Twilio's ``stop``: from here a
+lost connection and a hang-up that Twilio did not announce look the same."""
 
 
 @dataclass(slots=True)
@@ -79,7 +84,7 @@ async def run_media_stream(
     counters.streams += 1
     session: CallSession | None = None
     # Why the stream ended early, if it did: the call's failure unless it was handed over or stopped by Twilio.
-    cut_short = "the media stream closed without a 'stop' (connection lost)"
+    cut_short: str | None = CUT_SHORT
 
     def malformed(why: str) -> None:
         counters.protocol_errors += 1

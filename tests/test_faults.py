@@ -29,6 +29,7 @@ from websockets.sync.client import connect
 from telephony.app import create_app
 from telephony.calls import CallInfo, CallState
 from telephony.loopback_server import LoopbackServer
+from telephony.media_stream import CUT_SHORT
 from telephony.settings import load_settings
 from voice.framing import pcm_to_twilio_frames
 from voice.pipeline import VoiceServices
@@ -224,7 +225,7 @@ def test_caller_hanging_up_mid_sentence_finishes_the_record(voice_services, capl
         call = client.app.state.voice.registry.get("CA-gone")
         assert call.state is CallState.FINISHED and call.ended_at is not None
         assert call.outcome is None and call.handoff is None
-        assert call.failure == "the media stream closed without a 'stop' (connection lost)"
+        assert call.failure == CUT_SHORT
         assert "call cut short: " + call.failure in caplog.messages
         assert client.get("/healthz").json() == {"status": "ok", "live_calls": 0}
 
@@ -240,7 +241,7 @@ def test_caller_hanging_up_while_the_reply_is_being_made_stops_it_cleanly(voice_
             # Leaving the block closes the socket while the reply's audio is still being made.
         call = client.app.state.voice.registry.get("CA-gone-mid-reply")
         assert call.state is CallState.FINISHED and call.outcome is None
-        assert call.failure == "the media stream closed without a 'stop' (connection lost)"
+        assert call.failure == CUT_SHORT
         gate.released.set()  # the synthesis returns late, to a call that no longer exists: nothing happens
         with client.websocket_connect("/twilio/media") as ws:  # and the server takes the next call
             greet(ws, "CA-next", voice_services)
@@ -268,7 +269,7 @@ def test_a_dropped_connection_without_stop_is_recorded_and_dialled_to_a_person(v
             # The TCP connection dies without a close frame, as when the network between Twilio and us fails.
             ws.socket.shutdown(socket.SHUT_RDWR)
         call = _wait_finished(app, "CA-dropped")
-        assert call.failure == "the media stream closed without a 'stop' (connection lost)"
+        assert call.failure == CUT_SHORT
         assert call.outcome is None
         # Twilio then asks what to do with the call: a person (the default department), never silence.
         after = httpx.post(server.base_url + "/twilio/after-stream", data={"CallSid": "CA-dropped"}, timeout=WAIT_S)

@@ -138,6 +138,30 @@ def test_timeout_raises(workers):
     assert asyncio.run(main()) == ["first"]
 
 
+def test_the_timeout_counts_the_wait_for_a_worker_and_the_run_separately():
+    # One worker, busy for 0.6 s: the next call waits ~0.6 s and then runs 0.6 s, each within a 1 s timeout,
+    # though 1.2 s pass in all. Work that hangs behind a hung worker still times out (its queue wait).
+    with ModelWorkers(max_workers=1) as pool:
+        hung = threading.Event()
+
+        async def main():
+            first = asyncio.ensure_future(pool.run(time.sleep, 0.6, timeout_s=1.0))
+            await asyncio.sleep(0.01)
+            started = time.perf_counter()
+            await pool.run(time.sleep, 0.6, timeout_s=1.0)
+            waited = time.perf_counter() - started
+            await first
+            stuck = asyncio.ensure_future(pool.run(hung.wait, 5, timeout_s=0.1))
+            with pytest.raises(asyncio.TimeoutError):
+                await stuck
+            with pytest.raises(asyncio.TimeoutError, match="no model worker was free"):
+                await pool.run(time.sleep, 0, timeout_s=0.1)
+            hung.set()
+            return waited
+
+        assert asyncio.run(main()) > 1.0
+
+
 def test_default_timeout_applies():
     with ModelWorkers(max_workers=1, default_timeout_s=0.05) as pool:
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -63,23 +62,41 @@ class ModelWorkers:
     async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
         """Run `fn(*args)` in the pool and wait for its result without blocking the event loop.
 
+        The timeout is counted twice, separately: for the wait for a free worker, and for `fn` itself once it runs.
+        A model that hangs is caught by the second; a burst of calls queueing behind busy workers is not mistaken
+        for a hung model, yet cannot wait without end behind models that hang.
+
         Args:
             fn: a blocking function, such as `SpeechRecognizer.transcribe`.
             *args: its arguments (bind keyword arguments with `functools.partial`).
-            timeout_s: most seconds to wait; default `default_timeout_s`.
+            timeout_s: most seconds to wait for a worker, and then for `fn`; default `default_timeout_s`.
 
         Returns:
             What `fn` returned.
 
         Raises:
-            asyncio.TimeoutError: `fn` took longer than the timeout.
+            asyncio.TimeoutError: no worker was free in time, or `fn` took longer than the timeout.
             Exception: whatever `fn` raised.
         """
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        started = asyncio.Event()
+
+        def call() -> T:
+            loop.call_soon_threadsafe(started.set)
+            return fn(*args)
+
+        future = loop.run_in_executor(self._executor, call)
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
         if timeout is None:
             return await future
+        waiting = asyncio.ensure_future(started.wait())
+        try:
+            done, _ = await asyncio.wait({future, waiting}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+        if not done:
+            future.cancel()  # still queued: it will not run
+            raise TimeoutError(f"no model worker was free within {timeout:g} s")
         return await asyncio.wait_for(future, timeout)
 
     async def iterate(

@@ -10,13 +10,15 @@ hits all variants alike):
   intent in prompts/en/intents.yaml, chosen by the SHA-1 of their text (fixed and reproducible, no hand-picking);
 - domain/espeak: the same phrases spoken by espeak-ng (en-us; Debian package espeak-ng) through the same path.
 
-Held out: the prompt and hotwords of this run are built by voice/asr_prompt.py from the catalogue *without* the
-measured examples, so no measured sentence is in the prompt (the server builds its prompt from the whole catalogue).
+Variants: "before" is the recogniser as it was (beam 5, no prompt, no loop guard); "after" is exactly what the server
+runs now (telephony.app.asr_options); the others change one thing each. Held out: the catalogue-terms prompt and
+hotwords are built by voice/asr_prompt.py from the catalogue *without* the measured examples, so no measured sentence
+feeds them; the greeting prompt holds no caller phrase at all.
 
 Word errors are pooled per set (all errors over all reference words, with jiwer) after voice.text.normalize on both
 sides, so "3" against "three" is not an error. Latency is the wall time of `SpeechRecognizer.transcribe`.
 
-Usage: python benchmarks/asr.py [--variants baseline beam1 prompt ...] [--per-intent 2] [--show-errors]
+Usage: python benchmarks/asr.py [--variants before beam1 terms greeting guard after] [--per-intent 2] [--show-errors]
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ from caller_audio import (
     word_error_rate,
 )
 
+from telephony.app import asr_options
+from telephony.settings import load_settings
 from voice.asr import AsrOptions, SpeechRecognizer
-from voice.asr_prompt import domain_terms, prompt_from_terms
+from voice.asr_prompt import catalogue_prompt, domain_terms, prompt_from_terms
 from voice.models import whisper_model_dir
 from voice.prompts import Catalogue, load_catalogue
 from voice.text import normalize
@@ -100,19 +104,21 @@ def held_out_prompt_terms(catalogue: Catalogue, measured: list[str]) -> list[str
     return domain_terms(examples, agent_texts, "en")
 
 
-def build_variants(names: list[str], prompt: str, hotwords: str, greeting: str) -> list[Variant]:
-    base = AsrOptions(language="en", num_workers=1)
+def build_variants(names: list[str], catalogue: Catalogue, terms: list[str]) -> list[Variant]:
+    """The variants by name; "before" is the recogniser as it was, "after" exactly as the server now runs it."""
+    server = replace(asr_options(load_settings(), catalogue), num_workers=1)
+    before = AsrOptions(language="en", num_workers=1, compression_ratio_threshold=None)
+    greeting = catalogue_prompt(catalogue)
     known = {
-        "baseline": Variant("baseline (beam 5, no prompt)", base),
-        "beam1": Variant("beam 1", replace(base, beam_size=1)),
-        "beam3": Variant("beam 3", replace(base, beam_size=3)),
-        "prompt": Variant("initial_prompt", replace(base, initial_prompt=prompt)),
-        "hotwords": Variant("hotwords", replace(base, hotwords=hotwords)),
-        "greeting": Variant("greeting as prompt", replace(base, initial_prompt=greeting)),
-        "greeting-beam1": Variant("greeting as prompt, beam 1", replace(base, initial_prompt=greeting, beam_size=1)),
-        "prompt-beam1": Variant("initial_prompt, beam 1", replace(base, initial_prompt=prompt, beam_size=1)),
-        "vhq": Variant("8->16 kHz soxr VHQ", base, upsample_quality="VHQ"),
-        "mq": Variant("8->16 kHz soxr MQ", base, upsample_quality="MQ"),
+        "before": Variant("before: beam 5, no prompt", before),
+        "beam1": Variant("beam 1", replace(before, beam_size=1)),
+        "beam3": Variant("beam 3", replace(before, beam_size=3)),
+        "terms": Variant("catalogue terms as prompt", replace(before, initial_prompt=prompt_from_terms(terms))),
+        "hotwords": Variant("catalogue terms as hotwords", replace(before, hotwords=" ".join(terms))),
+        "greeting": Variant("greeting as prompt", replace(before, initial_prompt=greeting)),
+        "guard": Variant("loop guard (re-decode)", replace(before, compression_ratio_threshold=2.4)),
+        "vhq": Variant("8->16 kHz soxr VHQ", before, upsample_quality="VHQ"),
+        "after": Variant("after: as the server runs", server),
     }
     unknown = [name for name in names if name not in known]
     if unknown:
@@ -129,7 +135,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["baseline", "beam1", "beam3", "prompt", "hotwords", "vhq"],
+        default=["before", "beam1", "terms", "greeting", "guard", "after"],
         help="variants to compare (the first is the reference)",
     )
     parser.add_argument("--per-intent", type=int, default=2, help="measured catalogue examples per intent")
@@ -140,17 +146,17 @@ def main() -> None:
     measured_examples, _ = split_examples(catalogue, args.per_intent)
     phrases = fixture_phrases() + [text for text in measured_examples if text not in fixture_phrases()]
     terms = held_out_prompt_terms(catalogue, phrases)
-    prompt = prompt_from_terms(terms)
-    variants = build_variants(args.variants, prompt, " ".join(terms), catalogue.replies.greeting)
+    variants = build_variants(args.variants, catalogue, terms)
     print(
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at start; Whisper tiny.en int8, 1 thread, temperature 0"
     )
     print(
         f"domain/phone: {len(phrases)} phrases ({len(fixture_phrases())} fixture `say` turns + {args.per_intent} "
-        f"catalogue examples per intent by SHA-1); the prompt is built from the other "
+        f"catalogue examples per intent by SHA-1); the terms are built from the other "
         f"{sum(len(i.examples) for i in catalogue.intents.values()) - len(measured_examples)} examples, none measured"
     )
-    print(f"prompt ({len(terms)} terms): {prompt}")
+    print(f"terms ({len(terms)}): {prompt_from_terms(terms)}")
+    print(f"greeting (no caller phrase in it): {catalogue_prompt(catalogue)}")
 
     progress("synthesising the domain phrases ...")
     caller = PiperCaller()

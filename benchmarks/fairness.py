@@ -18,7 +18,7 @@ the engine decides on the reference text, usually none).
 Conditions: telephone quality (8 kHz mu-law round trip with voice/codec.py and voice/resample.py), clean and with
 audio_fixtures/line_noise_16k.wav (band-limited line hiss, mains hum and clicks) mixed in at an exact SNR.
 
-Usage: python benchmarks/fairness.py [--quick] [--max-gap 10] [--snr 20 10] [--show-misses]
+Usage: python benchmarks/fairness.py [--quick] [--max-gap 10] [--snr 20 10] [--show-misses] [--before]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from caller_audio import (
@@ -127,6 +127,11 @@ def main() -> None:
     )
     parser.add_argument("--snr", type=float, nargs="+", default=[20.0, 10.0], help="noise conditions, dB SNR")
     parser.add_argument("--show-misses", action="store_true", help="list every line read as another intent")
+    parser.add_argument(
+        "--before",
+        action="store_true",
+        help="run the recogniser as it was before the greeting prompt and the loop guard, for comparison",
+    )
     args = parser.parse_args()
 
     settings = load_settings()
@@ -141,10 +146,13 @@ def main() -> None:
     assert noise_rate == 16_000, LINE_NOISE
 
     options = asr_options(settings, engine.catalogue)
+    if args.before:
+        options = replace(options, initial_prompt=None, compression_ratio_threshold=None)
     recognizer = SpeechRecognizer(whisper_model_dir(settings.whisper_model), options)
     print(
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at start; ASR as the server: beam {options.beam_size}, "
-        f"{options.cpu_threads} thread(s), prompt: {'yes' if options.initial_prompt else 'no'}"
+        f"{options.cpu_threads} thread(s), prompt: {'yes' if options.initial_prompt else 'no'}, "
+        f"loop guard: {'yes' if options.compression_ratio_threshold else 'no'}"
     )
     print(f"{len(scripts)} scripted lines, {len(recordings)} recordings; conditions: {', '.join(conditions)}")
 

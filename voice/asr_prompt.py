@@ -1,7 +1,17 @@
-"""The domain's vocabulary, taken from the catalogue, as a prompt that steers Whisper towards the words callers use.
+"""What Whisper reads before each caller utterance: the agent's greeting from the catalogue.
 
-Whisper reads a prompt as text that came before the utterance; words in it become more likely ("router" rather than
-"rooter"). The terms are chosen from prompts/ at start-up, never listed by hand, so a new intent brings its words:
+Whisper takes a prompt as text that came before the utterance, and words in it become more likely. The greeting is
+what every caller has just heard; it names the company and the topics ("bills, payments, internet or mobile problems,
+orders and opening hours", "say agent") in well-formed sentences. `benchmarks/asr.py` measured it against the
+alternatives on held-out domain phrases and on real recordings (see README.md, "Speech recognition"):
+
+- the greeting as prompt: fewer word errors on domain phrases, most of all for the robotic espeak-ng voice, and on
+  real speech about the same;
+- a list of domain terms (`terms_prompt` below) or the same terms as faster-whisper `hotwords`: worse on real speech
+  over the phone, and the listed words leak into transcripts ("What is the app, talk, humidity?"). Kept for the
+  benchmark, not used by the server.
+
+The terms of `terms_prompt` are chosen from prompts/, never listed by hand:
 
 - a term is a word callers use in an intent's examples *and* the agent uses in a reply (or a keyword names it).
   Replies are written with care, while examples deliberately include recogniser mistakes ("my bell is too high"),
@@ -73,8 +83,13 @@ def prompt_from_terms(terms: Iterable[str]) -> str:
     return ", ".join(terms) + "." if terms else ""
 
 
-def catalogue_prompt(catalogue: Catalogue, max_terms: int = MAX_TERMS) -> str:
-    """The Whisper prompt for a catalogue: its domain terms as one line (empty when it yields none)."""
+def catalogue_prompt(catalogue: Catalogue) -> str:
+    """The prompt the server gives Whisper: the catalogue's greeting, as the caller heard it."""
+    return " ".join(catalogue.replies.greeting.split())
+
+
+def terms_prompt(catalogue: Catalogue, max_terms: int = MAX_TERMS) -> str:
+    """The catalogue's domain terms as one line (empty when it yields none); measured, not used by the server."""
     agent_texts = [intent.reply for intent in catalogue.intents.values()]
     agent_texts += [keyword for intent in catalogue.intents.values() for keyword in intent.keywords]
     examples = {name: intent.examples for name, intent in catalogue.intents.items()}

@@ -149,32 +149,30 @@ def test_bundled_models_are_found():
 
 
 @pytest.fixture(scope="module")
-def server_recognizer() -> SpeechRecognizer:
-    """The recogniser exactly as the server configures it, with the greeting as prompt."""
-    from telephony.app import asr_options
-    from telephony.settings import load_settings
+def prompted_recognizer() -> SpeechRecognizer:
+    """The recogniser with the catalogue's greeting as prompt (measured in benchmarks/asr.py, not the default)."""
+    from voice.asr_prompt import catalogue_prompt
     from voice.prompts import load_catalogue
 
-    settings = load_settings()
-    options = asr_options(settings, load_catalogue(settings.prompts_dir, "en"))
-    assert options.initial_prompt and "Brightline" in options.initial_prompt
-    return SpeechRecognizer(whisper_model_dir(None), options)
+    prompt = catalogue_prompt(load_catalogue(REPO / "prompts", "en"))
+    assert "Brightline" in prompt
+    return SpeechRecognizer(whisper_model_dir(None), AsrOptions(initial_prompt=prompt))
 
 
-def test_prompted_recognizer_transcribes_real_speech(server_recognizer):
+def test_prompted_recognizer_transcribes_real_speech(prompted_recognizer):
     samples = read_wav_16k(BIRCH_CANOE)
     for audio in (samples, telephone_round_trip(samples)):
-        transcript = server_recognizer.transcribe(audio)
+        transcript = prompted_recognizer.transcribe(audio)
         assert word_error_rate(reference(BIRCH_CANOE), transcript.text) < 0.2, transcript
         # The prompt is context, never output.
         assert "brightline" not in transcript.text.lower(), transcript
 
 
-def test_prompted_recognizer_keeps_noise_silent(server_recognizer):
+def test_prompted_recognizer_keeps_noise_silent(prompted_recognizer):
     hiss = np.random.default_rng(7).standard_normal(2 * SAMPLE_RATE_HZ).astype(np.float32) * 3e-4
     line = read_wav_16k(LINE_NOISE)
     for samples in (np.zeros(3 * SAMPLE_RATE_HZ, dtype=np.float32), hiss, line, telephone_round_trip(line)):
-        assert server_recognizer.transcribe(samples).text == ""
+        assert prompted_recognizer.transcribe(samples).text == ""
 
 
 def test_decoding_loop_is_decoded_again():

@@ -18,7 +18,7 @@ feeds them; the greeting prompt holds no caller phrase at all.
 Word errors are pooled per set (all errors over all reference words, with jiwer) after voice.text.normalize on both
 sides, so "3" against "three" is not an error. Latency is the wall time of `SpeechRecognizer.transcribe`.
 
-Usage: python benchmarks/asr.py [--variants before beam1 terms greeting after] [--per-intent 2] [--show-errors]
+Usage: python benchmarks/asr.py [--variants before beam1 terms greeting guard after] [--per-intent 2] [--show-errors]
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["before", "beam1", "terms", "greeting", "after"],
+        default=["before", "beam1", "terms", "greeting", "guard", "after"],
         help="variants to compare (the first is the reference)",
     )
     parser.add_argument("--per-intent", type=int, default=2, help="measured catalogue examples per intent")

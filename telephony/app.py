@@ -30,6 +30,7 @@ from telephony.storage.store import CallStore, default_database_url
 from telephony.storage.writer import RecordWriter
 from telephony.transfer import CallRedirector, Transfers
 from voice.asr import AsrOptions
+from voice.asr_prompt import catalogue_prompt
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue, load_catalogue
 from voice.turns import TurnOptions
@@ -88,10 +89,15 @@ class AppState:
 
 def asr_options(settings: Settings, catalogue: Catalogue) -> AsrOptions:
     """How the server runs the recogniser (benchmarks/fairness.py measures with the same options)."""
-    # One model copy per pool worker, so that two utterances ending together are transcribed side by side. No prompt:
-    # the greeting as Whisper prompt (voice/asr_prompt.py) won only a few words on domain phrases and lost as many on
-    # real recordings over the phone (benchmarks/asr.py, README "Speech recognition").
-    return AsrOptions(language=catalogue.language, cpu_threads=settings.asr_threads, num_workers=settings.model_workers)
+    # One model copy per pool worker, so that two utterances ending together are transcribed side by side. The greeting
+    # as Whisper prompt (voice/asr_prompt.py) made the engine decide as on the perfect transcript more often for every
+    # caller group in benchmarks/fairness.py; measured for English only (no real Dutch recordings to check it with).
+    return AsrOptions(
+        language=catalogue.language,
+        cpu_threads=settings.asr_threads,
+        num_workers=settings.model_workers,
+        initial_prompt=catalogue_prompt(catalogue) if catalogue.language == "en" else None,
+    )
 
 
 def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServices:

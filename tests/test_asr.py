@@ -150,13 +150,16 @@ def test_bundled_models_are_found():
 
 @pytest.fixture(scope="module")
 def prompted_recognizer() -> SpeechRecognizer:
-    """The recogniser with the catalogue's greeting as prompt (measured in benchmarks/asr.py, not the default)."""
-    from voice.asr_prompt import catalogue_prompt
+    """The recogniser exactly as the server configures it: the catalogue's greeting as prompt."""
+    from telephony.app import asr_options
+    from telephony.settings import load_settings
     from voice.prompts import load_catalogue
 
-    prompt = catalogue_prompt(load_catalogue(REPO / "prompts", "en"))
-    assert "Brightline" in prompt
-    return SpeechRecognizer(whisper_model_dir(None), AsrOptions(initial_prompt=prompt))
+    settings = load_settings()
+    catalogue = load_catalogue(settings.prompts_dir, "en")
+    options = asr_options(settings, catalogue)
+    assert options.initial_prompt == " ".join(catalogue.replies.greeting.split())
+    return SpeechRecognizer(whisper_model_dir(None), options)
 
 
 def test_prompted_recognizer_transcribes_real_speech(prompted_recognizer):

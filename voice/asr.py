@@ -90,8 +90,9 @@ class AsrOptions:
     """Transcriptions that run in parallel (CTranslate2 model replicas, ~30 MB each); match the worker pool's size.
     With 1, two utterances that end together share one replica and take a median ~0.6 s each instead of ~0.37 s."""
     initial_prompt: str | None = None
-    """Text Whisper reads as if it came before every utterance, such as the greeting from
-    `voice.asr_prompt.catalogue_prompt`; None (the server's choice, see `benchmarks/asr.py`) for no prompt."""
+    """Text Whisper reads as if it came before every utterance; the server passes the greeting
+    (`voice.asr_prompt.catalogue_prompt`, measured in `benchmarks/asr.py` and `benchmarks/fairness.py`). None for no
+    prompt."""
     hotwords: str | None = None
     """Words to favour, given to faster-whisper as hint phrases (also a prompt, placed after `initial_prompt`);
     None for none."""

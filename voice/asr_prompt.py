@@ -1,14 +1,17 @@
-"""Whisper prompts built from the catalogue at start-up: the agent's greeting, or the domain's terms.
+"""The Whisper prompt, built from the catalogue at start-up: the greeting (and, measured only, the domain terms).
 
 Whisper takes a prompt as text that came before the utterance, and words in it become more likely. Two prompts were
-measured with `benchmarks/asr.py` on held-out domain phrases and on real recordings (README.md, "Speech
-recognition"); the server uses neither for now (`telephony.app.asr_options`):
+measured on held-out domain phrases and real recordings (`benchmarks/asr.py`) and on caller groups
+(`benchmarks/fairness.py`); README.md, "Speech recognition and fairness", has the figures:
 
-- the greeting (`catalogue_prompt`), what every caller has just heard, naming the company and the topics in
-  well-formed sentences: a few words fewer wrong on domain phrases (5.8% -> 4.4% on 48 phrases), as many more on real
-  recordings over the phone (11.7% -> 12.5%), and once its word "assistant" came out of a recording of "dinosaurs";
+- the greeting (`catalogue_prompt`, used by the server for English): what every caller has just heard, naming the
+  company and the topics in well-formed sentences. Fewer word errors on domain phrases (5.8% -> 4.4% with Piper,
+  41.4% -> 39.1% with espeak-ng), and the engine read more lines as on the perfect transcript in every condition
+  (222 vs 214 of 256 clean, 196 vs 192 at 10 dB SNR); on real recordings a wash (11.7% -> 12.5% over the phone, a
+  few words either way), and once its word "assistant" came out of a mumbled "dinosaurs";
 - the domain terms as a word list (`terms_prompt`) or as faster-whisper `hotwords`: worse on real speech over the
-  phone (13.9%, 16.4%), and the listed words leak into transcripts ("What is the app, talk, humidity?").
+  phone (13.9%, 16.4%), and the listed words leak into transcripts ("What is the app, talk, humidity?"). Kept for the
+  benchmark, not used by the server.
 
 The terms of `terms_prompt` are chosen from prompts/, never listed by hand:
 
@@ -83,7 +86,7 @@ def prompt_from_terms(terms: Iterable[str]) -> str:
 
 
 def catalogue_prompt(catalogue: Catalogue) -> str:
-    """The catalogue's greeting, as the caller heard it, on one line: the better of the two prompts measured."""
+    """The prompt the server gives Whisper: the catalogue's greeting, as the caller heard it, on one line."""
     return " ".join(catalogue.replies.greeting.split())
 
 

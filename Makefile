@@ -35,6 +35,10 @@ lint: install
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
+# The fairness and ASR benchmarks speak caller lines in several English accents with Debian's espeak-ng.
+/usr/bin/espeak-ng:
+	apt-get update -qq && apt-get install -y -qq espeak-ng
+
 # The QA suite of fixture calls, all at once (about 45 s of calls, after loading the models); the report is
 # replay-report/report.html.
 replay: install
@@ -45,7 +49,7 @@ replay: install
 test: lint /usr/bin/chromium
 	VOICE_AGENT_TEST_DATABASE_URL="$$(tests/start_postgres.sh)" $(BIN)/python -m pytest
 
-bench: install
+bench: install /usr/bin/espeak-ng
 	$(BIN)/python benchmarks/intents.py
 	$(BIN)/python benchmarks/codec_throughput.py --repeat 5
 	$(BIN)/python benchmarks/asr_latency.py
@@ -53,6 +57,8 @@ bench: install
 	$(BIN)/python benchmarks/redaction.py
 	$(BIN)/python benchmarks/redaction.py --corpus benchmarks/data/redaction_heldout.yaml
 	$(BIN)/python benchmarks/storage.py --calls 100
+	$(BIN)/python benchmarks/asr.py
+	$(BIN)/python benchmarks/fairness.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_SPEECH_DIR = Path(__file__).resolve().parents[2] / "shared" / "real_speech"
 BIRCH_CANOE = REAL_SPEECH_DIR / "audio" / "harvard_birch_canoe.wav"
 LINE_NOISE = REPO / "audio_fixtures" / "line_noise_16k.wav"
+LOOP_FIXTURE = REPO / "audio_fixtures" / "espeak_loop_8k.wav"
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +146,47 @@ def test_bundled_models_are_found():
     model, config = piper_voice_files(None)
     assert model.suffix == ".onnx"
     assert config.name == model.name + ".json"
+
+
+@pytest.fixture(scope="module")
+def prompted_recognizer() -> SpeechRecognizer:
+    """The recogniser exactly as the server configures it: the catalogue's greeting as prompt."""
+    from telephony.app import asr_options
+    from telephony.settings import load_settings
+    from voice.prompts import load_catalogue
+
+    settings = load_settings()
+    catalogue = load_catalogue(settings.prompts_dir, "en")
+    options = asr_options(settings, catalogue)
+    assert options.initial_prompt == " ".join(catalogue.replies.greeting.split())
+    return SpeechRecognizer(whisper_model_dir(None), options)
+
+
+def test_prompted_recognizer_transcribes_real_speech(prompted_recognizer):
+    samples = read_wav_16k(BIRCH_CANOE)
+    for audio in (samples, telephone_round_trip(samples)):
+        transcript = prompted_recognizer.transcribe(audio)
+        assert word_error_rate(reference(BIRCH_CANOE), transcript.text) < 0.2, transcript
+        # The prompt is context, never output.
+        assert "brightline" not in transcript.text.lower(), transcript
+
+
+def test_prompted_recognizer_keeps_noise_silent(prompted_recognizer):
+    hiss = np.random.default_rng(7).standard_normal(2 * SAMPLE_RATE_HZ).astype(np.float32) * 3e-4
+    line = read_wav_16k(LINE_NOISE)
+    for samples in (np.zeros(3 * SAMPLE_RATE_HZ, dtype=np.float32), hiss, line, telephone_round_trip(line)):
+        assert prompted_recognizer.transcribe(samples).text == ""
+
+
+def test_decoding_loop_is_decoded_again():
+    # A synthetic accented caller on which beam search loops on "Hi, sir." to the token limit
+    # (audio_fixtures/make_loop_fixture.py).
+    samples_8k, rate_hz = read_wav(LOOP_FIXTURE)
+    samples = soxr.resample(samples_8k, rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
+    looping = SpeechRecognizer(whisper_model_dir(None), AsrOptions(compression_ratio_threshold=None))
+    assert words(looping.transcribe(samples).text).count("sir") > 20
+    transcript = SpeechRecognizer(whisper_model_dir(None)).transcribe(samples)
+    said = words(transcript.text)
+    assert said.count("sir") <= 1, transcript
+    assert {"internet", "office", "line", "month"} <= set(said), transcript
+    assert len(said) < 60, transcript

@@ -89,6 +89,16 @@ class AsrOptions:
     num_workers: int = 2
     """Transcriptions that run in parallel (CTranslate2 model replicas, ~30 MB each); match the worker pool's size.
     With 1, two utterances that end together share one replica and take a median ~0.6 s each instead of ~0.37 s."""
+    initial_prompt: str | None = None
+    """Text Whisper reads as if it came before every utterance; the server passes the greeting
+    (`voice.asr_prompt.catalogue_prompt`, measured in `benchmarks/asr.py` and `benchmarks/fairness.py`). None for no
+    prompt."""
+    hotwords: str | None = None
+    """Words to favour, given to faster-whisper as hint phrases (also a prompt, placed after `initial_prompt`);
+    None for none."""
+    compression_ratio_threshold: float | None = 2.4
+    """Whisper's sign of a decoding loop: text that gzip compresses more than this many times. Such a result is
+    decoded once more with repeated 3-grams forbidden (costs one decode, only then); None never re-decodes."""
 
     def __post_init__(self) -> None:
         for name in ("beam_size", "cpu_threads", "num_workers"):
@@ -152,6 +162,22 @@ class SpeechRecognizer:
         if samples.size == 0:
             return Transcript("", 0.0, start_ms, end_ms)
 
+        kept = self._decode(samples)
+        text = " ".join(segment.text.strip() for segment in kept).strip()
+        if not kept or not text:
+            return Transcript("", 0.0, start_ms, end_ms)
+        return Transcript(text, _confidence(kept), start_ms, end_ms)
+
+    def _decode(self, samples: np.ndarray) -> list[Segment]:
+        segments = self._segments(samples, no_repeat_ngram_size=0)
+        threshold = self.options.compression_ratio_threshold
+        if threshold is not None and any(segment.compression_ratio > threshold for segment in segments):
+            # A decoding loop ("Hi, sir. Hi, sir. ..." to the token limit, seen on synthetic accented speech): decode
+            # once more with repeated 3-grams forbidden. Only then, because digit strings legitimately repeat.
+            segments = self._segments(samples, no_repeat_ngram_size=3)
+        return [segment for segment in segments if self._is_speech(segment)]
+
+    def _segments(self, samples: np.ndarray, no_repeat_ngram_size: int) -> list[Segment]:
         options = self.options
         segments, _info = self._model.transcribe(
             samples,
@@ -167,13 +193,12 @@ class SpeechRecognizer:
             # The no-speech rule is applied below, in one place, with the hallucination check.
             no_speech_threshold=None,
             log_prob_threshold=None,
+            initial_prompt=options.initial_prompt or None,
+            hotwords=options.hotwords or None,
+            no_repeat_ngram_size=no_repeat_ngram_size,
         )
         # faster-whisper decodes lazily: consume the generator here, inside the worker thread.
-        kept = [segment for segment in segments if self._is_speech(segment)]
-        text = " ".join(segment.text.strip() for segment in kept).strip()
-        if not kept or not text:
-            return Transcript("", 0.0, start_ms, end_ms)
-        return Transcript(text, _confidence(kept), start_ms, end_ms)
+        return list(segments)
 
     def _is_speech(self, segment: Segment) -> bool:
         options = self.options

@@ -199,6 +199,7 @@ async def measure(
         )
         print_level(result)
         results.append(result)
+        server.check_alive()
         # Let the server finish the calls' after-stream requests and the load settle a little before the next level.
         await asyncio.sleep(2)
     return results

@@ -80,7 +80,8 @@ def median(values: Sequence[float]) -> float:
 
 
 class ServerStartError(RuntimeError):
-    """The server subprocess exited or did not become ready; the message carries the end of its log."""
+    """The server subprocess exited (at start-up or during the run) or did not become ready; the message carries
+    the end of its log."""
 
 
 def _free_port() -> int:
@@ -134,7 +135,7 @@ class ServerProcess:
         env["ORT_DISABLE_TELEMETRY"] = "1"
         env["VOICE_AGENT_DATA_DIR"] = str(Path(self._workdir.name) / "data")
         command = [sys.executable, "-m", "telephony.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        say(f"starting the server: {' '.join(command[1:])} (log: {self.log_path})")
+        say(f"starting the server: {' '.join(command[1:])} (log: {self.log_path}, removed at the end)")
         with self.log_path.open("wb") as log_file:
             self.popen = subprocess.Popen(
                 command,
@@ -151,7 +152,7 @@ class ServerProcess:
             if self.popen.poll() is not None:
                 raise ServerStartError(
                     f"the server exited with code {self.popen.returncode} before it was ready; "
-                    f"the end of its log ({self.log_path}):\n{self.log_tail()}"
+                    f"the end of its log:\n{self.log_tail()}"
                 )
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.http_base}/healthz", timeout=2).status_code == 200:
@@ -160,9 +161,17 @@ class ServerProcess:
             if time.monotonic() - started > self.start_timeout_s:
                 raise ServerStartError(
                     f"the server was not ready (GET /healthz 200) within {self.start_timeout_s:.0f} s; "
-                    f"the end of its log ({self.log_path}):\n{self.log_tail()}"
+                    f"the end of its log:\n{self.log_tail()}"
                 )
             time.sleep(0.5)
+
+    def check_alive(self) -> None:
+        """Raises ServerStartError, with the end of its log, when the server has exited."""
+        if self.popen is not None and self.popen.poll() is not None:
+            raise ServerStartError(
+                f"the server exited with code {self.popen.returncode} during the run; "
+                f"the end of its log:\n{self.log_tail()}"
+            )
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -203,7 +212,10 @@ class ServerProcess:
 
     def _tree(self) -> list[psutil.Process]:
         assert self.process is not None
-        return [self.process, *self.process.children(recursive=True)]
+        try:
+            return [self.process, *self.process.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []  # it exited: `check_alive` says so with its log
 
     def rss_bytes(self) -> int:
         """Resident memory of the server and its children."""
@@ -223,8 +235,13 @@ class ServerProcess:
         return total
 
     def snapshot(self) -> Snapshot:
-        """RSS, open files, threads and asyncio tasks, as they are now."""
+        """RSS, open files, threads and asyncio tasks, as they are now.
+
+        Raises:
+            ServerStartError: the server has exited.
+        """
         assert self.process is not None
+        self.check_alive()
         health = self.health()
         return Snapshot(
             rss_mb=self.rss_bytes() / MB,

@@ -78,6 +78,7 @@ def _line(checkpoint: Checkpoint) -> str:
 
 async def settle(server: ServerProcess, settle_s: float) -> Snapshot:
     """The server's resources once no call is live any more and `settle_s` seconds have passed."""
+    server.check_alive()
     deadline = time.monotonic() + LIVE_CALLS_TIMEOUT_S
     while (await asyncio.to_thread(server.health)).get("live_calls") and time.monotonic() < deadline:
         await asyncio.sleep(0.5)

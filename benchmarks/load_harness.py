@@ -35,6 +35,7 @@ import psutil
 from telephony.replay import replay_calls
 from telephony.replay_fixtures import CallerVoice, PreparedCall, load_fixtures, prepare_call
 from telephony.replay_report import CallReport
+from telephony.twiml import MEDIA_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CALLS_DIR = REPO_ROOT / "audio_fixtures" / "calls"
@@ -118,7 +119,7 @@ class ServerProcess:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/twilio/media"
+        return f"ws://127.0.0.1:{self.port}{MEDIA_PATH}"
 
     @property
     def http_base(self) -> str:
@@ -249,7 +250,19 @@ class ServerProcess:
             threads=self.process.num_threads(),
             tasks=health.get("asyncio_tasks"),
             live_calls=health.get("live_calls"),
+            fd_targets=self._fd_targets(),
         )
+
+    def _fd_targets(self) -> tuple[str, ...]:
+        """What each open file descriptor points to (a file, ``socket:[inode]``, ``anon_inode:[eventfd]``)."""
+        assert self.process is not None
+        folder = Path(f"/proc/{self.process.pid}/fd")
+        targets = []
+        with contextlib.suppress(OSError):
+            for entry in folder.iterdir():
+                with contextlib.suppress(OSError):
+                    targets.append(os.readlink(entry))
+        return tuple(sorted(targets))
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +275,8 @@ class Snapshot:
     tasks: int | None
     """Tasks on the server's event loop (from /healthz; the health request's own task included)."""
     live_calls: int | None
+    fd_targets: tuple[str, ...] = ()
+    """What the open files are, to name the ones that outlive a run."""
 
 
 class ResourceSampler:

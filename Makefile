@@ -10,7 +10,7 @@ export ORT_DISABLE_TELEMETRY := 1
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run chat replay test lint bench clean
+.PHONY: install run chat replay test lint bench bench-load clean
 
 $(BIN)/voice-agent: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,13 @@ bench: install /usr/bin/espeak-ng
 	$(BIN)/python benchmarks/storage.py --calls 100
 	$(BIN)/python benchmarks/asr.py
 	$(BIN)/python benchmarks/fairness.py
+
+# Many calls against one server subprocess: ~5 min for the concurrency levels, ~2 h for the full soak (real-time
+# calls). A shorter soak: make bench-load SOAK_ARGS="--sequential 20 --waves 2 --wave-size 10"
+SOAK_ARGS ?=
+bench-load: install
+	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

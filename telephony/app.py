@@ -260,7 +260,10 @@ def create_app(
     async def healthz() -> JSONResponse:
         if state.services is None:
             return JSONResponse({"status": "loading"}, status_code=503)
-        return JSONResponse({"status": "ok", "live_calls": state.registry.live_count()})
+        # The loop's task count lets a soak test see tasks that outlive their call (benchmarks/soak.py).
+        return JSONResponse(
+            {"status": "ok", "live_calls": state.registry.live_count(), "asyncio_tasks": len(asyncio.all_tasks())}
+        )
 
     @app.post("/twilio/voice")
     async def incoming_call(request: Request, form: SignedForm) -> Response:

@@ -220,6 +220,7 @@ class _CallRunner:
 
         while self._keys:
             turn = self._keys.popleft()
+            self._playback.caller_spoke()
             self._caller_onset(turn, now_s)
             turn.start_ms = turn.end_ms = turn.voiced_start_ms = turn.voiced_end_ms = position_ms
             turn.last_sent_s = now_s
@@ -231,6 +232,7 @@ class _CallRunner:
                 turn.start_ms = position_ms
             turn.end_ms = position_ms + FRAME_MS
             if voiced:
+                self._playback.caller_spoke()
                 if turn.voiced_start_ms is None:
                     turn.voiced_start_ms = position_ms
                     self._caller_onset(turn, now_s)
@@ -394,6 +396,9 @@ class _CallRunner:
         log.greeting_first_audio_ms = log.agent_media_s[0] * 1000 if log.agent_media_s else None
         log.frames_played = self._playback.frames_played
         log.frames_cleared = self._playback.frames_cleared
+        log.underruns = self._playback.underruns
+        log.underrun_ms = self._playback.underrun_ms
+        log.longest_underrun_ms = self._playback.longest_underrun_ms
         for turn in log.turns:
             turn.response_latency_ms = self._latency_ms(turn)
 

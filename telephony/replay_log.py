@@ -108,6 +108,10 @@ class CallLog:
     frames_received: int = 0
     frames_played: int = 0
     frames_cleared: int = 0
+    underruns: int = 0
+    """Holes in an answer: playback ran dry and agent audio of the same answer came later (`PlaybackBuffer`)."""
+    underrun_ms: int = 0
+    longest_underrun_ms: int = 0
 
     @property
     def completed(self) -> bool:

@@ -244,6 +244,9 @@ def _call_json(log: CallLog, server: str, view: ServerView | None, after_stream:
             "frames_played": log.frames_played,
             "frames_cleared": log.frames_cleared,
             "marks_echoed": log.marks_echoed,
+            "underruns": log.underruns,
+            "underrun_ms": log.underrun_ms,
+            "longest_underrun_ms": log.longest_underrun_ms,
             "clears_at_ms": [_round(value) for value in log.clears_ms],
         },
         "protocol": {

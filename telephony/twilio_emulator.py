@@ -4,7 +4,8 @@
         them
     check_server_message: each message the server sends, validated as Twilio would (media, mark or clear only;
         the call's stream SID; a media payload of exactly one 160-byte frame)
-    PlaybackBuffer: Twilio's outbound playback, 20 ms per tick, marks echoed when playback reaches them
+    PlaybackBuffer: Twilio's outbound playback, 20 ms per tick, marks echoed when playback reaches them; it also
+        counts underruns (playback running dry in the middle of an answer)
 
 The server's own models for these messages are in `telephony.twilio_messages`; this module is the other end of the
 wire, and checks what the server sends as strictly as Twilio does.
@@ -23,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from telephony.twilio_messages import MULAW_ENCODING
-from voice.framing import FRAME_BYTES, TWILIO_SAMPLE_RATE_HZ
+from voice.framing import FRAME_BYTES, FRAME_MS, TWILIO_SAMPLE_RATE_HZ
 
 
 class TwilioSide:
@@ -207,6 +208,11 @@ class PlaybackBuffer:
 
     A mark is reached when every frame queued before it has been played, so it is echoed on the tick after its
     last frame. `clear` drops the queued frames and hands back the pending marks, which Twilio echoes at once.
+
+    An underrun is playback running dry inside one answer: agent audio arrives again after at least one empty tick,
+    with no `clear` and no caller speech (`caller_spoke`) since the last frame played. The caller hears a hole in the
+    reply, such as a sentence that was not ready when the previous one ended. Silence before an answer (the response
+    latency) is not an underrun: the caller's speech opens a new answer.
     """
 
     def __init__(self) -> None:
@@ -218,6 +224,16 @@ class PlaybackBuffer:
         """Frames played so far."""
         self.frames_cleared = 0
         """Frames dropped by `clear` before they were played."""
+        self.underruns = 0
+        """Holes in an answer: agent audio that arrived after playback had run dry within the same answer."""
+        self.underrun_ms = 0
+        """The length of all those holes together."""
+        self.longest_underrun_ms = 0
+        """The longest hole."""
+        # Empty ticks since the last frame played, counted only while an answer is open (a frame has played since
+        # the last clear or caller speech).
+        self._answer_open = False
+        self._dry_ticks = 0
 
     @property
     def buffered_frames(self) -> int:
@@ -231,8 +247,19 @@ class PlaybackBuffer:
 
     def add_media(self, frame: bytes) -> None:
         """Queue one frame."""
+        if self._answer_open and self._dry_ticks:
+            hole_ms = self._dry_ticks * FRAME_MS
+            self.underruns += 1
+            self.underrun_ms += hole_ms
+            self.longest_underrun_ms = max(self.longest_underrun_ms, hole_ms)
+            self._dry_ticks = 0
         self._queue.append(bytes(frame))
         self._frames += 1
+
+    def caller_spoke(self) -> None:
+        """The caller spoke or pressed a key: agent audio after this belongs to a new answer, not a hole in this one."""
+        self._answer_open = False
+        self._dry_ticks = 0
 
     def add_mark(self, name: str) -> None:
         """Queue a mark behind the frames queued so far."""
@@ -248,6 +275,10 @@ class PlaybackBuffer:
             frame = self._queue.popleft()
             self._frames -= 1
             self.frames_played += 1
+            self._answer_open = True
+            self._dry_ticks = 0
+        elif self._answer_open:
+            self._dry_ticks += 1
         return PlaybackTick(frame, tuple(marks))
 
     def clear(self) -> tuple[str, ...]:
@@ -260,4 +291,7 @@ class PlaybackBuffer:
         self.frames_cleared += self._frames
         self._queue.clear()
         self._frames = 0
+        # Whatever comes next is a new answer.
+        self._answer_open = False
+        self._dry_ticks = 0
         return marks

@@ -27,7 +27,10 @@ def client(voice_services):
 def test_healthz_is_200_once_models_are_loaded(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json()["status"] == "ok"
+    body = response.json()
+    assert body["status"] == "ok" and body["live_calls"] == 0
+    # At least the request's own task is running on the loop.
+    assert body["asyncio_tasks"] >= 1
 
 
 def test_healthz_is_503_before_the_models_are_loaded(voice_services):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from telephony.cli import parse_caller_line
+from telephony.cli import limit_malloc_arenas, parse_caller_line
 from voice.events import Dtmf, Transcript
 
 
@@ -102,3 +102,13 @@ def test_lint_prompts_fails_on_a_bad_reply(prompts_copy):
 )
 def test_parse_caller_line(line, turn):
     assert parse_caller_line(line) == turn
+
+
+def test_serve_caps_malloc_arenas_unless_the_environment_does(monkeypatch):
+    # In a fresh process, as `serve` calls it before any thread starts; glibc is the C library here.
+    code = "from telephony.cli import limit_malloc_arenas; print(limit_malloc_arenas())"
+    environment = {key: value for key, value in os.environ.items() if key != "MALLOC_ARENA_MAX"}
+    capped = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=environment)
+    assert capped.stdout.strip() == "True", capped.stderr
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False

@@ -11,7 +11,7 @@ import pytest
 
 from voice.models import piper_voice_files
 from voice.tts import PhraseCache, SpeechSynthesizer
-from voice.tts_piper import PiperSynthesizer
+from voice.tts_piper import PiperOptions, PiperSynthesizer
 
 # Replies of the shape the agent gives: one or two calm sentences.
 REPLIES = (
@@ -58,6 +58,15 @@ def test_one_chunk_per_sentence(synthesizer):
         assert chunk.ndim == 1
         assert chunk.size > synthesizer.sample_rate_hz // 4
         assert np.abs(chunk).max() <= 1.0
+
+
+def test_releasing_onnx_memory_after_each_sentence_leaves_the_audio_unchanged():
+    # Without generator noise Piper is deterministic, so the memory-saving session must give the very same samples.
+    quiet = {"noise_scale": 0.0, "noise_w_scale": 0.0}
+    releasing = PiperSynthesizer(*piper_voice_files(None), PiperOptions(**quiet, release_memory_after_run=True))
+    keeping = PiperSynthesizer(*piper_voice_files(None), PiperOptions(**quiet, release_memory_after_run=False))
+    for released, kept in zip(releasing.synthesize(REPLIES[0]), keeping.synthesize(REPLIES[0]), strict=True):
+        np.testing.assert_array_equal(released, kept)
 
 
 def test_calm_speaking_rate(synthesizer):

@@ -59,6 +59,38 @@ def test_clear_drops_the_audio_and_returns_the_pending_marks_in_order():
     assert buffer.tick().frame is None
 
 
+def test_playback_running_dry_inside_an_answer_is_an_underrun():
+    buffer = PlaybackBuffer()
+    buffer.add_media(FRAME)
+    buffer.add_mark("sentence-1")
+    for _ in range(4):  # one frame played, then three empty ticks: the next sentence is late
+        buffer.tick()
+    buffer.add_media(FRAME)
+    buffer.add_media(FRAME)
+    buffer.tick()
+    buffer.tick()
+    assert (buffer.underruns, buffer.underrun_ms, buffer.longest_underrun_ms) == (1, 60, 60)
+
+
+def test_silence_before_an_answer_or_after_a_clear_is_not_an_underrun():
+    buffer = PlaybackBuffer()
+    for _ in range(10):  # waiting for the greeting: the response latency, not a hole
+        buffer.tick()
+    buffer.add_media(FRAME)
+    buffer.tick()
+    for _ in range(5):
+        buffer.tick()
+    buffer.caller_spoke()  # the caller's turn: what follows is a new answer
+    buffer.add_media(FRAME)
+    buffer.add_media(FRAME)
+    buffer.tick()
+    buffer.clear()  # barge-in: the answer is over
+    buffer.tick()
+    buffer.add_media(FRAME)
+    buffer.tick()
+    assert buffer.frames_played == 3 and buffer.underruns == 0 and buffer.underrun_ms == 0
+
+
 # --- messages, both ways -------------------------------------------------------------------------------------------
 
 

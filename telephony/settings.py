@@ -97,7 +97,7 @@ class Settings(BaseSettings):
     max_calls: int = Field(default=10, ge=1, le=1000)
     """Simultaneous calls this process takes; beyond it a new call goes straight to a person (per process: each
     instance of a multi-instance deployment counts its own). Ten on two cores: with turns spread as on a real line,
-    ten calls were answered as fast as one (benchmarks/concurrent_calls.py)."""
+    ten calls were answered about as fast as one (benchmarks/concurrency.py)."""
     asr_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
     """Longest a transcription may take before the call is handed to a person."""
     tts_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)

@@ -39,6 +39,8 @@ class EndOfTurnRule(StrEnum):
     """The words end mid-sentence (a conjunction, preposition, article, hesitation or "..."): a longer silence."""
     UNCLEAR = "unclear"
     """Words that are neither complete nor trailing off: the default silence."""
+    NO_TRANSCRIPT = "no_transcript_in_time"
+    """The pause's transcript was not ready within the longest silence (`trailing_silence_ms`), or failed."""
     CUT = "max_turn"
     """The turn reached its longest length and was cut, or the stream ended during it."""
 
@@ -148,6 +150,16 @@ class EndOfTurnPolicy:
     def fixed(self, why: str) -> EndOfTurnChoice:
         """The default silence, for when no transcript decided (`why` says so)."""
         return EndOfTurnChoice(EndOfTurnRule.FIXED, self.options.default_silence_ms, why)
+
+    def awaiting_transcript(self) -> EndOfTurnChoice:
+        """While the pause's transcript is being made: the longest silence, so that a caller who is reading out
+        digits is not cut off at the default silence just because the machine is slow. It costs nothing otherwise:
+        without it the turn would end at the default silence and then wait for that same transcript."""
+        return EndOfTurnChoice(
+            EndOfTurnRule.NO_TRANSCRIPT,
+            self.options.trailing_silence_ms,
+            f"the pause's transcript was not ready within {self.options.trailing_silence_ms} ms",
+        )
 
     def choose(self, transcript: Transcript, preview: Decision | None) -> EndOfTurnChoice:
         """The silence that should end the turn in this pause.

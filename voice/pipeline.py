@@ -237,6 +237,9 @@ class CallPipeline:
                     if self._speculation is not None:
                         span = TurnSpan(start_ms, end_ms)
                         self._speculation.request(span, self._turn_audio(start_ms, end_ms))
+                        if self._services.end_of_turn.enabled:
+                            # Hold the turn open (up to the longest silence) until the transcript says how long.
+                            self._apply_pause_choice(span, self._end_of_turn.awaiting_transcript())
                 case SpeechResumed():
                     self._pause_choice = None
                     if self._speculation is not None:
@@ -254,9 +257,12 @@ class CallPipeline:
             services.recognizer.transcribe, samples_16k, start_ms, timeout_s=services.asr_timeout_s
         )
 
-    def _pause_transcribed(self, span: TurnSpan, transcript: Transcript) -> None:
+    def _pause_transcribed(self, span: TurnSpan, transcript: Transcript | None) -> None:
         """The turn so far is transcribed while the caller is silent: choose how long this pause may last."""
         if self._handed_over or not self._services.end_of_turn.enabled:
+            return
+        if transcript is None:
+            self._apply_pause_choice(span, self._end_of_turn.fixed("the pause's speculative transcription failed"))
             return
         preview = None
         if self._state is not None and transcript.text:
@@ -264,7 +270,9 @@ class CallPipeline:
             # redacted text.
             heard = dataclasses.replace(transcript, text=redact(transcript.text, self._engine.catalogue.language).text)
             _state, preview = self._engine.step(self._state, heard)
-        choice = self._end_of_turn.choose(transcript, preview)
+        self._apply_pause_choice(span, self._end_of_turn.choose(transcript, preview))
+
+    def _apply_pause_choice(self, span: TurnSpan, choice: EndOfTurnChoice) -> None:
         self._pause_choice = (span, choice)
         self._on_turn_events(self._turns.set_pause_silence(choice.silence_ms, span.end_ms))
 
@@ -276,7 +284,7 @@ class CallPipeline:
         elif choice is not None and choice[0] == span and choice[1].silence_ms == turn.silence_ms:
             end = EndOfTurn(choice[1].rule, turn.silence_ms, choice[1].reason)
         else:
-            why = "adaptive end of turn is off" if not self._services.end_of_turn.enabled else "no transcript in time"
+            why = "adaptive end of turn is off" if not self._services.end_of_turn.enabled else "no pause transcribed"
             end = EndOfTurn(EndOfTurnRule.FIXED, turn.silence_ms, why)
         # Claimed now, before the next turn's pause can replace it; the turn task awaits it in order.
         speculative = self._speculation.claim(span) if self._speculation is not None else None

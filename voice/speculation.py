@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 
 Transcribe = Callable[[np.ndarray, int], Awaitable[Transcript]]
 """Transcribes 16 kHz samples that start at a stream time in ms (through the worker pool)."""
-OnReady = Callable[["TurnSpan", Transcript], None]
-"""Told of each speculative transcript that is still current when it is ready (on the event loop)."""
+OnReady = Callable[["TurnSpan", Transcript | None], None]
+"""Told of each speculative transcript that is still current when it is ready, or None when it failed (on the
+event loop)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,8 @@ class SpeculativeTranscriber:
 
         Args:
             transcribe: runs one transcription in the worker pool.
-            on_ready: told of each transcript that is still current (not discarded) when it is ready.
+            on_ready: told of each transcript that is still current (not discarded) when it is ready, or of its
+                failure.
         """
         self._transcribe = transcribe
         self._on_ready = on_ready
@@ -145,6 +147,8 @@ class SpeculativeTranscriber:
         elif task.exception() is not None:
             self.stats.failed += 1
             log.warning("speculative transcription failed: %r", task.exception())
+            if span == self._current and self._on_ready is not None:
+                self._on_ready(span, None)
         elif claimed:
             pass  # the ended turn that claimed it takes the result itself
         elif span == self._current:

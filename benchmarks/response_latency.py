@@ -53,9 +53,10 @@ from voice.tts import PhraseCache
 REPO = Path(__file__).resolve().parents[1]
 REAL_SPEECH = REPO.parent / "shared" / "real_speech" / "audio"
 NUMBER_FIXTURE = REPO / "audio_fixtures" / "number_with_pauses_16k.wav"
-# Silence after each utterance: long enough for any configuration's answer to start, so the next utterance does
+# Silence after each utterance: long enough for any configuration's answer to start (an uncached reply took up to
+# 3.3 s at a load of 5 on two cores), so the next utterance does
 # not begin before it (it then talks over the answer, which only adds a barge-in).
-AFTER_UTTERANCE_MS = 3000
+AFTER_UTTERANCE_MS = 5000
 
 
 @dataclass(frozen=True, slots=True)

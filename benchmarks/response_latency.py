@@ -54,8 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_SPEECH = REPO.parent / "shared" / "real_speech" / "audio"
 NUMBER_FIXTURE = REPO / "audio_fixtures" / "number_with_pauses_16k.wav"
 # Silence after each utterance: long enough for any configuration's answer to start (an uncached reply took up to
-# 3.3 s at a load of 5 on two cores), so the next utterance does
-# not begin before it (it then talks over the answer, which only adds a barge-in).
+# 3.3 s at a load of 5 on two cores), so that the next utterance does not begin before it and every answer is timed.
 AFTER_UTTERANCE_MS = 5000
 
 

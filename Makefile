@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python benchmarks/redaction.py
 	$(BIN)/python benchmarks/redaction.py --corpus benchmarks/data/redaction_heldout.yaml
 	$(BIN)/python benchmarks/storage.py --calls 100
+	$(BIN)/python benchmarks/response_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -63,13 +63,18 @@ class FakeSynthesizer:
 
     sample_rate_hz = 8000
 
-    def __init__(self, log: list[str], first_played: threading.Event | None = None) -> None:
+    def __init__(
+        self, log: list[str], first_played: threading.Event | None = None, hold: threading.Event | None = None
+    ) -> None:
         self.log = log
         self.first_played = first_played
+        self.hold = hold
 
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
         self.log.append("synthesised sentence 1")
         yield np.full(1600, 0.1, dtype=np.float32)
+        if self.hold is not None:
+            self.hold.wait(5)
         if self.first_played is not None:
             # Hold the second sentence until the first was handed to the wire (or give up after 2 s).
             self.log.append("first sentence played before the second was made" if self.first_played.wait(2) else "-")
@@ -229,6 +234,37 @@ def test_without_streaming_the_whole_reply_is_synthesised_first(engine_en) -> No
     voice.workers.shutdown()
 
     assert log == ["clear", "synthesised sentence 1", "synthesised sentence 2", "played 2.0.3", "played 2.1.4"]
+
+
+def test_a_caller_who_barges_in_while_the_reply_is_synthesised_hears_no_more_of_it(engine_en) -> None:
+    log: list[str] = []
+    hold = threading.Event()
+    voice = services(engine_en, FakeRecognizer(["-"]), FakeSynthesizer(log, hold=hold))
+
+    async def wait_for(condition) -> None:
+        for _ in range(300):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+    async def call() -> None:
+        pipeline = CallPipeline(voice, RecordingOutput(log))
+        await pipeline.start()
+        pipeline.feed_dtmf("7")  # opening hours, streamed: the second sentence is held
+        await wait_for(lambda: "played 2.0.3" in log)
+        log.clear()
+        pipeline.feed_dtmf("1")  # the caller presses a key while the second sentence is being made
+        hold.set()
+        await wait_for(lambda: any(line.startswith("played 3.") for line in log))
+        await pipeline.close()
+
+    asyncio.run(call())
+    voice.workers.shutdown()
+
+    assert "clear" in log
+    assert not any(line.startswith("played 2.") for line in log)  # the rest of the old reply was never sent
+    assert any(line.startswith("played 3.0") for line in log)  # the key press was answered
+    assert engine_en.catalogue.intents["opening_hours"].reply not in voice.speech  # an unfinished reply is not cached
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -407,6 +407,8 @@ class CallPipeline:
                     self._speaking = None
                     await self._fail(f"speech synthesis failed: {error!r}")
                     return
+                if record.interrupted:
+                    break  # the caller barged in while this sentence was being synthesised
                 frames = pcm_to_twilio_frames(audio, self._services.speech.sample_rate_hz)
                 self._mark_counter += 1
                 mark = f"{len(self.records)}.{index}.{self._mark_counter}"

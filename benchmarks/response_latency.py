@@ -53,9 +53,8 @@ from voice.tts import PhraseCache
 REPO = Path(__file__).resolve().parents[1]
 REAL_SPEECH = REPO.parent / "shared" / "real_speech" / "audio"
 NUMBER_FIXTURE = REPO / "audio_fixtures" / "number_with_pauses_16k.wav"
-# Silence after each utterance: long enough for any configuration's answer to start (an uncached reply took up to
-# 3.3 s at a load of 5 on two cores), so that the next utterance does not begin before it and every answer is timed.
-AFTER_UTTERANCE_MS = 5000
+# Silence the caller leaves after the agent's answer has been played in full, before the next utterance.
+GAP_AFTER_ANSWER_MS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +92,7 @@ SCRIPT = (
     Utterance("complete", (say("How do I change my address?"),)),
     Utterance("paused", (say("My customer number is"), say("four one seven"), say("five nine three."))),
     Utterance("complete", (say("Is there an outage in my area?"),)),
-    Utterance("real", (real("command_set_a_timer_for_5_minutes.wav"),)),
+    Utterance("real", (real("command_whats_the_weather_like_in_new_york.wav"),)),
     Utterance("complete", (say("I was charged twice on my last bill."),)),
     Utterance("paused", (say("I would like to"), say("check the status of my order.")), 700),
     Utterance("complete", (say("Can I speak to an agent, please?"),)),
@@ -135,9 +134,11 @@ def write_fixture(folder: Path, gaps: dict[int, int] | None = None) -> tuple[Pat
         for position, part in enumerate(utterance.parts):
             if position:
                 turns.append({"pause_ms": (gaps or {}).get(len(turns) + 1, utterance.pause_ms)})
-            turns.append({**part, "wait": "none"})
+            last = position == len(utterance.parts) - 1
+            # Each utterance waits for its answer to be played in full (at most 15 s), so that every answer is timed
+            # against its own utterance, however slow; the parts before a mid-sentence pause go straight on.
+            turns.append({**part, "wait": "reply", "gap_ms": GAP_AFTER_ANSWER_MS} if last else {**part, "wait": "none"})
             numbers.append(len(turns))
-        turns.append({"pause_ms": AFTER_UTTERANCE_MS})
         groups.append((utterance, numbers))
     fixture = {
         "name": "response_latency",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+import pytest
 
 from voice.events import Transcript
 from voice.speculation import SpeculativeTranscriber, TurnSpan
@@ -119,7 +120,7 @@ def test_the_turn_waits_for_its_transcription_still_in_flight() -> None:
     assert asyncio.run(scenario()) == Transcript("words from 40", 0.9, 40, 140)
 
 
-def test_a_failed_transcription_is_reported_and_the_turn_transcribes_itself() -> None:
+def test_a_failed_transcription_is_reported_and_fails_the_turn() -> None:
     async def failing(samples: np.ndarray, start_ms: int) -> Transcript:
         raise RuntimeError("model fault")
 
@@ -129,9 +130,35 @@ def test_a_failed_transcription_is_reported_and_the_turn_transcribes_itself() ->
         span = TurnSpan(0, 700)
         speculation.request(span, AUDIO)
         await asyncio.sleep(0.01)
-        return ready, speculation, speculation.claim(span)
+        claimed = speculation.claim(span)
+        with pytest.raises(RuntimeError, match="model fault"):
+            await claimed
+        return ready, speculation
 
-    ready, speculation, claimed = asyncio.run(scenario())
+    ready, speculation = asyncio.run(scenario())
 
+    # The end-of-turn policy hears of it (and falls back to the default silence); the turn fails as it would have
+    # without speculation: the same audio would fail again.
     assert ready == [(TurnSpan(0, 700), None)]
-    assert claimed is None and speculation.stats.failed == 1
+    assert speculation.stats.failed == 1 and speculation.stats.kept == 0
+
+
+def test_a_transcription_that_fails_in_flight_fails_the_turn_that_claimed_it() -> None:
+    async def scenario():
+        release = asyncio.Event()
+
+        async def failing_later(samples: np.ndarray, start_ms: int) -> Transcript:
+            await release.wait()
+            raise TimeoutError
+
+        speculation = SpeculativeTranscriber(failing_later)
+        span = TurnSpan(0, 700)
+        speculation.request(span, AUDIO)
+        await asyncio.sleep(0.01)
+        claimed = speculation.claim(span)
+        release.set()
+        with pytest.raises(TimeoutError):
+            await claimed
+        return speculation
+
+    assert asyncio.run(scenario()).stats.failed == 1

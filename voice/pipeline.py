@@ -153,8 +153,8 @@ class _EndedTurn:
     """`time.perf_counter()` when the end was detected."""
     end_of_turn: EndOfTurn
     """Why it was taken as over."""
-    speculative: asyncio.Future[Transcript | None] | None
-    """Its speculative transcript (possibly still being made), or None: transcribe it."""
+    speculative: asyncio.Future[Transcript] | None
+    """Its speculative transcript (possibly still being made, or failed), or None: transcribe it."""
 
 
 @dataclass(slots=True)
@@ -342,14 +342,15 @@ class CallPipeline:
                 await self._decide(item, started=time.perf_counter())
                 continue
             turn = item.turn
-            transcript = await item.speculative if item.speculative is not None else None
-            end = dataclasses.replace(item.end_of_turn, speculative_asr=transcript is not None)
-            if transcript is None:
-                try:
+            end = dataclasses.replace(item.end_of_turn, speculative_asr=item.speculative is not None)
+            try:
+                if item.speculative is not None:
+                    transcript = await item.speculative
+                else:
                     transcript = await self._transcribe(self._turn_audio(turn.start_ms, turn.end_ms), turn.start_ms)
-                except Exception as error:  # any ASR failure must end in a person, never in silence
-                    await self._fail(f"speech recognition failed: {error!r}")
-                    return
+            except Exception as error:  # any ASR failure must end in a person, never in silence
+                await self._fail(f"speech recognition failed: {error!r}")
+                return
             if not transcript.text:
                 # Noise, breathing or a cough: nothing to answer.
                 continue

@@ -68,7 +68,8 @@ class SpeculativeTranscriber:
         self._waiting: tuple[TurnSpan, np.ndarray] | None = None
         # The span whose transcript is wanted; None after a discard. A transcript for another span is stale.
         self._current: TurnSpan | None = None
-        self._result: tuple[TurnSpan, Transcript] | None = None
+        # The finished transcription of `_current`: its transcript, or the error it raised.
+        self._result: tuple[TurnSpan, Transcript | Exception] | None = None
         # A transcription in flight that an ended turn has claimed: its result goes to the claimant, not here.
         self._claimed: TurnSpan | None = None
         self.stats = SpeculationStats()
@@ -92,12 +93,13 @@ class SpeculativeTranscriber:
         self._waiting = None
         self._result = None
 
-    def claim(self, span: TurnSpan) -> asyncio.Future[Transcript | None] | None:
+    def claim(self, span: TurnSpan) -> asyncio.Future[Transcript] | None:
         """Take the transcript of the turn that just ended, `span`, if one was made or is being made for exactly it.
 
-        Called the moment the turn ends, so that the next turn's pause cannot discard it; the awaitable gives the
-        transcript (waiting for one still in flight: it started earlier than a new one would), or None when the
-        transcription failed. Returns None when there is nothing for this span: the caller then transcribes the turn.
+        Called the moment the turn ends, so that the next turn's pause cannot discard it. The future gives the
+        transcript (waiting for one still in flight: it started earlier than a new one would), or raises what the
+        transcription raised: the same audio would fail again, so the turn fails as if transcribed after it ended.
+        Returns None when there is nothing for this span: the caller then transcribes the turn itself.
         """
         if self._current != span:
             # Made for a span the turn has since outgrown (the turn went on, or was cut).
@@ -107,9 +109,12 @@ class SpeculativeTranscriber:
         self._current = None
         self._result = None
         if result is not None and result[0] == span:
-            self.stats.kept += 1
-            ready: asyncio.Future[Transcript | None] = asyncio.get_running_loop().create_future()
-            ready.set_result(result[1])
+            ready: asyncio.Future[Transcript] = asyncio.get_running_loop().create_future()
+            if isinstance(result[1], Exception):
+                ready.set_exception(result[1])
+            else:
+                self.stats.kept += 1
+                ready.set_result(result[1])
             return ready
         if running is not None and running[0] == span:
             self._claimed = span
@@ -117,11 +122,8 @@ class SpeculativeTranscriber:
             return asyncio.ensure_future(self._wait_for(running[1]))
         return None
 
-    async def _wait_for(self, task: asyncio.Task[Transcript]) -> Transcript | None:
-        try:
-            transcript = await asyncio.shield(task)
-        except Exception:  # counted and logged in `_finished`; the turn is transcribed again
-            return None
+    async def _wait_for(self, task: asyncio.Task[Transcript]) -> Transcript:
+        transcript = await asyncio.shield(task)  # its error, if any, is the turn's (counted in `_finished`)
         self.stats.kept += 1
         return transcript
 
@@ -147,8 +149,10 @@ class SpeculativeTranscriber:
         elif task.exception() is not None:
             self.stats.failed += 1
             log.warning("speculative transcription failed: %r", task.exception())
-            if span == self._current and self._on_ready is not None:
-                self._on_ready(span, None)
+            if span == self._current and not claimed:
+                self._result = (span, task.exception())
+                if self._on_ready is not None:
+                    self._on_ready(span, None)
         elif claimed:
             pass  # the ended turn that claimed it takes the result itself
         elif span == self._current:

@@ -59,6 +59,7 @@ bench: install /usr/bin/espeak-ng
 	$(BIN)/python benchmarks/storage.py --calls 100
 	$(BIN)/python benchmarks/asr.py
 	$(BIN)/python benchmarks/fairness.py
+	$(BIN)/python benchmarks/response_latency.py
 
 # Many calls against one server subprocess: ~5 min for the concurrency levels, ~2 h for the full soak (real-time
 # calls). A shorter soak: make bench-load SOAK_ARGS="--sequential 20 --waves 2 --wave-size 10"

@@ -33,6 +33,7 @@ from telephony.storage.writer import RecordWriter
 from telephony.transfer import CallRedirector, Transfers
 from voice.asr import AsrOptions
 from voice.asr_prompt import catalogue_prompt
+from voice.end_of_turn import EndOfTurnOptions
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue, load_catalogue
 from voice.turns import TurnOptions
@@ -133,6 +134,8 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
         turn_options=turn_options(settings),
         asr_timeout_s=settings.asr_timeout_s,
         tts_timeout_s=settings.tts_timeout_s,
+        end_of_turn=end_of_turn_options(settings),
+        stream_first_sentence=settings.stream_first_sentence,
     )
 
 
@@ -143,6 +146,17 @@ def turn_options(settings: Settings) -> TurnOptions:
         speech_start_threshold=settings.speech_start_threshold,
         speech_end_threshold=min(settings.speech_start_threshold, default.speech_end_threshold),
         end_of_turn_silence_ms=settings.end_of_turn_silence_ms,
+        pause_report_ms=settings.speculative_asr_after_ms if settings.speculative_asr else None,
+    )
+
+
+def end_of_turn_options(settings: Settings) -> EndOfTurnOptions:
+    """Adaptive end of turn as configured; its default silence is the configured end-of-turn silence."""
+    return EndOfTurnOptions(
+        enabled=settings.adaptive_end_of_turn,
+        default_silence_ms=settings.end_of_turn_silence_ms,
+        complete_silence_ms=settings.end_of_turn_complete_ms,
+        trailing_silence_ms=settings.end_of_turn_trailing_ms,
     )
 
 

@@ -105,6 +105,18 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     """When set, ``GET /metrics`` needs it as a bearer token; unset, the metrics are open (they hold no personal
     data): keep /metrics off the public side of the proxy then."""
+    speculative_asr: bool = True
+    """Transcribe the turn so far when the caller pauses, so that the transcript is ready when the turn ends."""
+    speculative_asr_after_ms: int = Field(default=200, ge=32, le=2000)
+    """Silence after which a pause is transcribed speculatively (benchmarks/response_latency.py)."""
+    adaptive_end_of_turn: bool = True
+    """Choose each pause's end-of-turn silence from its speculative transcript (needs speculative ASR)."""
+    end_of_turn_complete_ms: int = Field(default=350, ge=100, le=5000)
+    """Silence that ends a turn whose words already form a complete request (adaptive end of turn)."""
+    end_of_turn_trailing_ms: int = Field(default=1200, ge=200, le=5000)
+    """Silence that ends a turn whose words trail off ("and", "my", a number being read out)."""
+    stream_first_sentence: bool = True
+    """Send the first sentence of a reply that is not cached as soon as it is synthesised."""
 
     @field_validator("agent_token", "admin_token", "metrics_token")
     @classmethod

@@ -8,7 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voice.turns import SpeechStarted, TurnDetector, TurnEnded, TurnEvent, TurnOptions, turn_samples
+from voice.turns import (
+    PauseStarted,
+    SpeechResumed,
+    SpeechStarted,
+    TurnDetector,
+    TurnEnded,
+    TurnEvent,
+    TurnOptions,
+    turn_samples,
+)
 from voice.wavfile import read_wav
 
 WINDOW_MS = 32
@@ -280,3 +289,93 @@ def test_number_read_with_pauses_splits_with_a_short_end_silence() -> None:
     events = vad_turns(read_fixture(), TurnOptions(end_of_turn_silence_ms=480))
 
     assert sum(isinstance(event, TurnEnded) for event in events) == 3
+
+
+# --- pauses reported for speculative ASR, and the silence of one pause chosen from outside -------------------------
+
+PAUSES = TurnOptions(pause_report_ms=192)
+
+
+def test_a_pause_is_reported_once_and_its_resumption_too() -> None:
+    events = run(windows(SPEECH, 640) + windows(SILENCE, 384) + windows(SPEECH, 640) + windows(SILENCE, 1600), PAUSES)
+
+    assert events == [
+        SpeechStarted(at_ms=0),
+        PauseStarted(start_ms=0, end_ms=640),
+        SpeechResumed(at_ms=1024),
+        PauseStarted(start_ms=0, end_ms=1664),
+        TurnEnded(start_ms=0, end_ms=1664),
+    ]
+    # The turn that ends has the span of its last pause: a transcript made for that pause is the turn's.
+    assert (events[3].start_ms, events[3].end_ms) == (events[4].start_ms, events[4].end_ms)
+    assert events[4].silence_ms == 800
+
+
+def test_no_pause_is_reported_unless_asked() -> None:
+    events = run(windows(SPEECH, 640) + windows(SILENCE, 384) + windows(SPEECH, 640) + windows(SILENCE, 1600))
+
+    assert not any(isinstance(event, PauseStarted | SpeechResumed) for event in events)
+
+
+def test_a_longer_pause_silence_keeps_the_turn_open_past_the_default() -> None:
+    detector = TurnDetector(PAUSES, window_ms=WINDOW_MS)
+    (_, pause) = detector.process(windows(SPEECH, 640) + windows(SILENCE, 192))
+    assert pause == PauseStarted(start_ms=0, end_ms=640)
+
+    assert detector.set_pause_silence(1216, pause.end_ms) == []
+    assert detector.process(windows(SILENCE, 992)) == []  # 1184 ms of silence: past 800, still one turn
+
+    assert detector.process(windows(SILENCE, 32)) == [TurnEnded(start_ms=0, end_ms=640)]
+    assert not detector.in_speech
+
+
+def test_a_shorter_pause_silence_ends_a_pause_that_already_lasted_it() -> None:
+    detector = TurnDetector(PAUSES, window_ms=WINDOW_MS)
+    detector.process(windows(SPEECH, 640) + windows(SILENCE, 480))
+
+    (ended,) = detector.set_pause_silence(352, turn_end_ms=640)
+
+    assert ended == TurnEnded(start_ms=0, end_ms=640)
+    assert ended.silence_ms == 352
+    assert not detector.in_speech
+
+
+def test_a_pause_silence_chosen_for_an_earlier_pause_is_ignored() -> None:
+    detector = TurnDetector(PAUSES, window_ms=WINDOW_MS)
+    detector.process(windows(SPEECH, 640) + windows(SILENCE, 384) + windows(SPEECH, 640) + windows(SILENCE, 480))
+
+    # Chosen for the pause that ended at 640 ms; the caller has spoken since.
+    assert detector.set_pause_silence(352, turn_end_ms=640) == []
+    assert detector.in_speech
+
+
+def test_a_pause_silence_lasts_one_pause_only() -> None:
+    detector = TurnDetector(PAUSES, window_ms=WINDOW_MS)
+    detector.process(windows(SPEECH, 640) + windows(SILENCE, 192))
+    detector.set_pause_silence(1216, turn_end_ms=640)
+    detector.process(windows(SILENCE, 384) + windows(SPEECH, 640))
+
+    events = detector.process(windows(SILENCE, 1600))
+
+    # The second pause ends at the default 800 ms again.
+    assert events[-1] == TurnEnded(start_ms=0, end_ms=1856)
+    assert events[-1].silence_ms == 800
+
+
+def test_number_read_with_pauses_stays_one_turn_when_each_pause_waits_for_trailing_digits() -> None:
+    # What the adaptive end of turn does when the pause's transcript ends with a number: 1200 ms for that pause.
+    from voice.vad import StreamingVad
+
+    samples = read_fixture()
+    vad = StreamingVad()
+    detector = TurnDetector(TurnOptions(pause_report_ms=192), window_ms=vad.window_ms)
+    events: list[TurnEvent] = []
+    for start in range(0, samples.size, 320):
+        for event in detector.process(vad.process(samples[start : start + 320])):
+            events.append(event)
+            if isinstance(event, PauseStarted):
+                events += detector.set_pause_silence(1200, event.end_ms)
+    events += detector.flush()
+
+    assert sum(isinstance(event, PauseStarted) for event in events) >= 2  # the pauses between the groups
+    assert sum(isinstance(event, TurnEnded) for event in events) == 1

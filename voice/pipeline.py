@@ -2,7 +2,11 @@
 
     8 kHz mu-law frames -> PCM -> 16 kHz -> streaming VAD -> turn detector
         SpeechStarted while the agent is still audible -> barge-in: clear, stop speaking, tell the engine
-        TurnEnded -> ASR (worker pool) -> dialogue engine -> TTS sentence by sentence (worker pool) -> 8 kHz frames
+        PauseStarted -> speculative ASR of the turn so far (worker pool) -> end-of-turn policy: the pause's silence
+        SpeechResumed -> the speculative transcript is stale
+        TurnEnded -> the speculative transcript, or ASR (worker pool) -> dialogue engine
+            -> TTS sentence by sentence (worker pool; an uncached reply's first sentence is sent before the rest is
+               synthesised) -> 8 kHz frames
 
 The pipeline knows nothing about Twilio: it talks to the wire through `AgentOutput` (play frames followed by a
 mark, clear, hand the call over) and learns what the caller has heard from `marked`. Turns are answered one at a
@@ -17,7 +21,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,12 +30,24 @@ import numpy as np
 from voice.asr import SpeechRecognizer
 from voice.codec import mulaw_to_pcm16, pcm16_to_float32
 from voice.dialogue import DialogueEngine, DialogueState
+from voice.end_of_turn import EndOfTurn, EndOfTurnChoice, EndOfTurnOptions, EndOfTurnPolicy, EndOfTurnRule
 from voice.events import Action, Decision, Dtmf, Transcript
 from voice.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
+from voice.redaction import redact
 from voice.redaction_buffer import RedactionBuffer
 from voice.resample import StreamResampler
+from voice.speculation import SpeculativeTranscriber, TurnSpan
 from voice.tts import PhraseCache
-from voice.turns import SpeechStarted, TurnDetector, TurnEnded, TurnOptions, turn_samples
+from voice.turns import (
+    PauseStarted,
+    SpeechResumed,
+    SpeechStarted,
+    TurnDetector,
+    TurnEnded,
+    TurnEvent,
+    TurnOptions,
+    turn_samples,
+)
 from voice.vad import SAMPLE_RATE_HZ as VAD_SAMPLE_RATE_HZ
 from voice.vad import StreamingVad
 from voice.workers import ModelWorkers
@@ -74,6 +90,11 @@ class VoiceServices:
     speech: PhraseCache
     workers: ModelWorkers
     turn_options: TurnOptions = field(default_factory=TurnOptions)
+    """End-of-turn detection; with `pause_report_ms` set, pauses are transcribed speculatively."""
+    end_of_turn: EndOfTurnOptions = field(default_factory=EndOfTurnOptions)
+    """Adaptive end of turn, which reads the pause's speculative transcript (so it needs `pause_report_ms`)."""
+    stream_first_sentence: bool = True
+    """Send an uncached reply's first sentence as soon as it is synthesised, rather than after the whole reply."""
     asr_timeout_s: float = 10.0
     """Longest a transcription may take before the call is handed to a person."""
     tts_timeout_s: float = 10.0
@@ -94,6 +115,8 @@ class TurnRecord:
     """The whole reply was played to the caller (its last mark came back)."""
     interrupted: bool = False
     """The caller spoke over the reply and it was cleared."""
+    end_of_turn: EndOfTurn | None = None
+    """Why the caller's spoken turn was taken as over (rule, silence, speculative transcript); None otherwise."""
 
 
 class _AudioHistory:
@@ -121,6 +144,19 @@ class _AudioHistory:
         return self._chunks[0] if self._chunks else np.zeros(0, dtype=np.float32)
 
 
+@dataclass(frozen=True, slots=True)
+class _EndedTurn:
+    """A spoken turn that ended, queued for the call's turn task."""
+
+    turn: TurnEnded
+    detected: float
+    """`time.perf_counter()` when the end was detected."""
+    end_of_turn: EndOfTurn
+    """Why it was taken as over."""
+    speculative: asyncio.Future[Transcript] | None
+    """Its speculative transcript (possibly still being made, or failed), or None: transcribe it."""
+
+
 @dataclass(slots=True)
 class _Speaking:
     """The reply being played: its marks still unconfirmed and whether it may be interrupted."""
@@ -129,6 +165,8 @@ class _Speaking:
     pending_marks: set[str]
     interruptible: bool
     done: asyncio.Event
+    producing: bool = True
+    """Sentences are still being synthesised: the reply is not over when the marks sent so far come back."""
 
 
 class CallPipeline:
@@ -148,7 +186,14 @@ class CallPipeline:
         # only ever see the redacted text. One buffer per call, so a card number read over several turns is caught.
         self._redactor = RedactionBuffer(services.engine.catalogue.language)
         self._redacted_turns: dict[int, TurnRecord] = {}
-        self._inbox: asyncio.Queue[tuple[TurnEnded, float] | Dtmf] = asyncio.Queue()
+        self._inbox: asyncio.Queue[_EndedTurn | Dtmf] = asyncio.Queue()
+        language = services.engine.catalogue.language
+        self._end_of_turn = EndOfTurnPolicy(services.end_of_turn, language)
+        # The end-of-turn choice made for the current pause, and the pause (turn span) it was made for.
+        self._pause_choice: tuple[TurnSpan, EndOfTurnChoice] | None = None
+        self._speculation: SpeculativeTranscriber | None = None
+        if services.turn_options.pause_report_ms is not None:
+            self._speculation = SpeculativeTranscriber(self._transcribe, on_ready=self._pause_transcribed)
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._speaking: _Speaking | None = None
@@ -181,11 +226,69 @@ class CallPipeline:
         if samples.size == 0:
             return
         self._history.append(samples)
-        for event in self._turns.process(self._vad.process(samples)):
-            if isinstance(event, SpeechStarted):
-                self._barge_in()
-            else:
-                self._inbox.put_nowait((event, time.perf_counter()))
+        self._on_turn_events(self._turns.process(self._vad.process(samples)))
+
+    def _on_turn_events(self, events: list[TurnEvent]) -> None:
+        for event in events:
+            match event:
+                case SpeechStarted():
+                    self._barge_in()
+                case PauseStarted(start_ms=start_ms, end_ms=end_ms):
+                    if self._speculation is not None:
+                        span = TurnSpan(start_ms, end_ms)
+                        self._speculation.request(span, self._turn_audio(start_ms, end_ms))
+                        if self._services.end_of_turn.enabled:
+                            # Hold the turn open (up to the longest silence) until the transcript says how long.
+                            self._apply_pause_choice(span, self._end_of_turn.awaiting_transcript())
+                case SpeechResumed():
+                    self._pause_choice = None
+                    if self._speculation is not None:
+                        self._speculation.discard()
+                case TurnEnded():
+                    self._turn_ended(event)
+
+    def _turn_audio(self, start_ms: int, end_ms: int) -> np.ndarray:
+        turn = TurnEnded(start_ms, end_ms)
+        return turn_samples(self._history.samples(), turn, buffer_start_ms=self._history.start_ms, pad_ms=_TURN_PAD_MS)
+
+    async def _transcribe(self, samples_16k: np.ndarray, start_ms: int) -> Transcript:
+        services = self._services
+        return await services.workers.run(
+            services.recognizer.transcribe, samples_16k, start_ms, timeout_s=services.asr_timeout_s
+        )
+
+    def _pause_transcribed(self, span: TurnSpan, transcript: Transcript | None) -> None:
+        """The turn so far is transcribed while the caller is silent: choose how long this pause may last."""
+        if self._handed_over or not self._services.end_of_turn.enabled:
+            return
+        if transcript is None:
+            self._apply_pause_choice(span, self._end_of_turn.fixed("the pause's speculative transcription failed"))
+            return
+        preview = None
+        if self._state is not None and transcript.text:
+            # What the engine would decide on these words now (pure: the state is not kept); it only ever sees
+            # redacted text.
+            heard = dataclasses.replace(transcript, text=redact(transcript.text, self._engine.catalogue.language).text)
+            _state, preview = self._engine.step(self._state, heard)
+        self._apply_pause_choice(span, self._end_of_turn.choose(transcript, preview))
+
+    def _apply_pause_choice(self, span: TurnSpan, choice: EndOfTurnChoice) -> None:
+        self._pause_choice = (span, choice)
+        self._on_turn_events(self._turns.set_pause_silence(choice.silence_ms, span.end_ms))
+
+    def _turn_ended(self, turn: TurnEnded) -> None:
+        span = TurnSpan(turn.start_ms, turn.end_ms)
+        choice, self._pause_choice = self._pause_choice, None
+        if turn.silence_ms is None:
+            end = EndOfTurn(EndOfTurnRule.CUT, None, "the turn reached its longest length, or the stream ended")
+        elif choice is not None and choice[0] == span and choice[1].silence_ms == turn.silence_ms:
+            end = EndOfTurn(choice[1].rule, turn.silence_ms, choice[1].reason)
+        else:
+            why = "adaptive end of turn is off" if not self._services.end_of_turn.enabled else "no pause transcribed"
+            end = EndOfTurn(EndOfTurnRule.FIXED, turn.silence_ms, why)
+        # Claimed now, before the next turn's pause can replace it; the turn task awaits it in order.
+        speculative = self._speculation.claim(span) if self._speculation is not None else None
+        self._inbox.put_nowait(_EndedTurn(turn, time.perf_counter(), end, speculative))
 
     def feed_dtmf(self, digit: str) -> None:
         """Take a key press from the caller."""
@@ -200,7 +303,7 @@ class CallPipeline:
         if speaking is None or name not in speaking.pending_marks:
             return
         speaking.pending_marks.discard(name)
-        if not speaking.pending_marks:
+        if not speaking.pending_marks and not speaking.producing:
             speaking.record.heard = not speaking.record.interrupted
             speaking.done.set()
             self._speaking = None
@@ -208,6 +311,8 @@ class CallPipeline:
     async def close(self) -> None:
         """Stop the call's tasks (the caller hung up or the stream ended)."""
         self._handed_over = True
+        if self._speculation is not None:
+            self._speculation.close()
         tasks = [*self._background, *([self._worker] if self._worker is not None else [])]
         for task in tasks:
             task.cancel()
@@ -239,14 +344,13 @@ class CallPipeline:
             if isinstance(item, Dtmf):
                 await self._decide(item, started=time.perf_counter())
                 continue
-            turn, detected = item
-            audio = turn_samples(
-                self._history.samples(), turn, buffer_start_ms=self._history.start_ms, pad_ms=_TURN_PAD_MS
-            )
+            turn = item.turn
+            end = dataclasses.replace(item.end_of_turn, speculative_asr=item.speculative is not None)
             try:
-                transcript = await self._services.workers.run(
-                    self._services.recognizer.transcribe, audio, turn.start_ms, timeout_s=self._services.asr_timeout_s
-                )
+                if item.speculative is not None:
+                    transcript = await item.speculative
+                else:
+                    transcript = await self._transcribe(self._turn_audio(turn.start_ms, turn.end_ms), turn.start_ms)
             except Exception as error:  # any ASR failure must end in a person, never in silence
                 await self._fail(f"speech recognition failed: {error!r}")
                 return
@@ -254,7 +358,7 @@ class CallPipeline:
                 # Noise, breathing or a cough: nothing to answer.
                 continue
             redacted, index = self._redact(transcript)
-            await self._decide(redacted, started=detected, redaction_index=index)
+            await self._decide(redacted, started=item.detected, redaction_index=index, end_of_turn=end)
 
     def _redact(self, transcript: Transcript) -> tuple[Transcript, int]:
         """The transcript with personal data replaced by markers, and its turn number in the redaction buffer.
@@ -269,9 +373,18 @@ class CallPipeline:
                 earlier.caller = dataclasses.replace(earlier.caller, text=redaction.text)
         return dataclasses.replace(transcript, text=result.redaction.text), result.index
 
-    async def _decide(self, turn: Transcript | Dtmf, started: float, redaction_index: int | None = None) -> None:
+    async def _decide(
+        self,
+        turn: Transcript | Dtmf,
+        started: float,
+        redaction_index: int | None = None,
+        end_of_turn: EndOfTurn | None = None,
+    ) -> None:
         self._state, decision = self._engine.step(self._state, turn)
-        record = TurnRecord(caller=turn, decision=decision)
+        if end_of_turn is not None:
+            # Every decision says why: here also why the caller's turn was taken as over.
+            decision = dataclasses.replace(decision, reasons=(*decision.reasons, end_of_turn.describe()))
+        record = TurnRecord(caller=turn, decision=decision, end_of_turn=end_of_turn)
         if redaction_index is not None:
             self._redacted_turns[redaction_index] = record
             # The buffer revises only its last few turns; older records need not be reachable.
@@ -286,26 +399,36 @@ class CallPipeline:
         speaking = _Speaking(record, pending_marks=set(), interruptible=not final, done=asyncio.Event())
         self._speaking = speaking
         sent_ms = 0.0
+        sentences = self._reply_audio(decision.reply)
         try:
-            sentences = await self._services.workers.run(
-                self._services.speech.get_or_synthesize, decision.reply, timeout_s=self._services.tts_timeout_s
-            )
-        except Exception as error:  # any TTS failure must end in a person, never in silence
-            self._speaking = None
-            await self._fail(f"speech synthesis failed: {error!r}")
-            return
-        for index, audio in enumerate(sentences):
-            if record.interrupted:
-                break
-            frames = pcm_to_twilio_frames(audio, self._services.speech.sample_rate_hz)
-            self._mark_counter += 1
-            mark = f"{len(self.records)}.{index}.{self._mark_counter}"
-            speaking.pending_marks.add(mark)
-            if started is not None and record.processing_ms is None:
-                record.processing_ms = (time.perf_counter() - started) * 1000
-            await self._output.play(frames, mark)
-            sent_ms += len(frames) * 20
+            index = 0
+            while not record.interrupted:
+                try:
+                    audio = await anext(sentences)
+                except StopAsyncIteration:
+                    break
+                except Exception as error:  # any TTS failure must end in a person, never in silence
+                    self._speaking = None
+                    await self._fail(f"speech synthesis failed: {error!r}")
+                    return
+                if record.interrupted:
+                    break  # the caller barged in while this sentence was being synthesised
+                frames = pcm_to_twilio_frames(audio, self._services.speech.sample_rate_hz)
+                self._mark_counter += 1
+                mark = f"{len(self.records)}.{index}.{self._mark_counter}"
+                index += 1
+                speaking.pending_marks.add(mark)
+                if started is not None and record.processing_ms is None:
+                    record.processing_ms = (time.perf_counter() - started) * 1000
+                await self._output.play(frames, mark)
+                sent_ms += len(frames) * 20
+        finally:
+            # Stops a synthesis still under way (barge-in) and leaves that reply uncached.
+            await sentences.aclose()
+            speaking.producing = False
         if not speaking.pending_marks:
+            # Every sentence was played (or none sent) while the later ones were still being made.
+            speaking.record.heard = sent_ms > 0 and not record.interrupted
             speaking.done.set()
             self._speaking = None
         if final:
@@ -314,6 +437,17 @@ class CallPipeline:
                 await asyncio.wait_for(speaking.done.wait(), timeout=sent_ms / 1000 + _HANDOVER_GRACE_S)
             self._handed_over = True
             await self._output.hand_over(decision)
+
+    async def _reply_audio(self, text: str) -> AsyncIterator[np.ndarray]:
+        """The reply's audio, sentence by sentence: from the cache, or streamed from the synthesizer as it is made."""
+        services = self._services
+        speech = services.speech
+        if services.stream_first_sentence and text not in speech:
+            async for audio in services.workers.iterate(speech.stream, text, timeout_s=services.tts_timeout_s):
+                yield audio
+            return
+        for audio in await services.workers.run(speech.get_or_synthesize, text, timeout_s=services.tts_timeout_s):
+            yield audio
 
     async def _fail(self, why: str) -> None:
         """Tell the caller about the problem and hand them to a person: a fault must never leave them in silence."""

@@ -119,7 +119,11 @@ class PhraseCache:
                 owner = False
                 self.hits += 1
         if not owner:
-            return list(pending.result())
+            try:
+                return list(pending.result())
+            except _AbandonedError:
+                # The streaming request that owned it stopped early (barge-in): make it here instead.
+                return self.get_or_synthesize(text)
 
         try:
             chunks = tuple(_read_only(chunk) for chunk in self.synthesizer.synthesize(text))
@@ -128,6 +132,54 @@ class PhraseCache:
                 del self._pending[text]
             pending.set_exception(error)
             raise
+        self._store(text, pending, chunks)
+        return list(chunks)
+
+    def stream(self, text: str) -> Iterator[np.ndarray]:
+        """The audio of `text` sentence by sentence, each yielded as soon as it exists; cached once complete.
+
+        For replies not in the cache, the first sentence can be played while the rest is synthesised. Blocking per
+        item: step it through `voice.workers.ModelWorkers.iterate`. Stopping early (barge-in) caches nothing.
+
+        Args:
+            text: the exact text to speak.
+
+        Yields:
+            Read-only float32 arrays at `sample_rate_hz`, one per sentence; nothing for blank text.
+
+        Raises:
+            Exception: whatever the synthesizer raised; nothing is cached then.
+        """
+        if not text.strip():
+            return
+        with self._lock:
+            cached = self._entries.get(text)
+            pending = self._pending.get(text)
+            owner = cached is None and pending is None
+            if cached is not None:
+                self._entries.move_to_end(text)
+                self.hits += 1
+            elif owner:
+                pending = self._pending[text] = Future()
+                self.misses += 1
+        if not owner:
+            # In memory, or being made by another request: wait for it whole (rare: the same new reply at once).
+            yield from self.get_or_synthesize(text)
+            return
+        chunks: list[np.ndarray] = []
+        try:
+            for chunk in self.synthesizer.synthesize(text):
+                chunks.append(_read_only(chunk))
+                yield chunks[-1]
+        except BaseException as error:
+            with self._lock:
+                del self._pending[text]
+            # GeneratorExit is the consumer stopping early: waiters then synthesise it themselves.
+            pending.set_exception(_AbandonedError() if isinstance(error, GeneratorExit) else error)
+            raise
+        self._store(text, pending, tuple(chunks))
+
+    def _store(self, text: str, pending: Future[tuple[np.ndarray, ...]], chunks: tuple[np.ndarray, ...]) -> None:
         with self._lock:
             del self._pending[text]
             self._entries[text] = chunks
@@ -135,7 +187,6 @@ class PhraseCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         pending.set_result(chunks)
-        return list(chunks)
 
     def preload(self, texts: Iterable[str]) -> None:
         """Synthesise `texts` now, typically at start-up, so that the first caller does not wait for them.
@@ -153,6 +204,10 @@ class PhraseCache:
             )
         for text in distinct:
             self.get_or_synthesize(text)
+
+
+class _AbandonedError(Exception):
+    """The request synthesising a phrase stopped before the end; whoever waited for it must make it."""
 
 
 def _read_only(chunk: np.ndarray) -> np.ndarray:

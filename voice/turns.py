@@ -9,12 +9,17 @@ probability falls below the lower `speech_end_threshold`, so a probability wobbl
 flip the state window by window. Speech starts after `min_speech_ms` of voiced windows (shorter bursts are clicks,
 breaths or line noise); a turn ends after `end_of_turn_silence_ms` without a voiced window, or is cut at
 `max_turn_ms`.
+
+For lower latency the detector can also report a pause as it begins (`PauseStarted`, after `pause_report_ms`), so
+that the turn so far can be transcribed while the caller is silent, and `SpeechResumed` when the caller goes on.
+`set_pause_silence` then lets the caller of the detector (the end-of-turn policy, `voice.end_of_turn`) shorten or
+lengthen the silence that ends that one pause; every turn that ends by silence says which silence it was.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,6 +41,9 @@ class TurnOptions:
     has just asked for a number, the session may use a longer value."""
     max_turn_ms: int = 30_000
     """Longest turn; a longer one is cut there so that ASR gets bounded input (Whisper sees 30 s at most)."""
+    pause_report_ms: int | None = None
+    """Silence after which a `PauseStarted` is reported (for speculative ASR); None reports no pauses. Shorter
+    catches the end of a turn sooner but also more gaps between words, each costing a transcription."""
 
     def __post_init__(self) -> None:
         """Reject option sets that cannot work.
@@ -52,9 +60,9 @@ class TurnOptions:
                 f"TurnOptions.speech_end_threshold ({self.speech_end_threshold}) must not exceed "
                 f"speech_start_threshold ({self.speech_start_threshold})"
             )
-        for name in ("min_speech_ms", "end_of_turn_silence_ms", "max_turn_ms"):
+        for name in ("min_speech_ms", "end_of_turn_silence_ms", "max_turn_ms", "pause_report_ms"):
             value = getattr(self, name)
-            if value <= 0:
+            if value is not None and value <= 0:
                 raise ValueError(f"TurnOptions.{name}: expected a positive number of milliseconds, got {value}")
         if self.max_turn_ms <= self.min_speech_ms:
             raise ValueError(
@@ -80,9 +88,33 @@ class TurnEnded:
     """End of the last voiced window of the turn, or the cut point when `cut` is set."""
     cut: bool = False
     """True when the turn reached `max_turn_ms` and was cut rather than ended by silence."""
+    silence_ms: int | None = field(default=None, compare=False)
+    """The silence that ended the turn (`end_of_turn_silence_ms`, or what `set_pause_silence` set); None when the
+    turn was cut or flushed. Not compared: it explains the event, the turn is the same."""
 
 
-TurnEvent = SpeechStarted | TurnEnded
+@dataclass(frozen=True, slots=True)
+class PauseStarted:
+    """The caller has been silent for `TurnOptions.pause_report_ms` inside a turn: the turn may be over.
+
+    `start_ms`..`end_ms` is the turn so far; if it ends in this pause, its `TurnEnded` has the same span.
+    """
+
+    start_ms: int
+    """Start of the turn."""
+    end_ms: int
+    """End of the last voiced window before the pause."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechResumed:
+    """The caller spoke again after a reported pause: the turn goes on, and whatever was made of the pause is stale."""
+
+    at_ms: int
+    """Start of the first voiced window after the pause."""
+
+
+TurnEvent = SpeechStarted | TurnEnded | PauseStarted | SpeechResumed
 
 
 class TurnDetector:
@@ -119,6 +151,9 @@ class TurnDetector:
         self._turn_start = 0
         # Window index just after the last voiced window of the turn.
         self._last_voiced_end = 0
+        # The current pause: reported yet, and the silence that ends it (None: end_of_turn_silence_ms).
+        self._pause_reported = False
+        self._pause_silence_ms: int | None = None
 
     @property
     def in_speech(self) -> bool:
@@ -129,6 +164,44 @@ class TurnDetector:
     def now_ms(self) -> int:
         """End of the last window seen, in milliseconds from the start of the stream."""
         return self._ms(self._windows)
+
+    @property
+    def pause_ms(self) -> int:
+        """Silence so far in the current turn's pause; 0 while the caller speaks or outside a turn."""
+        if not self._in_speech or self._voiced:
+            return 0
+        return self._ms(self._windows - self._last_voiced_end)
+
+    def set_pause_silence(self, silence_ms: int, turn_end_ms: int) -> list[TurnEvent]:
+        """Change the silence that ends the current pause (only this pause: it resets when speech resumes).
+
+        Args:
+            silence_ms: the silence that ends the turn in this pause.
+            turn_end_ms: the `PauseStarted.end_ms` the choice was made for; when the caller has spoken since, the
+                choice is stale and ignored.
+
+        Returns:
+            A `TurnEnded` when the pause has already lasted `silence_ms`; otherwise nothing (the turn then ends
+            when it has, or goes on if the caller speaks).
+
+        Raises:
+            ValueError: `silence_ms` is not positive.
+        """
+        if silence_ms <= 0:
+            raise ValueError(f"silence_ms: expected a positive number of milliseconds, got {silence_ms}")
+        if not self._in_speech or self._voiced or self._ms(self._last_voiced_end) != turn_end_ms:
+            return []
+        self._pause_silence_ms = silence_ms
+        if self.pause_ms >= silence_ms:
+            return [self._end_by_silence()]
+        return []
+
+    def _end_by_silence(self) -> TurnEnded:
+        silence_ms = self._pause_silence_ms or self.options.end_of_turn_silence_ms
+        self._in_speech = False
+        self._pause_reported = False
+        self._pause_silence_ms = None
+        return TurnEnded(self._ms(self._turn_start), self._ms(self._last_voiced_end), silence_ms=silence_ms)
 
     def _ms(self, windows: int) -> int:
         # Times are kept as window counts and converted once, so they never drift over a long call.
@@ -161,6 +234,8 @@ class TurnDetector:
         event = TurnEnded(self._ms(self._turn_start), self._ms(self._last_voiced_end))
         self._in_speech = False
         self._voiced = False
+        self._pause_reported = False
+        self._pause_silence_ms = None
         return [event]
 
     def _step(self, probability: float) -> TurnEvent | None:
@@ -186,21 +261,31 @@ class TurnDetector:
             return None
 
         if self._voiced:
+            resumed = None
+            if not was_voiced and self._pause_reported:
+                resumed = SpeechResumed(self._ms(index))
+            self._pause_reported = False
+            self._pause_silence_ms = None
             self._last_voiced_end = end
             if self._ms(end - self._turn_start) >= options.max_turn_ms:
                 # Still speaking at the limit: hand over what we have and go on with a new turn from here.
                 event = TurnEnded(self._ms(self._turn_start), self._ms(end), cut=True)
                 self._turn_start = end
                 return event
-            return None
+            return resumed
 
-        if self._ms(end - self._last_voiced_end) >= options.end_of_turn_silence_ms:
-            self._in_speech = False
-            return TurnEnded(self._ms(self._turn_start), self._ms(self._last_voiced_end))
+        silence_ms = self._ms(end - self._last_voiced_end)
+        if silence_ms >= (self._pause_silence_ms or options.end_of_turn_silence_ms):
+            return self._end_by_silence()
         if self._ms(end - self._turn_start) >= options.max_turn_ms:
             # In a pause at the limit: the turn ends where the caller last spoke.
             self._in_speech = False
+            self._pause_reported = False
+            self._pause_silence_ms = None
             return TurnEnded(self._ms(self._turn_start), self._ms(self._last_voiced_end), cut=True)
+        if options.pause_report_ms is not None and not self._pause_reported and silence_ms >= options.pause_report_ms:
+            self._pause_reported = True
+            return PauseStarted(self._ms(self._turn_start), self._ms(self._last_voiced_end))
         return None
 
 

@@ -11,8 +11,9 @@ cycling through the fixtures (default: every call in audio_fixtures/calls, so tr
 presses and hang-ups all run). After each `--checkpoint-every` sequential calls and after each wave it prints the
 server's RSS, open files, threads and asyncio tasks (the last from /healthz), then, once no call is live and
 `--settle-s` have passed, baseline, after and the difference, with a verdict:
-- asyncio tasks and open files must be back at the baseline exactly: every call's tasks, sockets and files end with
-  the call, and nothing else in an idle server grows;
+- asyncio tasks and open files must be back at the baseline or below: every call's tasks, sockets and files end
+  with the call, and nothing else in an idle server grows (one fewer is no leak: a connection open at the baseline,
+  such as an idle keep-alive, may have closed since);
 - threads may only be those there at the first checkpoint: thread pools start threads on demand up to their bound
   (one appeared within the first 10 calls and stayed), while a leak keeps adding them;
 - RSS may end at most `--rss-tolerance-mb` (default 30 MB) above the baseline. Some growth is by design or not ours
@@ -162,7 +163,7 @@ def verdict(checkpoints: list[Checkpoint], figures: list[CallFigures], tolerance
     print(f"| RSS MB | {base.rss_mb:.1f} | {after.rss_mb:.1f} | {rss_growth:+.1f} | +{tolerance_mb:.0f} |")
     for name, (before, now) in exact.items():
         difference = (now - before) if before is not None and now is not None else None
-        print(f"| {name} | {before} | {now} | {difference:+d} | 0 |" if difference is not None else f"| {name} | ? |")
+        print(f"| {name} | {before} | {now} | {difference:+d} | +0 |" if difference is not None else f"| {name} | ? |")
     print(
         f"| threads | {base.threads} | {after.threads} | {after.threads - base.threads:+d} "
         f"| +{threads_allowed - base.threads} (threads started by the first checkpoint) |"
@@ -183,12 +184,12 @@ def verdict(checkpoints: list[Checkpoint], figures: list[CallFigures], tolerance
     returned = (
         rss_growth <= tolerance_mb
         and after.threads <= threads_allowed
-        and all(before is not None and before == now for before, now in exact.values())
+        and all(before is not None and now is not None and now <= before for before, now in exact.values())
     )
     print(
         "verdict: "
         + ("returns to baseline" if returned else "DOES NOT return to baseline")
-        + f" (RSS within +{tolerance_mb:.0f} MB; asyncio tasks and open files exactly; no thread after the first "
+        + f" (RSS within +{tolerance_mb:.0f} MB; no more asyncio tasks or open files; no thread after the first "
         "checkpoint)"
     )
     return returned and not failed

@@ -28,7 +28,7 @@ from telephony.metrics import CallMetrics
 from telephony.settings import Settings, load_settings
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.retention import purge_daily
-from telephony.storage.store import CallStore, default_database_url
+from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
 from telephony.transfer import CallRedirector, Transfers
 from voice.asr import AsrOptions
@@ -227,7 +227,7 @@ def create_app(
     catalogue = load_catalogue(settings.prompts_dir, settings.language)
     targets = dict(load_transfer_targets(settings.deployment_file, catalogue.departments))
     transfers = Transfers.from_settings(settings, targets, catalogue, redirector)
-    store = CallStore(settings.database_url or default_database_url(settings.data_dir))
+    store = CallStore.from_settings(settings)
     state = AppState(settings=settings, catalogue=catalogue, targets=targets, transfers=transfers, store=store)
     admission = state.admission = Admission(state.registry, settings.max_calls)
     call_metrics = CallMetrics(state.registry, state.counters)
@@ -236,8 +236,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The database first: an unreachable one should stop the start-up before the models take their 25 s.
         await asyncio.to_thread(store.migrate)
-        caller_key = settings.caller_key.get_secret_value() if settings.caller_key else None
-        state.pseudonyms = CallerPseudonyms.from_data_dir(settings.data_dir, caller_key)
+        state.pseudonyms = CallerPseudonyms.from_settings(settings)
         writer = state.writer = RecordWriter(store, state.registry, state.pseudonyms)
         writer.start()
         retention = asyncio.create_task(purge_daily(store, settings.retention_days), name="retention")

@@ -213,9 +213,9 @@ def replay_command(
 
 
 def _open_store(settings: Settings) -> CallStore:
-    from telephony.storage.store import CallStore, default_database_url
+    from telephony.storage.store import CallStore
 
-    store = CallStore(settings.database_url or default_database_url(settings.data_dir))
+    store = CallStore.from_settings(settings)
     store.migrate()
     return store
 
@@ -231,8 +231,7 @@ def _purge(args: argparse.Namespace) -> int:
             deleted = sum(store.delete_call(call_sid) for call_sid in args.call)
             what = f"{deleted} of {len(args.call)} named calls"
         elif args.caller:
-            key = settings.caller_key.get_secret_value() if settings.caller_key else None
-            pseudonym = CallerPseudonyms.from_data_dir(settings.data_dir, key).of(args.caller, args.region)
+            pseudonym = CallerPseudonyms.from_settings(settings).of(args.caller, args.region)
             if pseudonym is None:
                 print(f"voice-agent purge: not a phone number: {args.caller!r}", file=sys.stderr)
                 return 2

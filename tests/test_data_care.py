@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from telephony.app import create_app
 from telephony.cli import main as cli_main
 from telephony.logs import JsonLineFormatter
 from telephony.replay import REPLAY_DATABASE_FILE, run_replay
-from telephony.settings import load_settings
 from telephony.storage.store import DEFAULT_DATABASE_FILE
 
 from .test_api import ADMIN_TOKEN, AGENT_TOKEN, CALLER, bearer, press_zero_call
+from .test_api import make_app as make_api_app
 
 REPO = Path(__file__).resolve().parent.parent
 PRIVACY_CALL = REPO / "audio_fixtures" / "privacy" / "card_and_iban.json"
@@ -69,9 +68,7 @@ def test_the_leak_check_finds_numbers_in_any_form():
 
 
 def make_app(voice_services, **settings):
-    return create_app(
-        load_settings(agent_token=AGENT_TOKEN, admin_token=ADMIN_TOKEN, **settings), services=voice_services
-    )
+    return make_api_app(voice_services, agent_token=AGENT_TOKEN, admin_token=ADMIN_TOKEN, **settings)
 
 
 def test_call_records_survive_a_restart_of_the_server(voice_services):

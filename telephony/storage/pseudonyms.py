@@ -14,6 +14,8 @@ from pathlib import Path
 
 import phonenumbers
 
+from telephony.settings import Settings
+
 KEY_FILE_NAME = "caller-key"
 """The generated key's file inside the data directory (when ``VOICE_AGENT_CALLER_KEY`` is not set)."""
 
@@ -63,6 +65,12 @@ class CallerPseudonyms:
                 with os.fdopen(descriptor, "w", encoding="ascii") as file:
                     file.write(secrets.token_hex(32))
         return cls(path.read_text(encoding="ascii").strip().encode("ascii"))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallerPseudonyms:
+        """``VOICE_AGENT_CALLER_KEY``, else the key kept in the data directory."""
+        configured = settings.caller_key.get_secret_value() if settings.caller_key else None
+        return cls.from_data_dir(settings.data_dir, configured)
 
     def of(self, number: str | None, region: str | None = None) -> str | None:
         """The pseudonym of `number` (hex), or None for an unknown or withheld number."""

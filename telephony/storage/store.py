@@ -28,6 +28,7 @@ from telephony.call_record import (
     TurnView,
 )
 from telephony.calls import CallState
+from telephony.settings import Settings
 from telephony.storage.tables import CallRow, TurnRow
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,11 @@ class CallStore:
         """
         self.engine = _create_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallStore:
+        """``VOICE_AGENT_DATABASE_URL``, else the embedded SQLite file in the data directory."""
+        return cls(settings.database_url or default_database_url(settings.data_dir))
 
     @property
     def url(self) -> str:

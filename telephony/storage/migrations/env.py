@@ -26,10 +26,9 @@ def run_migrations_online() -> None:
         _migrate(connection)
         return
     from telephony.settings import load_settings
-    from telephony.storage.store import CallStore, default_database_url
+    from telephony.storage.store import CallStore
 
-    settings = load_settings()
-    engine = CallStore(settings.database_url or default_database_url(settings.data_dir)).engine
+    engine = CallStore.from_settings(load_settings()).engine
     with engine.connect() as connection:
         _migrate(connection)
         connection.commit()

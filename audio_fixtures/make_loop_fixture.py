@@ -1,10 +1,10 @@
 """Writes espeak_loop_8k.wav: a caller line on which Whisper tiny.en (beam 5, no prompt) loops ("Hi, sir. ...").
 
 espeak-ng 1.51 (Debian 12, `apt-get install espeak-ng`), voice en-us at 160 words per minute, peak -6 dBFS,
-through the telephone path of benchmarks/caller_audio.py (8 kHz G.711 mu-law), stored as the decoded 8 kHz PCM the
+through the telephone path of qa/caller_audio.py (8 kHz G.711 mu-law), stored as the decoded 8 kHz PCM the
 server receives. tests/test_asr.py checks that the recogniser's loop guard turns it back into words.
 
-Usage: PYTHONPATH=. python audio_fixtures/make_loop_fixture.py [OUTPUT]
+Usage: python audio_fixtures/make_loop_fixture.py [OUTPUT]
 """
 
 from __future__ import annotations
@@ -12,14 +12,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from caller_audio import ASR_RATE_HZ, PHONE_RATE_HZ, espeak_ng  # noqa: E402
-
-from voice.codec import float32_to_pcm16, mulaw_to_pcm16, pcm16_to_float32, pcm16_to_mulaw  # noqa: E402
-from voice.resample import resample  # noqa: E402
-from voice.wavfile import write_wav  # noqa: E402
+from qa.caller_audio import ASR_RATE_HZ, PHONE_RATE_HZ, espeak_ng
+from voice.codec import float32_to_pcm16, mulaw_to_pcm16, pcm16_to_float32, pcm16_to_mulaw
+from voice.resample import resample
+from voice.wavfile import write_wav
 
 TEXT = (
     "hi so i run a little hair salon and we have the business internet and the office line with you and this month "

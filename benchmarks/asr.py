@@ -2,7 +2,7 @@
 
 Three sets, each transcribed by every variant (clip by clip in turn, so that the drifting load of a shared machine
 hits all variants alike):
-- real/native: the English clips of ../shared/real_speech/ (recorded people, the sources' own transcripts), 16 kHz;
+- real/native: the English clips of audio_fixtures/real_speech/ (recorded people, the sources' own transcripts), 16 kHz;
 - real/phone: the same through a telephone round trip (8 kHz mu-law with voice/codec.py, back to 16 kHz with
   voice/resample.py, as the server hears a caller);
 - domain/phone: what callers say in this domain, spoken by the replay's Piper caller (en_US-joe, pace 1.0) through
@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 
-from caller_audio import (
+from qa.caller_audio import (
     REPO,
     Clip,
     PiperCaller,
@@ -45,7 +45,6 @@ from caller_audio import (
     telephone_round_trip,
     word_error_rate,
 )
-
 from telephony.app import asr_options
 from telephony.settings import load_settings
 from voice.asr import AsrOptions, SpeechRecognizer

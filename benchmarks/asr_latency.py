@@ -1,6 +1,6 @@
 """How long Whisper tiny.en (int8) takes for one caller utterance, to choose thread counts for two cores.
 
-Runs the real English clips of 2-5 s from ../shared/real_speech/ through `SpeechRecognizer.transcribe` with each
+Runs the real English clips of 2-5 s from audio_fixtures/real_speech/ through `SpeechRecognizer.transcribe` with each
 `--threads` value, alone and while Piper synthesises replies in a background thread (as happens when one call is
 answered while another caller speaks). Prints min, median and p95 per setting; never asserts on time.
 
@@ -27,7 +27,7 @@ from voice.asr import SAMPLE_RATE_HZ, AsrOptions, SpeechRecognizer
 from voice.models import piper_voice_files, whisper_model_dir
 from voice.wavfile import read_wav
 
-REAL_SPEECH_DIR = Path(__file__).resolve().parents[2] / "shared" / "real_speech"
+REAL_SPEECH_DIR = Path(__file__).resolve().parents[1] / "audio_fixtures" / "real_speech"
 BACKGROUND_REPLY = (
     "I am connecting you to our billing team and passing on what you told me. It usually takes less than two minutes."
 )

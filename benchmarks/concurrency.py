@@ -2,7 +2,7 @@
 
 Starts `voice-agent serve` as a subprocess on 127.0.0.1 (so that its CPU and memory are measured apart from the
 callers), waits for /healthz 200, then per level replays fixture calls through the QA replay's Twilio emulation
-(telephony/replay.py), `--level` calls at a time, and prints:
+(qa/replay.py), `--level` calls at a time, and prints:
 - response latency, median and p95 over every answered turn: the caller's last voiced frame sent -> the first agent
   frame received (it includes the 800 ms end-of-turn silence);
 - underruns per call: the emulated Twilio playback buffer running dry in the middle of an answer;
@@ -36,7 +36,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from load_harness import (
+from qa.fixtures import FixtureError, PreparedCall
+from qa.load_harness import (
     CALLS_DIR,
     DEFAULT_STAGGER_S,
     CallFigures,
@@ -51,8 +52,6 @@ from load_harness import (
     run_calls,
     say,
 )
-
-from telephony.replay_fixtures import FixtureError, PreparedCall
 
 DEFAULT_FIXTURE = CALLS_DIR / "billing_then_agent.json"
 """A short, typical call: greeting, a question answered, then a request for a person (transfer)."""

@@ -12,7 +12,7 @@ labelled on its text, plus the `say` turns of audio_fixtures/calls/*.json.
 
 Groups: espeak-ng English accents (Debian's espeak-ng 1.51 has no en-in: it falls back to en-gb and says so only on
 stderr, so it is not offered), the replay's Piper caller at three paces, and the recorded people of
-../shared/real_speech/ (scripts = their reference transcripts, mostly outside this domain: their "intent" is what
+audio_fixtures/real_speech/ (scripts = their reference transcripts, mostly outside this domain: their "intent" is what
 the engine decides on the reference text, usually none).
 
 Conditions: telephone quality (8 kHz mu-law round trip with voice/codec.py and voice/resample.py), clean and with
@@ -35,7 +35,8 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from caller_audio import (
+
+from qa.caller_audio import (
     LINE_NOISE,
     REPO,
     PiperCaller,
@@ -45,12 +46,11 @@ from caller_audio import (
     telephone_round_trip,
     word_error_rate,
 )
-
+from qa.evaluation import NO_INTENT, load_eval_set
 from telephony.app import asr_options
 from telephony.settings import load_settings
 from voice.asr import SpeechRecognizer
 from voice.dialogue import DialogueEngine
-from voice.evaluation import NO_INTENT, load_eval_set
 from voice.events import Action, Transcript
 from voice.models import whisper_model_dir
 from voice.prompts import Role

@@ -14,9 +14,9 @@ import argparse
 import time
 from pathlib import Path
 
+from qa.evaluation import EvalReport, evaluate, load_eval_set
 from telephony.settings import DEFAULT_PROMPTS_DIR
 from voice.dialogue import DialogueEngine
-from voice.evaluation import EvalReport, evaluate, load_eval_set
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SET_FILES = {

@@ -1,10 +1,10 @@
 """Response latency of the call path with each latency lever off and on, and whether callers who pause are cut off.
 
 Replays one scripted call per configuration through the real Media Streams path (the QA replay's in-process
-server, `telephony.replay`), with the bundled Whisper tiny.en and Piper voice. Response latency is the replay's own
+server, `qa.replay`), with the bundled Whisper tiny.en and Piper voice. Response latency is the replay's own
 measure: the caller's last voiced frame sent -> the first agent frame received. The caller's utterances:
 - complete requests, synthesised with the bundled Piper voice ("What are your opening hours?");
-- real recorded speech from ../shared/real_speech/ (not requests the catalogue knows: answered "not understood");
+- real recorded speech from audio_fixtures/real_speech/ (not requests the catalogue knows: answered "not understood");
 - utterances with mid-sentence pauses of 600-700 ms, each a sequence of fixture turns with a pause between them
   ("I have a question about" - pause - "my last bill."), and the recorded account number read in three groups
   (audio_fixtures/number_with_pauses_16k.wav).
@@ -43,15 +43,15 @@ from typing import Any
 
 import numpy as np
 
-from telephony.replay import replay_calls
-from telephony.replay_fixtures import CallerVoice, PreparedCall, load_fixture, prepare_call
-from telephony.replay_server import InProcessServer
+from qa.fixtures import CallerVoice, PreparedCall, load_fixture, prepare_call
+from qa.replay import replay_calls
+from qa.server import InProcessServer
 from voice.framing import FRAME_MS
 from voice.pipeline import TurnRecord, VoiceServices
 from voice.tts import PhraseCache
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_SPEECH = REPO.parent / "shared" / "real_speech" / "audio"
+REAL_SPEECH = REPO / "audio_fixtures" / "real_speech" / "audio"
 NUMBER_FIXTURE = REPO / "audio_fixtures" / "number_with_pauses_16k.wav"
 # Silence the caller leaves after the agent's answer has been played in full, before the next utterance.
 GAP_AFTER_ANSWER_MS = 300

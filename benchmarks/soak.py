@@ -46,7 +46,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from load_harness import (
+from qa.fixtures import FixtureError, PreparedCall
+from qa.load_harness import (
     CALLS_DIR,
     DEFAULT_STAGGER_S,
     CallFigures,
@@ -58,8 +59,6 @@ from load_harness import (
     run_calls,
     say,
 )
-
-from telephony.replay_fixtures import FixtureError, PreparedCall
 
 DEFAULT_RSS_TOLERANCE_MB = 30.0
 LIVE_CALLS_TIMEOUT_S = 60.0

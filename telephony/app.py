@@ -17,20 +17,21 @@ from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
-from telephony import api, desk, metrics, twiml
 from telephony.admission import Admission, turn_away
-from telephony.auth import Authenticator
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallInfo, CallRegistry, CallState
-from telephony.deployment import TransferTarget, load_transfer_targets
-from telephony.media_stream import StreamCounters, run_media_stream
-from telephony.metrics import CallMetrics
 from telephony.settings import Settings, load_settings
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.retention import purge_daily
 from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
-from telephony.transfer import CallRedirector, Transfers
+from telephony.twilio import twiml
+from telephony.twilio.deployment import TransferTarget, load_transfer_targets
+from telephony.twilio.media_stream import StreamCounters, run_media_stream
+from telephony.twilio.transfer import CallRedirector, Transfers
+from telephony.web import api, desk, metrics
+from telephony.web.auth import Authenticator
+from telephony.web.metrics import CallMetrics
 from voice.asr import AsrOptions
 from voice.asr_prompt import catalogue_prompt
 from voice.end_of_turn import EndOfTurnOptions
@@ -219,7 +220,7 @@ def create_app(
             settings; tests point one at a fake Twilio on 127.0.0.1.
 
     Raises:
-        voice.prompts.PromptError, telephony.deployment.DeploymentError: naming the file and the entry at fault.
+        voice.prompts.PromptError, telephony.twilio.deployment.DeploymentError: naming the file and the entry at fault.
         telephony.settings.SettingsError: rest_redirect mode without TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN.
         telephony.storage.store.StorageError: VOICE_AGENT_DATABASE_URL is unusable.
     """
@@ -300,7 +301,7 @@ def create_app(
         body = transfers.after_stream(call, _public_base(request, settings))
         return Response(body, media_type=TWIML_MEDIA_TYPE)
 
-    # --- the transfer's webhooks (telephony/transfer.py builds their TwiML) ------------------------------------
+    # --- the transfer's webhooks (telephony/twilio/transfer.py builds their TwiML) ------------------------------------
 
     @app.post(twiml.WHISPER_PATH, dependencies=[Depends(signed_form)])
     async def whisper(request: Request) -> Response:

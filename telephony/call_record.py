@@ -3,7 +3,7 @@
 Built from a live `telephony.calls.CallInfo` (`call_record`, `summarise`) or read back from the database
 (`telephony.storage`). Only masked data goes in: the caller's number as ``*********06`` and every run of four or more
 digits in what was said, replied or reasoned replaced by ``[number]`` (on top of the redaction of personal data
-that `voice.redaction` already applied to each transcript).
+that `voice.redaction.finder` already applied to each transcript).
 """
 
 from __future__ import annotations

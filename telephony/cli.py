@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from telephony.deployment import DeploymentError
 from telephony.settings import Settings, SettingsError, load_settings
 from telephony.storage.store import StorageError
+from telephony.twilio.deployment import DeploymentError
 from voice.dialogue import DialogueEngine
 from voice.events import Action, Decision, Dtmf, Transcript
 from voice.models import ModelNotFound
@@ -22,7 +22,6 @@ from voice.tone import lint_catalogue
 
 if TYPE_CHECKING:
     from telephony.storage.store import CallStore
-    from voice.pipeline import VoiceServices
 
 DTMF_PREFIX = "DTMF:"
 
@@ -147,9 +146,9 @@ def _serve(args: argparse.Namespace) -> int:
     limit_malloc_arenas()
     import uvicorn
 
-    from telephony.api import StreamClosingServer
     from telephony.app import create_app
     from telephony.logs import configure_logging
+    from telephony.web.api import StreamClosingServer
 
     settings = load_settings(language=args.lang)
     configure_logging(language=settings.language)
@@ -163,53 +162,6 @@ def _serve(args: argparse.Namespace) -> int:
     server = StreamClosingServer(config)
     server.run()
     return 0 if server.started else 1  # not started: the port was taken or the app failed to load (logged)
-
-
-def replay_command(
-    paths: Sequence[Path],
-    report_dir: Path,
-    server_url: str | None = None,
-    parallel: int = 1,
-    services: VoiceServices | None = None,
-) -> int:
-    """`voice-agent replay`: replay fixture calls (or folders of them) with a progress bar on stderr, print the
-    summary table and every failed expectation on stdout, and write the report.
-
-    Args:
-        services: for the in-process server, models already loaded in this process (tests share theirs).
-
-    Returns:
-        The exit code: 0 every call completed without protocol violations and met its expectations, 1 otherwise
-        (or the server could not start), 2 a fixture is invalid.
-    """
-    # Imported here, like the app in `_serve`: the replay pulls in the server, the models and the Piper voice.
-    from telephony.replay import run_replay
-    from telephony.replay_console import SuiteProgress, print_summary
-    from telephony.replay_fixtures import FixtureError, load_fixtures
-    from telephony.replay_server import ReplayError
-
-    try:
-        # Validated before the bar appears, so that a bad fixture is one clear line (and read again: it is cheap).
-        total = len(load_fixtures(paths))
-        with SuiteProgress(total) as progress:
-            result = run_replay(
-                paths,
-                report_dir=report_dir,
-                server_url=server_url,
-                parallel=parallel,
-                services=services,
-                progress=progress.line,
-                on_call_done=progress.call_done,
-            )
-    except FixtureError as error:
-        print(f"voice-agent replay: {error}", file=sys.stderr)
-        return 2
-    except ReplayError as error:
-        print(f"voice-agent replay: {error}", file=sys.stderr)
-        return 1
-    print_summary(result)
-    print(f"report: {result.html_path} (and {result.summary_path.name}, one JSON and WAV per call)", file=sys.stderr)
-    return result.exit_code
 
 
 def _open_store(settings: Settings) -> CallStore:
@@ -279,6 +231,15 @@ def _positive_days(value: str) -> float:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    # The QA tool is a client of the server, installed as an extra: the server runs without it.
+    try:
+        from qa.command import replay_command
+    except ImportError as error:
+        print(
+            f"voice-agent replay needs the QA tools ({error.name} is missing): pip install -e '.[qa]'",
+            file=sys.stderr,
+        )
+        return 2
     return replay_command(args.calls, args.report, server_url=args.server, parallel=args.parallel)
 
 

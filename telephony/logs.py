@@ -1,6 +1,6 @@
 """Logging for the server: one JSON object per line on stderr, with the call SID when there is one.
 
-Every line is redacted (`voice.redaction`) before it is written: the message, the exception and each text field,
+Every line is redacted (`voice.redaction.finder`) before it is written: the message, the exception and each text field,
 except the identifiers that make lines findable (call and stream SIDs, paths). Nothing we log should hold personal
 data in the first place; this catches what slips through (an exception quoting a transcript, say).
 """

@@ -64,8 +64,8 @@ def voice_services():
 def suite_replay(voice_services, tmp_path_factory):
     """The fixture-call suite in audio_fixtures/calls, replayed once for the whole session against the in-process
     server with the real models, all calls at once (about 45 s of real time: the longest call)."""
-    from telephony.replay import run_replay
-    from telephony.replay_fixtures import fixture_paths
+    from qa.fixtures import fixture_paths
+    from qa.replay import run_replay
 
     paths = fixture_paths([SUITE_DIR])
     return run_replay(

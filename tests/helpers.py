@@ -46,7 +46,7 @@ def require_browser() -> None:
 
 # --- Twilio's side of a media stream, as the TestClient's WebSocket sends and receives it --------------------------
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL_SPEECH_AUDIO = Path(__file__).resolve().parents[1] / "audio_fixtures" / "real_speech" / "audio"
 SILENCE = b"\xff" * 160
 
 
@@ -111,5 +111,5 @@ def play_until_closed(ws, messages: list[dict] | None = None) -> list[str]:
 
 
 def speech_frames(clip: str = "harvard_birch_canoe.wav") -> list[bytes]:
-    samples, rate = read_wav(SHARED / "real_speech" / "audio" / clip)
+    samples, rate = read_wav(REAL_SPEECH_AUDIO / clip)
     return pcm_to_twilio_frames(samples[: rate * 3], rate)

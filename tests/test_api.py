@@ -15,13 +15,13 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from websockets.sync.client import connect as ws_connect
 
-from telephony import auth as auth_module
+from qa.loopback_server import LoopbackServer
 from telephony.app import create_app
-from telephony.auth import SESSION_COOKIE, Authenticator, DeskSessions, Role, require_role
 from telephony.call_record import call_record
 from telephony.calls import CallInfo
-from telephony.loopback_server import LoopbackServer
 from telephony.settings import SettingsError, load_settings
+from telephony.web import auth as auth_module
+from telephony.web.auth import SESSION_COOKIE, Authenticator, DeskSessions, Role, require_role
 from voice.events import Action, Decision, Transcript
 from voice.pipeline import TurnRecord
 

@@ -106,7 +106,7 @@ def test_a_stream_that_ended_without_a_decision_still_reaches_a_person(client):
 
 
 def test_bad_deployment_file_stops_start_up_naming_it(voice_services, tmp_path):
-    from telephony.deployment import DeploymentError
+    from telephony.twilio.deployment import DeploymentError
 
     path = tmp_path / "departments.yaml"
     path.write_text("departments: {}\n", encoding="utf-8")

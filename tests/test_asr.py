@@ -18,8 +18,7 @@ from voice.models import ModelNotFound, piper_voice_files, whisper_model_dir
 from voice.wavfile import read_wav
 
 REPO = Path(__file__).resolve().parents[1]
-# CI checks shared/ out beside the repository.
-REAL_SPEECH_DIR = Path(__file__).resolve().parents[2] / "shared" / "real_speech"
+REAL_SPEECH_DIR = REPO / "audio_fixtures" / "real_speech"
 BIRCH_CANOE = REAL_SPEECH_DIR / "audio" / "harvard_birch_canoe.wav"
 LINE_NOISE = REPO / "audio_fixtures" / "line_noise_16k.wav"
 LOOP_FIXTURE = REPO / "audio_fixtures" / "espeak_loop_8k.wav"

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from qa import caller_audio
 from voice.codec import float32_to_pcm16, mulaw_to_pcm16, pcm16_to_float32, pcm16_to_mulaw
 from voice.resample import resample
 from voice.wavfile import read_wav
 
 REPO = Path(__file__).resolve().parent.parent
 RATE_HZ = 16_000
-
-
-def _load_caller_audio():
-    # benchmarks/ is a folder of scripts, not a package: load the helper module by path, as the scripts import it.
-    spec = importlib.util.spec_from_file_location("caller_audio", REPO / "benchmarks" / "caller_audio.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
-
-
-caller_audio = _load_caller_audio()
 
 
 def _tone(frequency_hz: float, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from qa.replay import REPLAY_DATABASE_FILE, run_replay
 from telephony.cli import main as cli_main
 from telephony.logs import JsonLineFormatter
-from telephony.replay import REPLAY_DATABASE_FILE, run_replay
 from telephony.storage.store import DEFAULT_DATABASE_FILE
 
 from .test_api import ADMIN_TOKEN, AGENT_TOKEN, CALLER, bearer, press_zero_call

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from qa.loopback_server import LoopbackServer
+from qa.replay import run_replay
+from qa.report import ReplayResult
 from telephony.app import create_app
-from telephony.loopback_server import LoopbackServer
-from telephony.replay import run_replay
-from telephony.replay_report import ReplayResult
 from telephony.settings import load_settings
 
 from .helpers import CHROMIUM, CHROMIUM_ARGS, require_browser

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voice.evaluation import NO_INTENT, evaluate, load_eval_set
+from qa.evaluation import NO_INTENT, evaluate, load_eval_set
 from voice.text import normalize
 
 DATA = Path(__file__).resolve().parent.parent / "benchmarks" / "data"

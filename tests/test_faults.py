@@ -26,11 +26,11 @@ from fastapi.testclient import TestClient
 from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
+from qa.loopback_server import LoopbackServer
 from telephony.app import create_app
 from telephony.calls import CallInfo, CallState
-from telephony.loopback_server import LoopbackServer
-from telephony.media_stream import CUT_SHORT
 from telephony.settings import load_settings
+from telephony.twilio.media_stream import CUT_SHORT
 from voice.framing import pcm_to_twilio_frames
 from voice.pipeline import VoiceServices
 from voice.workers import ModelWorkers
@@ -291,7 +291,7 @@ def test_closing_a_stream_whose_peer_just_went_does_not_raise():
     a real socket when the caller closed while the server was still sending."""
     from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-    from telephony.media_stream import CLOSE_NORMAL, _close
+    from telephony.twilio.media_stream import CLOSE_NORMAL, _close
 
     class GoneMeanwhile:
         application_state = WebSocketState.CONNECTED

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from telephony.app import create_app
 from telephony.calls import CallState
-from telephony.media_stream import MAX_MESSAGE_CHARS
 from telephony.settings import load_settings
+from telephony.twilio.media_stream import MAX_MESSAGE_CHARS
 
 from .helpers import dtmf_message, receive_until_mark, start_message
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,20 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from stdnum import iban, luhn
 
-from voice.redaction import Kind, Redaction, redact
-from voice.redaction_buffer import RedactionBuffer
-from voice.spoken_numbers import numbered, word_set
+from qa import redaction_corpus
+from voice.redaction import Kind, Redaction, RedactionBuffer, redact
+from voice.redaction.spoken_numbers import numbered, word_set
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _load_benchmark():
-    # The corpus is scored by the benchmark script, so that the test asserts on the figures it prints.
-    spec = importlib.util.spec_from_file_location("redaction_benchmark", REPO / "benchmarks" / "redaction.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while being defined
-    spec.loader.exec_module(module)
-    return module
 
 
 def _kinds(redaction: Redaction) -> list[Kind]:
@@ -516,11 +505,10 @@ def test_reset_forgets_the_call():
 
 
 def test_corpus_recall_on_cards_ibans_and_bsns_is_complete_and_false_redactions_are_rare():
-    benchmark = _load_benchmark()
-    planted, ordinary = benchmark.load_corpus()
+    planted, ordinary = redaction_corpus.load_corpus()
     assert len(planted) >= 60
     assert len(ordinary) >= 60
-    report = benchmark.score(planted, ordinary)
+    report = redaction_corpus.score(planted, ordinary)
     must = (Kind.CARD, Kind.IBAN, Kind.BSN)
     misses = [m for (_, kind), s in report.kinds.items() if kind in must for m in s.misses]
     assert report.recall(must) == 1.0, misses

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import yaml
 
-from telephony.replay import replay_calls
-from telephony.replay_fixtures import CallerVoice, load_fixture, prepare_call
-from telephony.replay_report import ReplayResult
+from qa.fixtures import CallerVoice, load_fixture, prepare_call
+from qa.replay import replay_calls
+from qa.report import ReplayResult
 
 # The in-process server uses uvicorn's legacy websockets implementation, as `voice-agent serve` does.
 pytestmark = pytest.mark.filterwarnings("ignore:remove second argument of ws_handler:DeprecationWarning")

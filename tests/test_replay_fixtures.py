@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from telephony.replay_fixtures import FixtureError, load_fixture, load_fixtures, voiced_frames
+from qa.fixtures import FixtureError, load_fixture, load_fixtures, voiced_frames
 from voice.codec import pcm16_to_mulaw
 
 REPO = Path(__file__).resolve().parent.parent
@@ -170,7 +170,7 @@ def test_bad_expectations_name_the_file_and_the_field(tmp_path):
 
 
 def test_a_folder_stands_for_its_fixture_files_in_name_order(tmp_path):
-    from telephony.replay_fixtures import fixture_paths
+    from qa.fixtures import fixture_paths
 
     second = _write(tmp_path, {"name": "b", "turns": [{"dtmf": "1"}]}, "b.json")
     first = _write(tmp_path, {"name": "a", "turns": [{"dtmf": "1"}]}, "a.json")
@@ -183,7 +183,7 @@ def test_a_folder_stands_for_its_fixture_files_in_name_order(tmp_path):
 
 
 def test_expectations_naming_an_unknown_intent_or_department_are_refused(tmp_path):
-    from telephony.replay_fixtures import check_catalogue_names
+    from qa.fixtures import check_catalogue_names
 
     path = _write(tmp_path, {"name": "x", "turns": [{"dtmf": "0", "expect": {"department": "biling"}}]})
     with pytest.raises(FixtureError) as caught:
@@ -200,7 +200,7 @@ def test_expectations_naming_an_unknown_intent_or_department_are_refused(tmp_pat
 
 
 def test_the_command_refuses_a_typo_in_an_expectation_before_replaying(tmp_path, capsys):
-    from telephony.cli import replay_command
+    from qa.command import replay_command
 
     path = _write(tmp_path, {"name": "x", "turns": [{"say": "hello", "expect": {"intent": "bilingq"}}]})
     assert replay_command([path], tmp_path / "report") == 2

@@ -12,9 +12,9 @@ import json
 
 import pytest
 
-from telephony.cli import replay_command
-from telephony.replay_expect import CallExpect, Status, TurnExpect, check_call, talking_over
-from telephony.replay_report import ReplayResult
+from qa.command import replay_command
+from qa.expect import CallExpect, Status, TurnExpect, check_call, talking_over
+from qa.report import ReplayResult
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

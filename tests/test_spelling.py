@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from voice.spelling import letter_readings, spelled_letter
-from voice.spoken_numbers import tokenize
+from voice.redaction.spelling import letter_readings, spelled_letter
+from voice.redaction.spoken_numbers import tokenize
 
 
 def _spelled(text: str, language: str) -> tuple[str, int] | None:

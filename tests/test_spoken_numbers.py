@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from num2words import num2words
 
-from voice.spoken_numbers import fold, nl_number, piece_runs, read_pieces, tokenize
+from voice.redaction.spoken_numbers import fold, nl_number, piece_runs, read_pieces, tokenize
 
 
 def _read(text: str, language: str) -> list[tuple[str, str]]:

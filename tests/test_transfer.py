@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from telephony.app import create_app
 from telephony.calls import CallInfo
 from telephony.settings import SettingsError, load_settings
-from telephony.transfer import (
+from telephony.twilio.transfer import (
     CALLBACK_KEY,
     MESSAGE_KEY,
     MESSAGE_MAX_LENGTH_S,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from telephony.twilio_emulator import (
+from qa.twilio_emulator import (
     AgentClear,
     AgentMark,
     AgentMedia,
@@ -16,7 +16,7 @@ from telephony.twilio_emulator import (
     TwilioSide,
     check_server_message,
 )
-from telephony.twilio_messages import Dtmf, Mark, Media, Start, Stop, parse_inbound
+from telephony.twilio.messages import Dtmf, Mark, Media, Start, Stop, parse_inbound
 
 # --- the playback buffer, as Twilio plays ----------------------------------------------------------------------------
 

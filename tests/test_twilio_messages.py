@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from telephony.twilio_messages import (
+from telephony.twilio.messages import (
     Connected,
     Dtmf,
     Mark,

@@ -6,9 +6,9 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
-from telephony import twiml
-from telephony.deployment import DEFAULT_DIAL_TIMEOUT_S, DeploymentError, TransferTarget, load_transfer_targets
 from telephony.settings import DEFAULT_DEPLOYMENT_FILE
+from telephony.twilio import twiml
+from telephony.twilio.deployment import DEFAULT_DIAL_TIMEOUT_S, DeploymentError, TransferTarget, load_transfer_targets
 
 
 def test_connect_stream_is_bidirectional_with_an_after_stream_action():

@@ -10,8 +10,7 @@ import pytest
 from voice.vad import WINDOW_SAMPLES, StreamingVad
 from voice.wavfile import read_wav
 
-# CI keeps shared/ beside the repository.
-REAL_SPEECH_DIR = Path(__file__).resolve().parents[2] / "shared" / "real_speech" / "audio"
+REAL_SPEECH_DIR = Path(__file__).resolve().parents[1] / "audio_fixtures" / "real_speech" / "audio"
 
 
 def read_wav_16k(path: Path) -> np.ndarray:

@@ -15,7 +15,9 @@ from voice.models import piper_voice_files, whisper_model_dir
 from voice.wavfile import read_wav
 from voice.workers import ModelWorkers
 
-BIRCH_CANOE = Path(__file__).resolve().parents[2] / "shared" / "real_speech" / "audio" / "harvard_birch_canoe.wav"
+from .helpers import REAL_SPEECH_AUDIO
+
+BIRCH_CANOE = REAL_SPEECH_AUDIO / "harvard_birch_canoe.wav"
 
 
 def read_wav_16k(path: Path) -> np.ndarray:

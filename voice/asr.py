@@ -5,7 +5,7 @@ worker pool (`voice.workers`) runs `transcribe` off the event loop.
 
 Noise must never become words: an open phone line, breathing or silence that slips past the VAD makes Whisper
 produce "Thank you.", "you" or ". . .". Three checks stop that, each measured on the real clips in
-`shared/real_speech/` and on synthetic noise:
+`audio_fixtures/real_speech/` and on synthetic noise:
 - Whisper's own rule, applied here rather than inside faster-whisper so that one place decides: drop a segment
   whose no-speech probability is high *and* whose average log-probability is low. Real speech (22 clips, native and
   through 8 kHz mu-law) scored no_speech_prob <= 0.46 and avg_logprob >= -0.57; silence, line noise, hum and

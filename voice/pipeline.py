@@ -33,8 +33,7 @@ from voice.dialogue import DialogueEngine, DialogueState
 from voice.end_of_turn import EndOfTurn, EndOfTurnChoice, EndOfTurnOptions, EndOfTurnPolicy, EndOfTurnRule
 from voice.events import Action, Decision, Dtmf, Transcript
 from voice.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
-from voice.redaction import redact
-from voice.redaction_buffer import RedactionBuffer
+from voice.redaction import RedactionBuffer, redact
 from voice.resample import StreamResampler
 from voice.speculation import SpeculativeTranscriber, TurnSpan
 from voice.tts import PhraseCache

@@ -1,0 +1,57 @@
+"""`voice-agent replay`: the command's work, with what it prints and the exit code it returns."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qa.console import SuiteProgress, print_summary
+from qa.fixtures import FixtureError, load_fixtures
+from qa.replay import run_replay
+from qa.server import ReplayError
+
+if TYPE_CHECKING:
+    from voice.pipeline import VoiceServices
+
+
+def replay_command(
+    paths: Sequence[Path],
+    report_dir: Path,
+    server_url: str | None = None,
+    parallel: int = 1,
+    services: VoiceServices | None = None,
+) -> int:
+    """`voice-agent replay`: replay fixture calls (or folders of them) with a progress bar on stderr, print the
+    summary table and every failed expectation on stdout, and write the report.
+
+    Args:
+        services: for the in-process server, models already loaded in this process (tests share theirs).
+
+    Returns:
+        The exit code: 0 every call completed without protocol violations and met its expectations, 1 otherwise
+        (or the server could not start), 2 a fixture is invalid.
+    """
+    try:
+        # Validated before the bar appears, so that a bad fixture is one clear line (and read again: it is cheap).
+        total = len(load_fixtures(paths))
+        with SuiteProgress(total) as progress:
+            result = run_replay(
+                paths,
+                report_dir=report_dir,
+                server_url=server_url,
+                parallel=parallel,
+                services=services,
+                progress=progress.line,
+                on_call_done=progress.call_done,
+            )
+    except FixtureError as error:
+        print(f"voice-agent replay: {error}", file=sys.stderr)
+        return 2
+    except ReplayError as error:
+        print(f"voice-agent replay: {error}", file=sys.stderr)
+        return 1
+    print_summary(result)
+    print(f"report: {result.html_path} (and {result.summary_path.name}, one JSON and WAV per call)", file=sys.stderr)
+    return result.exit_code

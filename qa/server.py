@@ -1,0 +1,195 @@
+"""The server side of a QA replay: the app served in this process, and the after-stream question a replay asks.
+
+InProcessServer: the voice-agent app (configured from the environment, as `voice-agent serve` is), served by
+    uvicorn on 127.0.0.1 in a background thread; after each call it tells what the server heard and decided
+fetch_after_stream: ``POST /twilio/after-stream`` as Twilio posts it, signed when an auth token is configured
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from qa.call_log import ServerView
+from qa.loopback_server import LoopbackServer
+from qa.twilio_emulator import TwilioSide
+from telephony.twilio.twiml import AFTER_STREAM_PATH, MEDIA_PATH
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from voice.pipeline import VoiceServices
+
+CLOSE_TIMEOUT_S = 5.0
+"""Longest wait for the server to close the socket after `stop`, and for it to finish the call afterwards."""
+SERVER_START_TIMEOUT_S = 300.0
+"""Longest wait for the in-process server to load its models (tens of seconds on two cores)."""
+
+
+class ReplayError(RuntimeError):
+    """The replay could not run at all (the in-process server did not start)."""
+
+
+class InProcessServer:
+    """The voice-agent app, served by uvicorn on 127.0.0.1 (a free port) in a background thread.
+
+    Served by `LoopbackServer` (a thread, so that the server's work cannot delay the replay's 20 ms clock, which
+    would then measure its own lateness). Configured from the environment, as `voice-agent serve` is.
+    """
+
+    def __init__(
+        self, language: str = "en", services: VoiceServices | None = None, database_url: str | None = None
+    ) -> None:
+        """Read the configuration; nothing is loaded or served until `start`.
+
+        Args:
+            language: the fixtures' language, which the server must speak.
+            services: models already loaded in this process to share (tests do); default: load them in `start`.
+            database_url: where the server keeps the call records; default: as configured.
+
+        Raises:
+            telephony.settings.SettingsError: naming the variable at fault.
+        """
+        from telephony.settings import load_settings
+
+        self.settings = load_settings(language=language, database_url=database_url)
+        self.services = services
+        self._owns_services = services is None
+        self.app: FastAPI | None = None
+        self._loopback: LoopbackServer | None = None
+        self.port = 0
+
+    @property
+    def ws_url(self) -> str:
+        """The media-stream URL."""
+        return f"ws://127.0.0.1:{self.port}{MEDIA_PATH}"
+
+    @property
+    def http_base(self) -> str:
+        """The HTTP base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Load the models (unless given), start serving and wait until ``/healthz`` says ready.
+
+        Raises:
+            voice.prompts.PromptError, telephony.twilio.deployment.DeploymentError: naming the file and the entry at
+                fault.
+            voice.models.ModelNotFound: a model is missing (the message says what to install).
+            ReplayError: the server did not start for another reason.
+        """
+        from telephony.app import create_app, load_voice_services
+        from voice.prompts import load_catalogue
+
+        catalogue = load_catalogue(self.settings.prompts_dir, self.settings.language)
+        if self.services is None:
+            # Loaded here rather than in the app's lifespan, so that a missing model is raised to the caller with
+            # its message instead of being logged by uvicorn in the server's thread.
+            self.services = load_voice_services(self.settings, catalogue)
+        self.app = create_app(self.settings, services=self.services)
+
+        self._loopback = LoopbackServer(self.app, name="replay-server")
+        try:
+            self._loopback.start(SERVER_START_TIMEOUT_S)
+        except RuntimeError as error:
+            raise ReplayError(f"{error}; see the log above") from error
+        self.port = self._loopback.port
+        response = httpx.get(f"{self.http_base}/healthz", timeout=5)
+        if response.status_code != 200:
+            self.stop()
+            raise ReplayError(f"the in-process server is not ready: /healthz answered {response.status_code}")
+
+    def stop(self) -> None:
+        """Stop serving, and shut the model workers down if `start` loaded them."""
+        if self._loopback is not None:
+            self._loopback.stop()
+        if self._owns_services and self.services is not None:
+            self.services.workers.shutdown()
+            self.services = None
+
+    def __enter__(self) -> InProcessServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def view(self, call_sid: str) -> ServerView | None:
+        """What the server recorded about a call, once it has finished it (None for an unknown call).
+
+        The registry lives on the server's thread; reading a few attributes from here is safe (the GIL keeps each
+        read whole), and nothing is written.
+        """
+        from telephony.calls import CallState
+
+        if self.app is None:
+            raise ReplayError("the in-process server has not been started")
+        registry = self.app.state.voice.registry
+        info = registry.get(call_sid)
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        while info is not None and info.state is not CallState.FINISHED and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if info is None:
+            return None
+        return ServerView(
+            records=tuple(info.records),
+            outcome=info.outcome,
+            protocol_errors=info.protocol_errors,
+            failure=info.failure,
+        )
+
+
+def http_base_of(ws_url: str) -> str:
+    """The HTTP base URL of the server behind a media-stream URL: ``ws://h:p/twilio/media`` -> ``http://h:p``.
+
+    Raises:
+        ValueError: not a ws:// or wss:// URL with a host.
+    """
+    parts = urlsplit(ws_url)
+    if parts.scheme not in ("ws", "wss") or not parts.netloc:
+        raise ValueError(f"expected a ws:// or wss:// URL such as ws://127.0.0.1:8080{MEDIA_PATH}, got {ws_url!r}")
+    return ("https" if parts.scheme == "wss" else "http") + "://" + parts.netloc
+
+
+async def fetch_after_stream(
+    http_base: str, twilio: TwilioSide, auth_token: str | None = None, public_url: str | None = None
+) -> dict[str, Any]:
+    """Ask ``POST /twilio/after-stream`` what Twilio would do next with the call, as Twilio asks it.
+
+    Args:
+        http_base: the server's HTTP base URL.
+        twilio: the call's SIDs.
+        auth_token: when the server checks webhook signatures, the Twilio auth token to sign with.
+        public_url: the server's configured public URL, which is what a signature covers.
+
+    Returns:
+        ``{"status", "twiml", "verb"}``; verb is the first TwiML verb (Dial, Hangup, Enqueue) or None.
+    """
+    form = {"CallSid": twilio.call_sid, "AccountSid": twilio.account_sid, "CallStatus": "in-progress"}
+    headers = {}
+    if auth_token:
+        from twilio.request_validator import RequestValidator
+
+        signed_url = (public_url or http_base).rstrip("/") + AFTER_STREAM_PATH
+        headers["X-Twilio-Signature"] = RequestValidator(auth_token).compute_signature(signed_url, form)
+    try:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.post(http_base + AFTER_STREAM_PATH, data=form, headers=headers)
+    except httpx.HTTPError as error:
+        return {"status": None, "twiml": None, "verb": None, "error": str(error)}
+    return {"status": response.status_code, "twiml": response.text, "verb": _first_verb(response.text)}
+
+
+def _first_verb(twiml: str) -> str | None:
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.fromstring(twiml)
+    except ElementTree.ParseError:
+        return None
+    first = next(iter(root), None)
+    return first.tag if first is not None else None

@@ -1,0 +1,173 @@
+"""The Media Streams WebSocket loop: parse each frame, hand it to the call's session, never crash on bad input.
+
+A malformed message is logged and counted and the call goes on. Media, marks, keys or a stop before ``start``, a
+second ``start``, or a message for another stream mean the peer is not following the protocol: a clear log line
+and a clean close. A stream that ends before the call was handed over and without Twilio's ``stop`` (the
+connection dropped, or was closed for breaking the protocol) is recorded as the call's failure; Twilio then asks
+``/twilio/after-stream``, which dials a person.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from telephony.calls import CallInfo, CallRegistry
+from telephony.twilio import twiml
+from telephony.twilio.messages import (
+    MULAW_ENCODING,
+    TWILIO_SAMPLE_RATE_HZ,
+    Connected,
+    Dtmf,
+    Mark,
+    Media,
+    ProtocolError,
+    Start,
+    Stop,
+    Unknown,
+    parse_inbound,
+)
+from telephony.twilio.session import CallSession, Redirect
+from voice.pipeline import VoiceServices
+
+log = logging.getLogger(__name__)
+
+# Twilio's media frames are ~250 characters; anything this large is not one of them and is not parsed.
+MAX_MESSAGE_CHARS = 64 * 1024
+# Policy violation: the peer broke the protocol.
+CLOSE_PROTOCOL_ERROR = 1008
+CLOSE_NORMAL = 1000
+CUT_SHORT = (
+    "the media stream closed without a 'stop' (the connection was lost, or the caller hung up before Twilio said so)"
+)
+"""The failure recorded on a call whose stream closed before a handover and without Twilio's ``stop``: from here a
+lost connection and a hang-up that Twilio did not announce look the same."""
+
+
+@dataclass(slots=True)
+class StreamCounters:
+    """Process-wide counters, exported as metrics."""
+
+    streams: int = 0
+    protocol_errors: int = 0
+    protocol_closes: int = 0
+
+
+async def _close(websocket: WebSocket, code: int) -> None:
+    # Nothing to close when either side already did (a caller hanging up closes the socket without `stop`).
+    if WebSocketState.DISCONNECTED in (websocket.application_state, websocket.client_state):
+        return
+    # The peer may go in the meantime (its close frame or a dropped connection not yet read): then it is closed.
+    with contextlib.suppress(WebSocketDisconnect):
+        await websocket.close(code=code)
+
+
+async def run_media_stream(
+    websocket: WebSocket,
+    services: VoiceServices,
+    registry: CallRegistry,
+    counters: StreamCounters,
+    redirect: Redirect | None = None,
+) -> CallInfo | None:
+    """Serve one Twilio media stream until it stops, the peer disconnects or the call is handed over.
+
+    Args:
+        redirect: in ``rest_redirect`` mode, gives a handed-over call its TwiML through Twilio's REST API.
+
+    Returns:
+        The call's record, finished; None when the stream ended before a valid ``start``.
+    """
+    await websocket.accept()
+    counters.streams += 1
+    session: CallSession | None = None
+    # Why the stream ended early, if it did: the call's failure unless it was handed over or stopped by Twilio.
+    cut_short: str | None = CUT_SHORT
+
+    def malformed(why: str) -> None:
+        counters.protocol_errors += 1
+        if session is not None:
+            session.info.protocol_errors += 1
+        call = session.info.call_sid if session else "-"
+        log.warning("malformed media-stream message ignored: %s", why, extra={"call": call})
+
+    async def refuse(why: str) -> None:
+        nonlocal cut_short
+        cut_short = f"media stream closed for breaking the protocol: {why}"
+        counters.protocol_closes += 1
+        call = session.info.call_sid if session else "-"
+        log.warning("closing media stream: %s", why, extra={"call": call})
+        await _close(websocket, CLOSE_PROTOCOL_ERROR)
+
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text")
+            if text is None:
+                malformed("binary frame (Twilio sends JSON text)")
+                continue
+            if len(text) > MAX_MESSAGE_CHARS:
+                malformed(f"message of {len(text)} characters")
+                continue
+            try:
+                event = parse_inbound(text)
+            except ProtocolError as error:
+                malformed(str(error))
+                continue
+
+            if isinstance(event, Connected | Unknown):
+                continue
+            if isinstance(event, Start):
+                if session is not None:
+                    await refuse(f"second 'start' (stream {event.stream_sid})")
+                    break
+                media_format = event.start.media_format
+                if media_format.encoding != MULAW_ENCODING or media_format.sample_rate != TWILIO_SAMPLE_RATE_HZ:
+                    await refuse(f"unsupported media format {media_format.encoding} at {media_format.sample_rate} Hz")
+                    break
+                caller = event.start.custom_parameters.get(twiml.CALLER_PARAMETER)
+                info = registry.open(event.start.call_sid, event.stream_sid, caller_number=caller)
+                session = CallSession(
+                    info,
+                    services,
+                    registry,
+                    send_text=websocket.send_text,
+                    close=lambda: _close(websocket, CLOSE_NORMAL),
+                    redirect=redirect,
+                )
+                log.info("call started", extra={"call": info.call_sid, "stream": info.stream_sid})
+                await session.pipeline.start()
+                continue
+            if session is None:
+                await refuse(f"{event.event!r} before 'start'")
+                break
+            if event.stream_sid != session.info.stream_sid:
+                await refuse(f"{event.event!r} for another stream ({event.stream_sid})")
+                break
+            if isinstance(event, Media):
+                if event.media.track in ("inbound", "inbound_track"):
+                    session.pipeline.feed_audio(event.media.payload)
+            elif isinstance(event, Dtmf):
+                session.pipeline.feed_dtmf(event.dtmf.digit)
+            elif isinstance(event, Mark):
+                session.pipeline.marked(event.mark.name)
+            elif isinstance(event, Stop):
+                cut_short = None
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if session is not None:
+            handed_over = session.pipeline.finished
+            await session.pipeline.close()
+            if cut_short is not None and not handed_over and session.info.failure is None:
+                session.info.failure = cut_short
+                log.warning("call cut short: %s", cut_short, extra={"call": session.info.call_sid})
+            registry.finish(session.info.call_sid)
+            log.info("call stream ended", extra={"call": session.info.call_sid})
+        await _close(websocket, CLOSE_NORMAL)
+    return session.info if session is not None else None

@@ -41,10 +41,10 @@ from qa.caller_audio import (
     PiperCaller,
     espeak_ng,
     load_real_speech,
-    percentile,
     telephone_round_trip,
     word_error_rate,
 )
+from qa.stats import percentile
 from telephony.app import asr_options
 from telephony.settings import load_settings
 from voice.asr import AsrOptions, SpeechRecognizer

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
+from qa.stats import percentile
 from voice.asr import SAMPLE_RATE_HZ, AsrOptions, SpeechRecognizer
 from voice.models import piper_voice_files, whisper_model_dir
 from voice.wavfile import read_wav
@@ -49,12 +50,6 @@ def read_wav_16k(path: Path) -> np.ndarray:
     if rate_hz != SAMPLE_RATE_HZ:
         samples = soxr.resample(samples, rate_hz, SAMPLE_RATE_HZ).astype(np.float32)
     return samples
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least `fraction` of the values at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, int(np.ceil(fraction * len(ordered))) - 1)]
 
 
 def time_clips(

@@ -46,12 +46,11 @@ from qa.load_harness import (
     ServerStartError,
     cores,
     load_average,
-    median,
-    percentile,
     prepare_fixture_calls,
     run_calls,
     say,
 )
+from qa.stats import median, percentile
 
 DEFAULT_FIXTURE = CALLS_DIR / "billing_then_agent.json"
 """A short, typical call: greeting, a question answered, then a request for a person (transfer)."""

@@ -41,11 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from qa.fixtures import CallerVoice, PreparedCall, load_fixture, prepare_call
 from qa.replay import replay_calls
 from qa.server import InProcessServer
+from qa.stats import percentile
 from voice.framing import FRAME_MS
 from voice.pipeline import TurnRecord, VoiceServices
 from voice.tts import PhraseCache
@@ -229,12 +228,6 @@ def outcomes(data: dict[str, Any], records: list[TurnRecord], groups: Groups) ->
             )
         )
     return results
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least `fraction` of the values at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, int(np.ceil(fraction * len(ordered))) - 1)]
 
 
 def run_config(

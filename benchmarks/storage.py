@@ -11,7 +11,6 @@ a call of N turns is written N times while it runs, growing by one turn each tim
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from qa.stats import median, percentile
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallInfo, CallState
 from telephony.settings import DEFAULT_PROMPTS_DIR
@@ -64,9 +64,7 @@ def growing_records(engine: DialogueEngine, call_sid: str, turns: int) -> list[C
 
 
 def _ms(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return f"median {statistics.median(ordered) * 1000:7.2f} ms   p95 {p95 * 1000:7.2f} ms"
+    return f"median {median(samples) * 1000:7.2f} ms   p95 {percentile(samples, 0.95) * 1000:7.2f} ms"
 
 
 def measure(name: str, store: CallStore, engine: DialogueEngine, calls: int, turns: int) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.stats import percentile
 from voice.models import piper_voice_files, whisper_model_dir
 from voice.prompts import load_catalogue
 from voice.tts_piper import PiperOptions, PiperSynthesizer
@@ -32,12 +33,6 @@ PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 TYPICAL_REPLY = (
     "I am connecting you to our billing team and passing on what you told me. It usually takes less than two minutes."
 )
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least `fraction` of the values at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, int(np.ceil(fraction * len(ordered))) - 1)]
 
 
 def count_words(text: str) -> int:

@@ -124,12 +124,6 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
     return jiwer.process_words(refs, hyps).wer
 
 
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least `fraction` of the values at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, int(np.ceil(fraction * len(ordered))) - 1)]
-
-
 def at_peak(samples: np.ndarray, peak_dbfs: float = SYNTHETIC_PEAK_DBFS) -> np.ndarray:
     """`samples` scaled to the given peak level (silence stays silence)."""
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0

@@ -17,7 +17,6 @@ import ctypes
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import psutil
 
 from qa.fixtures import CallerVoice, PreparedCall, load_fixtures, prepare_call
@@ -68,16 +66,6 @@ def load_average() -> str:
 def cores() -> int:
     """Logical CPUs this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (psutil.cpu_count() or 1)
-
-
-def percentile(values: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile: the smallest value with at least `fraction` of the values at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, int(np.ceil(fraction * len(ordered))) - 1)]
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
 
 
 class ServerStartError(RuntimeError):

@@ -44,11 +44,12 @@ from qa.caller_audio import (
     telephone_round_trip,
     word_error_rate,
 )
+from qa.domain_terms import domain_terms, prompt_from_terms
 from qa.stats import percentile
 from telephony.app import asr_options
 from telephony.settings import load_settings
 from voice.asr import AsrOptions, SpeechRecognizer
-from voice.asr_prompt import catalogue_prompt, domain_terms, prompt_from_terms
+from voice.asr_prompt import catalogue_prompt
 from voice.models import whisper_model_dir
 from voice.prompts import Catalogue, load_catalogue
 from voice.text import normalize

@@ -1,10 +1,12 @@
-"""The recogniser's domain terms come from the catalogue: caller words the agent also uses, never its typos."""
+"""The recogniser's prompts come from the catalogue: the greeting for the server; for the benchmark, domain terms
+(caller words the agent also uses, never its typos)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from voice.asr_prompt import MAX_INTENTS_PER_TERM, catalogue_prompt, domain_terms, prompt_from_terms, terms_prompt
+from qa.domain_terms import MAX_INTENTS_PER_TERM, domain_terms, prompt_from_terms, terms_prompt
+from voice.asr_prompt import catalogue_prompt
 from voice.prompts import load_catalogue
 from voice.text import normalize
 

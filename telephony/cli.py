@@ -126,10 +126,9 @@ def limit_malloc_arenas(arenas: int = SERVER_MALLOC_ARENAS) -> bool:
     """Cap glibc's malloc arenas, as ``MALLOC_ARENA_MAX`` would; call it before any thread starts.
 
     glibc gives threads that allocate at once arenas of their own (up to eight per core), and memory freed into one
-    arena is not reused by the others. With the model workers, onnxruntime's and uvicorn's threads, the server's peak
-    RSS at 10 simultaneous calls was 733 MB with glibc's default and 669 MB with two arenas, latency no worse
-    (`benchmarks/concurrency.py --levels 10`, one run each on a loaded two-core machine). An explicit
-    ``MALLOC_ARENA_MAX`` in the environment is left to glibc.
+    arena is not reused by the others. With the model workers', onnxruntime's and uvicorn's threads, two arenas keep
+    the server's peak memory under many calls lower at no cost in latency (`benchmarks/concurrency.py`;
+    docs/benchmarks.md). An explicit ``MALLOC_ARENA_MAX`` in the environment is left to glibc.
 
     Returns:
         True when the limit was set (Linux with glibc, no ``MALLOC_ARENA_MAX`` given).

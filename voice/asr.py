@@ -3,15 +3,13 @@
 The only module that imports faster-whisper. The model is loaded once per process and shared by all calls; the
 worker pool (`voice.workers`) runs `transcribe` off the event loop.
 
-Noise must never become words: an open phone line, breathing or silence that slips past the VAD makes Whisper
-produce "Thank you.", "you" or ". . .". Three checks stop that, each measured on the real clips in
-`audio_fixtures/real_speech/` and on synthetic noise:
+Noise must never become words: an open line, breathing or silence that slips past the VAD makes Whisper produce
+"Thank you.", "you" or ". . .". Three checks stop that (their thresholds sit between what real speech and noise
+scored on the clips in `audio_fixtures/real_speech/`; docs/benchmarks.md has the figures):
 - Whisper's own rule, applied here rather than inside faster-whisper so that one place decides: drop a segment
-  whose no-speech probability is high *and* whose average log-probability is low. Real speech (22 clips, native and
-  through 8 kHz mu-law) scored no_speech_prob <= 0.46 and avg_logprob >= -0.57; silence, line noise, hum and
-  breath-like noise scored no_speech_prob >= 0.63 and avg_logprob <= -1.13.
-- Known hallucinations ("Thank you.", "you", "Thanks for watching.") are dropped when no_speech_prob is above a
-  lower bar: on noise they came with 0.83-0.96, "Thank you." really spoken (by Piper, over the phone) with about 0.1.
+  whose no-speech probability is high *and* whose average log-probability is low.
+- Known hallucinations ("Thank you.", "you", "Thanks for watching.") are dropped when the no-speech probability is
+  above a lower bar, so that the same words really spoken are kept.
 - Text without a letter or a digit (". . .") is dropped.
 """
 
@@ -66,29 +64,28 @@ KNOWN_HALLUCINATIONS: frozenset[str] = frozenset(
 class AsrOptions:
     """How the recogniser is loaded and how it decodes.
 
-    Defaults measured on two cores with Whisper tiny.en int8 (see `benchmarks/asr_latency.py`).
+    Defaults chosen for two cores and Whisper tiny.en int8 (`benchmarks/asr_latency.py`; docs/benchmarks.md).
     """
 
     language: str = "en"
     """Language of the speech. Always passed: language detection on 8 kHz audio is unreliable, and slow."""
     beam_size: int = 5
-    """Beam width. 5 costs no measurable time over greedy (1) with tiny.en (the encoder dominates) and lowered the
-    pooled word error rate on the real clips through a telephone round trip from 17.9% to 15.7%."""
+    """Beam width. With tiny.en the encoder dominates the time, so 5 costs no more than greedy (1) and makes fewer
+    word errors over the phone."""
     no_speech_threshold: float = 0.6
     """Drop a segment when its no-speech probability is above this and `avg_logprob` is below
-    `log_prob_threshold` (Whisper's rule). Real speech scored at most 0.46 here, noise at least 0.63."""
+    `log_prob_threshold` (Whisper's rule); between what real speech and noise scored."""
     log_prob_threshold: float = -1.0
-    """See `no_speech_threshold`. Real speech scored at least -0.57 here, noise at most -1.13."""
+    """See `no_speech_threshold`."""
     hallucination_no_speech_threshold: float = 0.5
     """Drop a known hallucination ("Thank you.") when the no-speech probability is above this, however confident
-    the words. On noise they came with 0.83-0.96; "Thank you." spoken by Piper, over the phone, with about 0.1."""
+    the words: on noise they come with a high one, really spoken with a low one."""
     cpu_threads: int = 1
-    """Intra-op threads per transcription. On two cores one thread is as fast as two for tiny.en (median ~0.3 s
-    for a 2-5 s utterance either way: the decoder is sequential and its matrices small), and it does not slow down
-    a Piper synthesis running beside it; two threads won only in the best case (min 0.25 vs 0.28 s)."""
+    """Intra-op threads per transcription. On two cores one thread is as fast as two for tiny.en (the decoder is
+    sequential and its matrices small), and it leaves the other core to a synthesis running beside it."""
     num_workers: int = 2
-    """Transcriptions that run in parallel (CTranslate2 model replicas, ~30 MB each); match the worker pool's size.
-    With 1, two utterances that end together share one replica and take a median ~0.6 s each instead of ~0.37 s."""
+    """Transcriptions that run in parallel (CTranslate2 model replicas); match the worker pool's size, or two
+    utterances that end together share one replica, which interleaves them and slows both."""
     initial_prompt: str | None = None
     """Text Whisper reads as if it came before every utterance; the server passes the greeting
     (`voice.asr_prompt.catalogue_prompt`, measured in `benchmarks/asr.py` and `benchmarks/fairness.py`). None for no
@@ -141,7 +138,7 @@ class SpeechRecognizer:
             )
 
     def transcribe(self, samples_16k: np.ndarray, start_ms: int = 0) -> Transcript:
-        """Recognise one utterance. Blocking (0.3-0.6 s on two cores): run it through `voice.workers`.
+        """Recognise one utterance. Blocking for tenths of a second: run it through `voice.workers`.
 
         Args:
             samples_16k: mono float samples in -1..1 at 16 kHz (float32 preferred), one utterance as cut by the VAD.

@@ -61,8 +61,8 @@ class EndOfTurnOptions:
     when looking them up."""
     min_intent_confidence: float = 0.8
     """Engine confidence at or above which the words count as a complete request. Far above the engine's own
-    answer threshold (0.20 in prompts/policy.yaml): half sentences score 0.55-0.66 on the sample catalogue ("When
-    are you", "I would like to change"), whole requests 0.94-1.0."""
+    answer threshold (prompts/policy.yaml): on the sample catalogue, half sentences ("When are you", "I would like
+    to change") score well below it and whole requests above it."""
     min_handover_confidence: float = 1.0
     """For a transfer or a goodbye, the confidence needed to end the turn early: 1.0 means only a keyword or a key
     ("agent"). Handing over on half a sentence costs the caller a queue ("My phone" scores fraud 0.95)."""

@@ -38,30 +38,24 @@ _SYNTHESIS_LOCK = threading.Lock()
 
 @dataclass(frozen=True, slots=True)
 class PiperOptions:
-    """How Piper speaks. Measured on the replies in prompts/en (see `benchmarks/tts_first_audio.py`)."""
+    """How Piper speaks; defaults measured on the replies in prompts/en (`benchmarks/tts_first_audio.py`)."""
 
     length_scale: float = 1.25
-    """Phoneme duration factor; above 1 is slower. en_US-joe-medium reads the catalogue's 38 English replies
-    (938 words) at 207 words per minute at Piper's 1.0, 198 at 1.1, 186 at 1.2, 173 at 1.3, 162 at 1.4 and 152 at
-    1.5 (pauses at sentence ends included). 1.0 sounds hurried on the phone; 1.4 (~160) is calm but stretches every
-    sound and makes the 2-sentence greeting last ~16 s, and callers hang up on slow bots. 1.25 (~180) is a little
-    slower than default and still natural. As a listening proxy, Whisper read the replies back through a telephone
-    round trip equally well from 1.0 to 1.5 (5-10% word errors, mostly digits)."""
+    """Phoneme duration factor; above 1 is slower. 1.25 (about 180 words per minute with en_US-joe-medium) is a
+    little slower than the voice's own pace, which sounds hurried on the phone, and still natural; slower paces
+    stretch every sound and make the greeting long enough for callers to hang up."""
     noise_scale: float = 0.667
     """Generator noise (voice variation); the voice's own default."""
     noise_w_scale: float = 0.8
     """Phoneme width noise (rhythm variation); the voice's own default."""
     onnx_threads: int = 1
-    """Intra-op threads of the ONNX session; 0 for onnxruntime's default (one per core). One thread has the first
-    sentence of a reply ready in ~140-180 ms (two: ~80-120 ms) at ~0.04 real-time, but two threads beside a
-    transcription made both slower: ASR took a median ~0.41-0.61 s instead of ~0.35-0.38 s, and the first sentence
-    was no sooner."""
+    """Intra-op threads of the ONNX session; 0 for onnxruntime's default (one per core). Two threads make a first
+    sentence a little sooner when nothing else runs, but beside a transcription both get slower (`voice.workers`)."""
     release_memory_after_run: bool = True
     """Hand onnxruntime's working memory back after every sentence (arena shrinkage). The voice's intermediate
-    tensors grow with the sentence's length, and without this the session keeps the largest ever needed: synthesising
-    the catalogue's 38 English replies at start-up left the process 258 MB larger (26 MB of it the cached audio), with
-    shrinkage 83 MB. It costs time on every synthesis (~10-15% on a loaded two-core machine, measured alternating two
-    sessions), but the server synthesises its fixed replies once at start-up and serves them from the phrase cache."""
+    tensors grow with the sentence's length, and without this the session keeps the largest ever needed, about three
+    times the memory. It costs some time on every synthesis, but the server synthesises its fixed replies once at
+    start-up and serves them from the phrase cache."""
 
 
 class _ShrinkingSession:

@@ -3,17 +3,14 @@
 Model calls block for tenths of a second; on the event loop they would stall every other call's audio. The loop
 hands them to this pool and awaits the result, so it keeps parsing, queueing and sending while the models work.
 
-Thread counts, for two cores (measured with `benchmarks/asr_latency.py` and `benchmarks/tts_first_audio.py` on a
-shared two-core machine; both libraries default to one thread per core, and two models with two threads each on
-two cores slow each other down):
+Thread counts, for two cores (both libraries default to one thread per core, and two models with two threads each on
+two cores slow each other down; `benchmarks/asr_latency.py` and `benchmarks/tts_first_audio.py` measure it, and
+docs/benchmarks.md has the figures):
 - The pool has 2 workers, one per core: at most two model calls run at once, whatever the number of calls.
-- Whisper runs with 1 intra-op thread and 2 model replicas (`AsrOptions.cpu_threads`, `num_workers`). Alone, one
-  thread is as fast as two for tiny.en (median ~0.30-0.35 s for a 2-5 s utterance); two utterances that end together
-  take ~0.36-0.38 s each on two replicas, against ~0.6 s each on one replica, where CTranslate2 interleaves them.
+- Whisper runs with 1 intra-op thread and 2 model replicas (`AsrOptions.cpu_threads`, `num_workers`): one thread is
+  as fast as two for tiny.en, and two utterances that end together each get a replica instead of being interleaved.
 - Piper runs with 1 intra-op thread (`PiperOptions.onnx_threads`), one sentence at a time (the synthesis lock in
-  `voice.tts_piper`). With onnxruntime's default instead, a transcription that overlapped a synthesis took a
-  median ~0.41-0.61 s instead of ~0.35-0.38 s (p95 up to ~1 s), for first audio ~60 ms sooner, and only when
-  nothing else ran.
+  `voice.tts_piper`): with onnxruntime's default a synthesis slows a transcription beside it far more than it gains.
 So the worst overlap is two single-threaded model calls on two cores. More workers would buy nothing: extra calls
 would queue inside CTranslate2 or behind the synthesis lock, out of sight, instead of here.
 """

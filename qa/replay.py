@@ -13,8 +13,8 @@ stereo WAV (left caller, right agent) per call, and a summary.md.
 
 By default the server runs in this process (the app of `telephony.app`, served by uvicorn on 127.0.0.1 in a
 background thread), so the transcripts and decisions can be read from the app after each call. With a `--server`
-URL the replay talks to a running server; transcripts and decisions are then reported as null until the call API
-(`GET /api/calls/{call_sid}`) exists.
+URL the replay talks to a running server and does not read transcripts and decisions from it: they are reported as
+null (the server keeps them in its call API, `GET /api/calls/{call_sid}`, which needs a token).
 
 This module runs the calls; the pieces are:
 

@@ -8,7 +8,7 @@ produce "Thank you.", "you" or ". . .". Three checks stop that, each measured on
 `audio_fixtures/real_speech/` and on synthetic noise:
 - Whisper's own rule, applied here rather than inside faster-whisper so that one place decides: drop a segment
   whose no-speech probability is high *and* whose average log-probability is low. Real speech (22 clips, native and
-  through 8 kHz mu-law) scored no_speech_prob <= 0.46 and avg_logprob >= -0.57; silence, line noise, hum and
+  through a phone codec) scored no_speech_prob <= 0.46 and avg_logprob >= -0.57; silence, line noise, hum and
   breath-like noise scored no_speech_prob >= 0.63 and avg_logprob <= -1.13.
 - Known hallucinations ("Thank you.", "you", "Thanks for watching.") are dropped when no_speech_prob is above a
   lower bar: on noise they came with 0.83-0.96, "Thank you." really spoken (by Piper, over the phone) with about 0.1.
@@ -70,7 +70,7 @@ class AsrOptions:
     """
 
     language: str = "en"
-    """Language of the speech. Always passed: language detection on 8 kHz audio is unreliable, and slow."""
+    """Language of the speech. Always passed: language detection on telephone-band audio is unreliable, and slow."""
     beam_size: int = 5
     """Beam width. 5 costs no measurable time over greedy (1) with tiny.en (the encoder dominates) and lowered the
     pooled word error rate on the real clips through a telephone round trip from 17.9% to 15.7%."""

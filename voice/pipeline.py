@@ -71,7 +71,7 @@ class AgentOutput(Protocol):
 
     @property
     def sample_rate_hz(self) -> int:
-        """The rate, in Hz, at which `play` takes audio: the rate the transport plays (no resampling of its own)."""
+        """The rate, in Hz, of the audio `play` takes: the rate the transport plays, so that it need not resample."""
 
     async def play(self, audio: np.ndarray, mark: str) -> None:
         """Queue audio for playback, followed by a mark named `mark` that `CallPipeline.marked` reports back.

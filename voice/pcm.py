@@ -1,8 +1,7 @@
 """16-bit PCM <-> float32 PCM, in numpy alone.
 
 The voice pipeline works on mono float32 audio in [-1.0, 1.0]; transports and WAV files carry 16-bit integers.
-These two conversions are the bridge, and the same scale factor both ways makes int16 -> float32 -> int16 the
-identity.
+These two conversions are the bridge.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from qa.caller_audio import ASR_RATE_HZ, PHONE_RATE_HZ, espeak_ng
-from voice.codec import float32_to_pcm16, mulaw_to_pcm16, pcm16_to_float32, pcm16_to_mulaw
+from telephony.twilio.mulaw import float32_to_mulaw, mulaw_to_float32
 from voice.resample import resample
 from voice.wavfile import write_wav
 
@@ -26,8 +26,7 @@ TEXT = (
 def main() -> None:
     output = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("espeak_loop_8k.wav")
     samples_8k = resample(espeak_ng(TEXT, "en-us"), ASR_RATE_HZ, PHONE_RATE_HZ)
-    wire = pcm16_to_mulaw(float32_to_pcm16(samples_8k))
-    write_wav(output, pcm16_to_float32(mulaw_to_pcm16(wire)), PHONE_RATE_HZ)
+    write_wav(output, mulaw_to_float32(float32_to_mulaw(samples_8k)), PHONE_RATE_HZ)
     print(f"wrote {output}")
 
 

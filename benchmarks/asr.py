@@ -3,7 +3,7 @@
 Three sets, each transcribed by every variant (clip by clip in turn, so that the drifting load of a shared machine
 hits all variants alike):
 - real/native: the English clips of audio_fixtures/real_speech/ (recorded people, the sources' own transcripts), 16 kHz;
-- real/phone: the same through a telephone round trip (8 kHz mu-law with voice/codec.py, back to 16 kHz with
+- real/phone: the same through a telephone round trip (8 kHz mu-law with telephony/twilio/mulaw.py, back to 16 kHz with
   voice/resample.py, as the server hears a caller);
 - domain/phone: what callers say in this domain, spoken by the replay's Piper caller (en_US-joe, pace 1.0) through
   the same telephone path: the `say` turns of audio_fixtures/calls/*.json, plus `--per-intent` examples of every

@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from voice.codec import float32_to_pcm16, mulaw_to_pcm16, pcm16_to_mulaw
-from voice.framing import FRAME_MS, TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
+from telephony.twilio.framing import FRAME_MS, TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
+from telephony.twilio.mulaw import mulaw_to_pcm16, pcm16_to_mulaw
+from voice.pcm import float32_to_pcm16
 from voice.resample import RESAMPLE_QUALITY, StreamResampler, resample
 
 ASR_SAMPLE_RATE_HZ = 16000

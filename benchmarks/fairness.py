@@ -15,8 +15,8 @@ stderr, so it is not offered), the replay's Piper caller at three paces, and the
 audio_fixtures/real_speech/ (scripts = their reference transcripts, mostly outside this domain: their "intent" is what
 the engine decides on the reference text, usually none).
 
-Conditions: telephone quality (8 kHz mu-law round trip with voice/codec.py and voice/resample.py), clean and with
-audio_fixtures/line_noise_16k.wav (band-limited line hiss, mains hum and clicks) mixed in at an exact SNR.
+Conditions: telephone quality (8 kHz mu-law round trip with telephony/twilio/mulaw.py and voice/resample.py), clean
+and with audio_fixtures/line_noise_16k.wav (band-limited line hiss, mains hum and clicks) mixed in at an exact SNR.
 
 Usage: python benchmarks/fairness.py [--quick] [--max-gap 10] [--snr 20 10] [--show-misses] [--before]
 """

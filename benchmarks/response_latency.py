@@ -45,7 +45,8 @@ from qa.fixtures import CallerVoice, PreparedCall, load_fixture, prepare_call
 from qa.replay import replay_calls
 from qa.server import InProcessServer
 from qa.stats import percentile
-from voice.framing import FRAME_MS
+from telephony.twilio.framing import FRAME_MS
+from telephony.twilio.say import replies_spoken_by_agent
 from voice.pipeline import TurnRecord, VoiceServices
 from voice.tts import PhraseCache
 
@@ -179,7 +180,7 @@ def configured(base: VoiceServices, config: Config, replies: str, speculate_afte
     speech = base.speech
     if replies == "uncached":
         speech = PhraseCache(base.speech.synthesizer, max_entries=base.speech.max_entries)
-        speech.preload(base.engine.catalogue.replies.spoken_by_agent().values())
+        speech.preload(replies_spoken_by_agent(base.engine.catalogue.replies).values())
     return dataclasses.replace(
         base,
         speech=speech,

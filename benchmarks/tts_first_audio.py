@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.stats import percentile
+from telephony.twilio.say import replies_spoken_by_agent
 from voice.models import piper_voice_files, whisper_model_dir
 from voice.prompts import load_catalogue
 from voice.tts_piper import PiperOptions, PiperSynthesizer
@@ -42,7 +43,8 @@ def count_words(text: str) -> int:
 def catalogue_replies(language: str = "en") -> list[str]:
     """Every reply the agent can say in `language`: the fixed ones and each intent's."""
     catalogue = load_catalogue(PROMPTS_DIR, language)
-    texts = list(catalogue.replies.spoken_by_agent().values()) + [intent.reply for intent in catalogue.intents.values()]
+    texts = list(replies_spoken_by_agent(catalogue.replies).values())
+    texts += [intent.reply for intent in catalogue.intents.values()]
     return list(dict.fromkeys(texts))
 
 

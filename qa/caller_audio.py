@@ -2,8 +2,8 @@
 
 Every source is brought to 16 kHz float32 first ("native" quality), noise is mixed in there, and the telephone
 condition then takes the path a real call takes: down to 8 kHz, G.711 mu-law encode and decode with the project's
-own codec (`voice.codec`, bit-exact with audioop), and back up to 16 kHz with `voice.resample` as the server does
-(the whole-buffer resampler equals the streaming one the server runs).
+own codec (`telephony.twilio.mulaw`, bit-exact with audioop), and back up to 16 kHz with `voice.resample` as the
+server does (the whole-buffer resampler equals the streaming one the server runs).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ import numpy as np
 import soxr
 
 from qa.fixtures import CallerVoice
-from voice.codec import float32_to_pcm16, mulaw_to_pcm16, pcm16_to_float32, pcm16_to_mulaw
+from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
+from telephony.twilio.mulaw import float32_to_mulaw, mulaw_to_float32
+from voice.pcm import pcm16_to_float32
 from voice.resample import RESAMPLE_QUALITY, resample
 from voice.text import normalize
 from voice.wavfile import read_wav
@@ -31,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_SPEECH_DIR = REPO / "audio_fixtures" / "real_speech"
 LINE_NOISE = REPO / "audio_fixtures" / "line_noise_16k.wav"
 ASR_RATE_HZ = 16_000
-PHONE_RATE_HZ = 8_000
+PHONE_RATE_HZ = TWILIO_SAMPLE_RATE_HZ
 SYNTHETIC_PEAK_DBFS = -6.0
 """Peak level of synthesised callers, the level the replay's Piper caller speaks at (a real line leaves headroom)."""
 
@@ -70,7 +72,7 @@ def telephone_round_trip(samples_16k: np.ndarray, upsample_quality: str = RESAMP
         float32 audio at 16 kHz, band-limited to 4 kHz and with mu-law's quantisation noise.
     """
     samples_8k = resample(samples_16k, ASR_RATE_HZ, PHONE_RATE_HZ)
-    decoded = pcm16_to_float32(mulaw_to_pcm16(pcm16_to_mulaw(float32_to_pcm16(samples_8k))))
+    decoded = mulaw_to_float32(float32_to_mulaw(samples_8k))
     if upsample_quality == RESAMPLE_QUALITY:
         return resample(decoded, PHONE_RATE_HZ, ASR_RATE_HZ)
     return soxr.resample(decoded, PHONE_RATE_HZ, ASR_RATE_HZ, quality=upsample_quality).astype(np.float32)

@@ -20,8 +20,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from qa.expect import CallExpect, TurnExpect
-from voice.codec import mulaw_to_pcm16
-from voice.framing import FRAME_BYTES, FRAME_MS, MULAW_SILENCE, pcm_to_twilio_frames
+from telephony.twilio.framing import FRAME_BYTES, FRAME_MS, pcm_to_twilio_frames
+from telephony.twilio.mulaw import MULAW_SILENCE, mulaw_to_pcm16
 from voice.wavfile import read_wav
 
 if TYPE_CHECKING:

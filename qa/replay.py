@@ -70,7 +70,7 @@ from qa.twilio_emulator import (
     TwilioSide,
     check_server_message,
 )
-from voice.framing import FRAME_BYTES, FRAME_MS
+from telephony.twilio.framing import FRAME_BYTES, FRAME_MS
 
 if TYPE_CHECKING:
     from voice.pipeline import VoiceServices

@@ -23,9 +23,9 @@ import numpy as np
 from qa.call_log import CallLog, ServerView, TurnLog
 from qa.expect import Check, Status, check_call
 from qa.fixtures import TURN_KEYS, DtmfTurn
-from voice.codec import mulaw_to_pcm16, pcm16_to_float32
+from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
+from telephony.twilio.mulaw import MULAW_SILENCE, mulaw_to_float32
 from voice.events import Decision, Dtmf, Transcript
-from voice.framing import MULAW_SILENCE, TWILIO_SAMPLE_RATE_HZ
 from voice.wavfile import write_wav
 
 if TYPE_CHECKING:
@@ -338,9 +338,9 @@ def write_timeline_wav(path: Path, caller_mulaw: bytes, agent_mulaw: bytes) -> N
     """
     length = max(len(caller_mulaw), len(agent_mulaw))
     silence = bytes([MULAW_SILENCE])
-    left = mulaw_to_pcm16(bytes(caller_mulaw) + silence * (length - len(caller_mulaw)))
-    right = mulaw_to_pcm16(bytes(agent_mulaw) + silence * (length - len(agent_mulaw)))
-    write_wav(path, np.column_stack([pcm16_to_float32(left), pcm16_to_float32(right)]), TWILIO_SAMPLE_RATE_HZ)
+    left = mulaw_to_float32(bytes(caller_mulaw) + silence * (length - len(caller_mulaw)))
+    right = mulaw_to_float32(bytes(agent_mulaw) + silence * (length - len(agent_mulaw)))
+    write_wav(path, np.column_stack([left, right]), TWILIO_SAMPLE_RATE_HZ)
 
 
 def _outcome_text(data: dict[str, Any]) -> str:

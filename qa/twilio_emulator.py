@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from telephony.twilio.framing import FRAME_BYTES, FRAME_MS, TWILIO_SAMPLE_RATE_HZ
 from telephony.twilio.messages import MULAW_ENCODING
-from voice.framing import FRAME_BYTES, FRAME_MS, TWILIO_SAMPLE_RATE_HZ
 
 
 class TwilioSide:

@@ -28,6 +28,7 @@ from telephony.storage.writer import RecordWriter
 from telephony.twilio import twiml
 from telephony.twilio.deployment import TransferTarget, load_transfer_targets
 from telephony.twilio.media_stream import StreamCounters, run_media_stream
+from telephony.twilio.say import replies_spoken_by_agent
 from telephony.twilio.transfer import CallRedirector, Transfers
 from telephony.web import api, desk, metrics
 from telephony.web.auth import Authenticator
@@ -123,7 +124,8 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     recognizer = SpeechRecognizer(whisper_model_dir(settings.whisper_model), asr_options(settings, catalogue))
     model, config = piper_voice_files(settings.piper_voice)
     synthesizer = PiperSynthesizer(model, config)
-    fixed = list(catalogue.replies.spoken_by_agent().values()) + [intent.reply for intent in catalogue.intents.values()]
+    fixed = list(replies_spoken_by_agent(catalogue.replies).values())
+    fixed += [intent.reply for intent in catalogue.intents.values()]
     speech = PhraseCache(synthesizer, max_entries=max(128, 2 * len(fixed)))
     # The fixed replies must never wait for synthesis; after a fault (technical_problem) there may be none.
     speech.preload(fixed)

@@ -9,7 +9,7 @@ import pytest
 from starlette.websockets import WebSocketDisconnect
 
 from telephony.settings import DEFAULT_PROMPTS_DIR
-from voice.framing import pcm_to_twilio_frames
+from telephony.twilio.framing import pcm_to_twilio_frames
 from voice.wavfile import read_wav
 
 PROMPTS_DIR = DEFAULT_PROMPTS_DIR

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from qa import caller_audio
-from voice.codec import float32_to_pcm16, mulaw_to_pcm16, pcm16_to_float32, pcm16_to_mulaw
+from telephony.twilio.mulaw import mulaw_to_pcm16, pcm16_to_mulaw
+from voice.pcm import float32_to_pcm16, pcm16_to_float32
 from voice.resample import resample
 from voice.wavfile import read_wav
 

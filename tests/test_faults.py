@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from websockets.exceptions import ConnectionClosedOK
@@ -30,8 +31,8 @@ from qa.loopback_server import LoopbackServer
 from telephony.app import create_app
 from telephony.calls import CallInfo, CallState
 from telephony.settings import load_settings
+from telephony.twilio.framing import pcm_to_twilio_frames
 from telephony.twilio.media_stream import CUT_SHORT
-from voice.framing import pcm_to_twilio_frames
 from voice.pipeline import VoiceServices
 from voice.workers import ModelWorkers
 
@@ -148,11 +149,8 @@ def assert_apology_then_a_person(client: TestClient, ws, voice_services: VoiceSe
     sent = [base64.b64decode(m["media"]["payload"]) for m in messages if m["event"] == "media"]
     apology = voice_services.engine.catalogue.replies.technical_problem
     speech = voice_services.speech
-    expected = [
-        frame
-        for audio in speech.get_or_synthesize(apology)
-        for frame in pcm_to_twilio_frames(audio, speech.sample_rate_hz)
-    ]
+    # Played as one piece of audio under one mark.
+    expected = pcm_to_twilio_frames(np.concatenate(speech.get_or_synthesize(apology)), speech.sample_rate_hz)
     assert sent == expected  # exactly the sentence, from memory
 
     call = client.app.state.voice.registry.get(call_sid)

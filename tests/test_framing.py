@@ -5,15 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voice.codec import mulaw_to_pcm16, pcm16_to_float32
-from voice.framing import (
-    FRAME_BYTES,
-    FRAME_MS,
-    MULAW_SILENCE,
-    TWILIO_SAMPLE_RATE_HZ,
-    FrameAssembler,
-    pcm_to_twilio_frames,
-)
+from telephony.twilio.framing import FRAME_BYTES, FRAME_MS, TWILIO_SAMPLE_RATE_HZ, FrameAssembler, pcm_to_twilio_frames
+from telephony.twilio.mulaw import MULAW_SILENCE, mulaw_to_pcm16
+from voice.pcm import pcm16_to_float32
 
 
 def _ramp(length: int) -> bytes:

@@ -14,11 +14,12 @@ from starlette.websockets import WebSocketDisconnect
 
 from telephony.app import create_app
 from telephony.settings import load_settings
-from voice.framing import pcm_to_twilio_frames
+from telephony.twilio.framing import pcm_to_twilio_frames
 
 from .helpers import (
     SILENCE,
     dtmf_message,
+    mark_message,
     media_message,
     play_until_closed,
     receive_until_mark,
@@ -44,6 +45,22 @@ def test_greeting_is_played_with_marks_for_the_right_stream(client):
         assert all(m["streamSid"] == "MZ1" for m in messages)
         assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in media)
         assert set(messages[-1]) == {"event", "streamSid", "mark"}
+        ws.send_json({"event": "stop", "streamSid": "MZ1"})
+
+
+def test_each_sentence_is_sent_as_its_speech_in_20_ms_mu_law_frames_then_its_mark(client, voice_services):
+    # The pipeline plays PCM at the session's 8 kHz; the session encodes and frames it: per sentence, exactly the
+    # synthesised speech taken to 8 kHz, its last frame padded with silence.
+    speech = voice_services.speech
+    sentences = speech.get_or_synthesize(voice_services.engine.catalogue.replies.greeting)
+    with client.websocket_connect("/twilio/media") as ws:
+        ws.send_json(start_message())
+        for index, sentence in enumerate(sentences):
+            messages, mark = receive_until_mark(ws)
+            sent = [base64.b64decode(m["media"]["payload"]) for m in messages if m["event"] == "media"]
+            assert sent == pcm_to_twilio_frames(sentence, speech.sample_rate_hz)
+            assert mark.startswith(f"1.{index}.")
+            ws.send_json(mark_message(mark))
         ws.send_json({"event": "stop", "streamSid": "MZ1"})
 
 

@@ -1,9 +1,11 @@
-"""One call's voice pipeline, driven without a wire: speculative ASR at pauses, the adaptive end of turn, and the
-first sentence of an uncached reply sent before the rest is synthesised.
+"""One call's voice pipeline, driven without a wire: speculative ASR at pauses, the adaptive end of turn, the
+first sentence of an uncached reply sent before the rest is synthesised, and audio in and out at the rates a
+transport declares.
 
-Audio is the recorded fixture (real speech through the real VAD), fed at the telephone's pace, since the point is
-what happens while the caller pauses. The recogniser and synthesiser are fakes where their behaviour, not the
-model's, is under test; the last test runs the real models.
+Audio is the recorded fixture (real speech through the real VAD), fed at the transport's pace, since the point is
+what happens while the caller pauses: by default as a telephone line carries it (8 kHz mu-law, decoded to PCM as
+the Twilio transport does), or at 16 kHz as it was recorded. The recogniser and synthesiser are fakes where their
+behaviour, not the model's, is under test; the last tests run the real models.
 """
 
 from __future__ import annotations
@@ -12,16 +14,20 @@ import asyncio
 import dataclasses
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
+from telephony.twilio.mulaw import mulaw_to_float32
 from tests.test_turns import loud_spans_ms
+from voice import pipeline as pipeline_module
 from voice.end_of_turn import EndOfTurnOptions, EndOfTurnRule
-from voice.events import Decision, Transcript
-from voice.framing import pcm_to_twilio_frames
+from voice.events import Action, Decision, Transcript
 from voice.pipeline import CallPipeline, TurnRecord, VoiceServices
 from voice.tts import PhraseCache
 from voice.turns import TurnOptions
@@ -29,20 +35,47 @@ from voice.wavfile import read_wav
 from voice.workers import ModelWorkers
 
 FIXTURE = Path(__file__).resolve().parents[1] / "audio_fixtures" / "number_with_pauses_16k.wav"
-SILENCE = b"\xff" * 160
 FRAME_S = 0.02
+WIDEBAND_RATE_HZ = 16_000
 
 
-def fixture_frames() -> list[bytes]:
+def over_the_phone(samples: np.ndarray, rate: int) -> list[np.ndarray]:
+    """The caller's audio as a telephone line carries it: 20 ms mu-law frames at 8 kHz, decoded to PCM."""
+    return [mulaw_to_float32(frame) for frame in pcm_to_twilio_frames(samples, rate)]
+
+
+def fixture_frames() -> list[np.ndarray]:
     samples, rate = read_wav(FIXTURE)
-    return pcm_to_twilio_frames(samples, rate)
+    return over_the_phone(samples, rate)
 
 
-def first_group_frames() -> list[bytes]:
+def first_group(samples: np.ndarray, rate: int) -> np.ndarray:
     """The fixture's first spoken group, up to 300 ms into the first pause (the rest of the call is silence)."""
-    samples, rate = read_wav(FIXTURE)
     first_group_end_ms = loud_spans_ms(samples)[0][1]
-    return pcm_to_twilio_frames(samples[: (first_group_end_ms + 300) * rate // 1000], rate)
+    return samples[: (first_group_end_ms + 300) * rate // 1000]
+
+
+def first_group_frames() -> list[np.ndarray]:
+    samples, rate = read_wav(FIXTURE)
+    return over_the_phone(first_group(samples, rate), rate)
+
+
+def in_wideband_frames(samples: np.ndarray) -> list[np.ndarray]:
+    """16 kHz PCM in 20 ms chunks, as a wideband transport (a browser call) would send it."""
+    step = WIDEBAND_RATE_HZ * 20 // 1000
+    return [samples[start : start + step] for start in range(0, samples.size, step)]
+
+
+def wideband_fixture_frames() -> list[np.ndarray]:
+    samples, rate = read_wav(FIXTURE)
+    assert rate == WIDEBAND_RATE_HZ
+    return in_wideband_frames(samples)
+
+
+def wideband_first_group_frames() -> list[np.ndarray]:
+    samples, rate = read_wav(FIXTURE)
+    assert rate == WIDEBAND_RATE_HZ
+    return in_wideband_frames(first_group(samples, rate))
 
 
 class FakeRecognizer:
@@ -51,9 +84,12 @@ class FakeRecognizer:
     def __init__(self, texts: Sequence[str]) -> None:
         self.texts = list(texts)
         self.samples: list[int] = []
+        self.heard: list[tuple[np.ndarray, int]] = []
+        """Each transcription's audio and the start of its turn, in ms."""
 
     def transcribe(self, samples_16k: np.ndarray, start_ms: int = 0) -> Transcript:
         self.samples.append(samples_16k.size)
+        self.heard.append((samples_16k.copy(), start_ms))
         text = self.texts[min(len(self.samples), len(self.texts)) - 1]
         return Transcript(text, 0.9, start_ms, start_ms + samples_16k.size // 16)
 
@@ -82,13 +118,44 @@ class FakeSynthesizer:
         yield np.full(1600, 0.2, dtype=np.float32)
 
 
+class ToneSynthesizer:
+    """Two sentences of a 440 Hz tone per text, each `sentence_s` long, at Piper's rate."""
+
+    sample_rate_hz = 22050
+
+    def __init__(self, sentence_s: float) -> None:
+        self.sentence_samples = round(sentence_s * self.sample_rate_hz)
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        t = np.arange(self.sentence_samples) / self.sample_rate_hz
+        for _ in range(2):
+            yield (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class Played:
+    mark: str
+    audio: np.ndarray
+    at: float
+    """`time.perf_counter()` when it was handed to the output."""
+
+
 class RecordingOutput:
-    def __init__(self, log: list[str], first_played: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        log: list[str],
+        first_played: threading.Event | None = None,
+        sample_rate_hz: int = TWILIO_SAMPLE_RATE_HZ,
+    ) -> None:
         self.log = log
         self.first_played = first_played
+        self.sample_rate_hz = sample_rate_hz
         self.records: list[TurnRecord] = []
+        self.played: list[Played] = []
+        self.handed_over_at: float | None = None
 
-    async def play(self, frames: Sequence[bytes], mark: str) -> None:
+    async def play(self, audio: np.ndarray, mark: str) -> None:
+        self.played.append(Played(mark, audio, time.perf_counter()))
         self.log.append(f"played {mark}")
         if self.first_played is not None and not mark.startswith("1."):
             self.first_played.set()
@@ -97,6 +164,7 @@ class RecordingOutput:
         self.log.append("clear")
 
     async def hand_over(self, decision: Decision) -> None:
+        self.handed_over_at = time.perf_counter()
         self.log.append(f"hand over: {decision.action.value}")
 
     def decided(self, record: TurnRecord) -> None:
@@ -116,13 +184,16 @@ def services(engine, recognizer, synthesizer=None, **changes) -> VoiceServices:
     return dataclasses.replace(base, **changes)
 
 
-async def play_call(pipeline: CallPipeline, frames: list[bytes], silence_s: float) -> None:
-    """Feed caller frames at the telephone's pace (20 ms each), then silence, as Twilio does."""
+async def play_call(
+    pipeline: CallPipeline, frames: list[np.ndarray], silence_s: float, rate_hz: int = TWILIO_SAMPLE_RATE_HZ
+) -> None:
+    """Feed 20 ms caller frames at `rate_hz`, in real time, then silence, as a transport does."""
     await pipeline.start()
-    everything = frames + [SILENCE] * round(silence_s / FRAME_S)
+    silence = np.zeros(rate_hz * 20 // 1000, dtype=np.float32)
+    everything = frames + [silence] * round(silence_s / FRAME_S)
     start = time.perf_counter()
     for index, frame in enumerate(everything):
-        pipeline.feed_audio(frame)
+        pipeline.feed_audio(frame, rate_hz)
         delay = start + (index + 1) * FRAME_S - time.perf_counter()
         await asyncio.sleep(max(0.0, delay))
     await asyncio.sleep(0.2)
@@ -267,16 +338,123 @@ def test_a_caller_who_barges_in_while_the_reply_is_synthesised_hears_no_more_of_
     assert engine_en.catalogue.intents["opening_hours"].reply not in voice.speech  # an unfinished reply is not cached
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_number_read_with_pauses_is_one_turn_with_every_latency_lever_on(voice_services) -> None:
-    """The real models at the telephone's pace: speculative ASR in each pause, the adaptive end of turn."""
-    assert voice_services.turn_options.pause_report_ms is not None and voice_services.end_of_turn.enabled
-    pipeline = CallPipeline(voice_services, RecordingOutput([]))
+def test_audio_fed_at_16_khz_reaches_the_recognizer_exactly_as_it_was_sent(engine_en) -> None:
+    # A wideband transport's audio is already at the VAD and ASR rate: nothing may filter, delay or shift it.
+    recognizer = FakeRecognizer(["What are your opening hours?"])
+    voice = services(engine_en, recognizer, end_of_turn=EndOfTurnOptions(enabled=False))
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+    frames = wideband_first_group_frames()
 
-    asyncio.run(play_call(pipeline, fixture_frames(), silence_s=3.0))
+    asyncio.run(play_call(pipeline, frames, silence_s=1.5, rate_hz=WIDEBAND_RATE_HZ))
+    voice.workers.shutdown()
 
     (record,) = caller_records(pipeline)
+    assert record.decision.intent == "opening_hours"
+    sent = np.concatenate([*frames, np.zeros(WIDEBAND_RATE_HZ * 2, dtype=np.float32)])
+    assert recognizer.heard
+    for heard, start_ms in recognizer.heard:
+        offset = max(0, start_ms - pipeline_module._TURN_PAD_MS) * WIDEBAND_RATE_HZ // 1000
+        assert heard.size > WIDEBAND_RATE_HZ // 2
+        np.testing.assert_array_equal(heard, sent[offset : offset + heard.size])
+
+
+@pytest.mark.parametrize("rate_hz", [8000, 16000, 24000, 48000])
+def test_replies_are_played_at_the_rate_the_output_declares_with_the_synthesised_duration(engine_en, rate_hz) -> None:
+    synthesizer = ToneSynthesizer(sentence_s=0.2)
+    voice = services(engine_en, FakeRecognizer(["-"]), synthesizer)
+    output = RecordingOutput([], sample_rate_hz=rate_hz)
+
+    async def call() -> None:
+        pipeline = CallPipeline(voice, output)
+        await pipeline.start()
+        await pipeline.close()
+
+    asyncio.run(call())
+    voice.workers.shutdown()
+
+    assert [played.mark for played in output.played] == ["1.0.1", "1.1.2"]  # the greeting's two sentences
+    for played in output.played:
+        assert played.audio.dtype == np.float32
+        # 0.2 s of audio at the output's rate: resampled, not cut or padded to any frame size.
+        assert played.audio.size == rate_hz // 5
+        spectrum = np.abs(np.fft.rfft(played.audio))
+        assert np.argmax(spectrum) * rate_hz / played.audio.size == pytest.approx(440.0, abs=5.0)
+
+
+def test_the_wait_for_the_last_words_before_a_handover_is_their_duration(engine_en, monkeypatch) -> None:
+    # No grace beyond the audio, and marks that never come back: the handover waits exactly as long as the reply.
+    monkeypatch.setattr(pipeline_module, "_HANDOVER_GRACE_S", 0.0)
+    voice = services(engine_en, FakeRecognizer(["-"]), ToneSynthesizer(sentence_s=0.5))
+    output = RecordingOutput([], sample_rate_hz=WIDEBAND_RATE_HZ)
+
+    async def call() -> None:
+        pipeline = CallPipeline(voice, output)
+        await pipeline.start()
+        pipeline.feed_dtmf("0")  # a person: the transfer sentence is the last thing said
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if output.handed_over_at is not None:
+                break
+        await pipeline.close()
+
+    asyncio.run(call())
+    voice.workers.shutdown()
+
+    (transfer,) = [record for record in output.records if record.decision.action is Action.TRANSFER]
+    assert transfer.decision.rule == "dtmf_zero"
+    reply = [played for played in output.played if played.mark.startswith("2.")]
+    assert sum(played.audio.size for played in reply) == WIDEBAND_RATE_HZ  # two sentences of 0.5 s
+    waited_s = output.handed_over_at - reply[-1].at
+    assert 0.95 <= waited_s < 1.6
+
+
+@pytest.fixture(scope="module")
+def real_calls(voice_services) -> dict[int, tuple[CallPipeline, RecordingOutput]]:
+    """The number read with pauses through the real models, once over the phone (8 kHz mu-law) and once as recorded
+    (16 kHz PCM): the pipeline and its output for each input rate."""
+    calls = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        inputs = {TWILIO_SAMPLE_RATE_HZ: fixture_frames(), WIDEBAND_RATE_HZ: wideband_fixture_frames()}
+        for rate_hz, frames in inputs.items():
+            output = RecordingOutput([])
+            pipeline = CallPipeline(voice_services, output)
+            asyncio.run(play_call(pipeline, frames, silence_s=3.0, rate_hz=rate_hz))
+            calls[rate_hz] = (pipeline, output)
+    return calls
+
+
+def assert_number_heard_as_one_turn(record: TurnRecord) -> None:
     assert "[number]" in record.caller.text  # the digits, redacted: all three groups in one turn
     # Trailing digits, or (on a slow machine) the longest silence while waiting for the transcript: never sooner.
     assert record.end_of_turn.rule in (EndOfTurnRule.TRAILING_NUMBER, EndOfTurnRule.NO_TRANSCRIPT)
     assert record.end_of_turn.silence_ms == 1200
+
+
+def test_number_read_with_pauses_is_one_turn_with_every_latency_lever_on(voice_services, real_calls) -> None:
+    """The real models at the telephone's pace: speculative ASR in each pause, the adaptive end of turn."""
+    assert voice_services.turn_options.pause_report_ms is not None and voice_services.end_of_turn.enabled
+    pipeline, _output = real_calls[TWILIO_SAMPLE_RATE_HZ]
+
+    (record,) = caller_records(pipeline)
+    assert_number_heard_as_one_turn(record)
+
+
+def test_caller_audio_at_16_khz_is_transcribed_and_answered_as_over_the_phone(real_calls) -> None:
+    """A wideband transport (a browser call) feeds 16 kHz PCM: the same turn, the same decision, the answer played."""
+    phone, _ = real_calls[TWILIO_SAMPLE_RATE_HZ]
+    wideband, output = real_calls[WIDEBAND_RATE_HZ]
+
+    (record,) = caller_records(wideband)
+    assert_number_heard_as_one_turn(record)
+    (over_the_phone,) = caller_records(phone)
+    decided = (record.decision.action, record.decision.rule, record.decision.intent, record.decision.reply)
+    assert decided == (
+        over_the_phone.decision.action,
+        over_the_phone.decision.rule,
+        over_the_phone.decision.intent,
+        over_the_phone.decision.reply,
+    )
+    answer = [played for played in output.played if played.mark.startswith("2.")]
+    assert answer and all(played.audio.size > 0 for played in answer)
+    assert record.processing_ms is not None

@@ -123,11 +123,3 @@ def test_unknown_language_and_missing_folder(tmp_path):
         load_catalogue(PROMPTS_DIR, "fr")
     with pytest.raises(PromptError, match="prompts folder not found"):
         load_catalogue(tmp_path / "absent", "en")
-
-
-def test_replies_twilio_says_are_not_among_those_our_voice_speaks():
-    replies = load_catalogue(PROMPTS_DIR, "en").replies
-    spoken = replies.spoken_by_agent()
-    assert "greeting" in spoken and "transfer_to:billing" in spoken
-    assert "queue_wait" not in spoken and "transfer_unanswered" not in spoken
-    assert set(spoken) < set(replies.texts())

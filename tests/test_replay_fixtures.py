@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from qa.fixtures import FixtureError, load_fixture, load_fixtures, voiced_frames
-from voice.codec import pcm16_to_mulaw
+from telephony.twilio.mulaw import pcm16_to_mulaw
 
 REPO = Path(__file__).resolve().parent.parent
 CALLS = REPO / "audio_fixtures" / "calls"

@@ -1,4 +1,5 @@
-"""Everything about speech and decisions. Knows nothing about Twilio or any other telephony provider."""
+"""Everything about speech and decisions. Knows no telephony provider or transport: audio comes in and goes out as
+PCM at rates the transport declares, and the transport converts its wire format at its own edge."""
 
 import os
 

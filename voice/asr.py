@@ -68,7 +68,7 @@ class AsrOptions:
     """
 
     language: str = "en"
-    """Language of the speech. Always passed: language detection on 8 kHz audio is unreliable, and slow."""
+    """Language of the speech. Always passed: language detection on telephone-band audio is unreliable, and slow."""
     beam_size: int = 5
     """Beam width. With tiny.en the encoder dominates the time, so 5 costs no more than greedy (1) and makes fewer
     word errors over the phone."""

@@ -80,7 +80,7 @@ def build_handoff(
         call_sid: the call.
         exchanges: every (caller turn, decision) so far, greeting first, `decision` last.
         decision: the transfer decision.
-        caller_number: the caller's number as Twilio gave it, if known.
+        caller_number: the caller's number as the telephony provider gave it, if known.
 
     Raises:
         ValueError: `decision` is not a transfer.

@@ -1,17 +1,20 @@
 """One call's voice pipeline: caller audio and keys in; decisions and the agent's audio out.
 
-    8 kHz mu-law frames -> PCM -> 16 kHz -> streaming VAD -> turn detector
-        SpeechStarted while the agent is still audible -> barge-in: clear, stop speaking, tell the engine
+    caller PCM at the transport's rate -> 16 kHz (a stream resampler per input rate; none at 16 kHz)
+        -> streaming VAD -> turn detector
+        SpeechStarted while the agent is still audible -> barge-in: interrupt playback, stop speaking, tell the engine
         PauseStarted -> speculative ASR of the turn so far (worker pool) -> end-of-turn policy: the pause's silence
         SpeechResumed -> the speculative transcript is stale
         TurnEnded -> the speculative transcript, or ASR (worker pool) -> dialogue engine
             -> TTS sentence by sentence (worker pool; an uncached reply's first sentence is sent before the rest is
-               synthesised) -> 8 kHz frames
+               synthesised) -> PCM at the rate the output declares -> `AgentOutput.play`, one mark per sentence
 
-The pipeline knows nothing about Twilio: it talks to the wire through `AgentOutput` (play frames followed by a
-mark, clear, hand the call over) and learns what the caller has heard from `marked`. Turns are answered one at a
-time, in order, by a single task per call; the event loop only decodes, scores 32 ms VAD windows (~0.1 ms) and
-queues.
+Audio is mono float32 PCM in [-1.0, 1.0] both ways; the transport converts its wire encoding at its edge and
+declares its rates: the input rate with each `feed_audio` call, the output rate as `AgentOutput.sample_rate_hz`.
+The pipeline knows no transport: it talks to the wire through `AgentOutput` (play audio followed by a mark,
+interrupt, hand the call over) and learns what the caller has heard from `marked`. Durations come from sample
+counts. Turns are answered one at a time, in order, by a single task per call; the event loop only resamples,
+scores 32 ms VAD windows (~0.1 ms) and queues.
 """
 
 from __future__ import annotations
@@ -21,20 +24,18 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from voice.asr import SpeechRecognizer
-from voice.codec import mulaw_to_pcm16, pcm16_to_float32
 from voice.dialogue import DialogueEngine, DialogueState
 from voice.end_of_turn import EndOfTurn, EndOfTurnChoice, EndOfTurnOptions, EndOfTurnPolicy, EndOfTurnRule
 from voice.events import Action, Decision, Dtmf, Transcript
-from voice.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
 from voice.redaction import RedactionBuffer, redact
-from voice.resample import StreamResampler
+from voice.resample import StreamResampler, resample
 from voice.speculation import SpeculativeTranscriber, TurnSpan
 from voice.tts import PhraseCache
 from voice.turns import (
@@ -60,18 +61,28 @@ _HISTORY_MS = 35_000
 _TURN_PAD_MS = 600
 # Caller turns whose records a later turn's redaction may still correct (RedactionBuffer remembers 6).
 _REDACTION_MEMORY_TURNS = 8
-# How long to wait for Twilio to confirm that the last words before a handover were played, beyond their length.
+# How long to wait for the transport to confirm that the last words before a handover were played, beyond their
+# length.
 _HANDOVER_GRACE_S = 5.0
 
 
 class AgentOutput(Protocol):
     """What the pipeline needs from the wire."""
 
-    async def play(self, frames: Sequence[bytes], mark: str) -> None:
-        """Queue 20 ms mu-law frames for playback, followed by a mark named `mark`."""
+    @property
+    def sample_rate_hz(self) -> int:
+        """The rate, in Hz, of the audio `play` takes: the rate the transport plays, so that it need not resample."""
+
+    async def play(self, audio: np.ndarray, mark: str) -> None:
+        """Queue audio for playback, followed by a mark named `mark` that `CallPipeline.marked` reports back.
+
+        Args:
+            audio: mono float32 PCM in [-1.0, 1.0] at `sample_rate_hz`; the transport encodes and frames it.
+            mark: the name to report once playback has reached the end of `audio` (or was interrupted).
+        """
 
     async def interrupt(self) -> None:
-        """Drop every frame not yet played (barge-in)."""
+        """Drop all audio not yet played (barge-in); the pending marks are still reported."""
 
     async def hand_over(self, decision: Decision) -> None:
         """End the automated part of the call: transfer to a person or hang up, as `decision` says."""
@@ -177,7 +188,8 @@ class CallPipeline:
         self._call_id = call_id
         self._engine = services.engine
         self._state: DialogueState | None = None
-        self._upsample = StreamResampler(TWILIO_SAMPLE_RATE_HZ, VAD_SAMPLE_RATE_HZ)
+        # One per input rate: each holds its own filter state, and a 16 kHz one passes audio through untouched.
+        self._to_vad_rate: dict[int, StreamResampler] = {}
         self._vad = StreamingVad()
         self._turns = TurnDetector(services.turn_options, window_ms=self._vad.window_ms)
         self._history = _AudioHistory(_HISTORY_MS)
@@ -216,12 +228,24 @@ class CallPipeline:
         self._worker = asyncio.create_task(self._answer_turns(), name=f"turns-{self._call_id}")
         await self._speak(TurnRecord(caller=None, decision=greeting), started=None)
 
-    def feed_audio(self, mulaw: bytes) -> None:
-        """Take 8 kHz mu-law audio from the caller (any length, normally one 20 ms frame)."""
-        if self._handed_over or not mulaw:
+    def feed_audio(self, pcm: np.ndarray, sample_rate_hz: int) -> None:
+        """Take the caller's audio, as it arrives.
+
+        Args:
+            pcm: mono float PCM (float32 or float64) in [-1.0, 1.0], any length (normally one transport frame);
+                the transport converts its wire encoding (for example int16 with `voice.pcm.pcm16_to_float32`).
+            sample_rate_hz: the rate of `pcm`, in Hz; audio at the VAD and ASR rate (16 kHz) is used as it is.
+
+        Raises:
+            TypeError: `pcm` is not a floating-point array.
+            ValueError: `pcm` is not 1-D, or `sample_rate_hz` is not a positive integer.
+        """
+        if self._handed_over or len(pcm) == 0:
             return
-        pcm = pcm16_to_float32(mulaw_to_pcm16(mulaw))
-        samples = self._upsample.process(pcm)
+        resampler = self._to_vad_rate.get(sample_rate_hz)
+        if resampler is None:
+            resampler = self._to_vad_rate[sample_rate_hz] = StreamResampler(sample_rate_hz, VAD_SAMPLE_RATE_HZ)
+        samples = resampler.process(pcm)
         if samples.size == 0:
             return
         self._history.append(samples)
@@ -297,7 +321,7 @@ class CallPipeline:
         self._inbox.put_nowait(Dtmf(digit))
 
     def marked(self, name: str) -> None:
-        """Twilio reports that playback reached mark `name` (or that it was cleared)."""
+        """The transport reports that playback reached mark `name` (or that it was interrupted)."""
         speaking = self._speaking
         if speaking is None or name not in speaking.pending_marks:
             return
@@ -397,13 +421,13 @@ class CallPipeline:
         final = decision.action is not Action.REPLY
         speaking = _Speaking(record, pending_marks=set(), interruptible=not final, done=asyncio.Event())
         self._speaking = speaking
-        sent_ms = 0.0
+        sent_samples = 0
         sentences = self._reply_audio(decision.reply)
         try:
             index = 0
             while not record.interrupted:
                 try:
-                    audio = await anext(sentences)
+                    sentence = await anext(sentences)
                 except StopAsyncIteration:
                     break
                 except Exception as error:  # any TTS failure must end in a person, never in silence
@@ -412,30 +436,35 @@ class CallPipeline:
                     return
                 if record.interrupted:
                     break  # the caller barged in while this sentence was being synthesised
-                frames = pcm_to_twilio_frames(audio, self._services.speech.sample_rate_hz)
+                audio = self._at_output_rate(sentence)
                 self._mark_counter += 1
                 mark = f"{len(self.records)}.{index}.{self._mark_counter}"
                 index += 1
                 speaking.pending_marks.add(mark)
                 if started is not None and record.processing_ms is None:
                     record.processing_ms = (time.perf_counter() - started) * 1000
-                await self._output.play(frames, mark)
-                sent_ms += len(frames) * 20
+                await self._output.play(audio, mark)
+                sent_samples += audio.size
         finally:
             # Stops a synthesis still under way (barge-in) and leaves that reply uncached.
             await sentences.aclose()
             speaking.producing = False
         if not speaking.pending_marks:
             # Every sentence was played (or none sent) while the later ones were still being made.
-            speaking.record.heard = sent_ms > 0 and not record.interrupted
+            speaking.record.heard = sent_samples > 0 and not record.interrupted
             speaking.done.set()
             self._speaking = None
         if final:
             # Wait until the caller has heard where they are going, then end the stream.
+            sent_s = sent_samples / self._output.sample_rate_hz
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(speaking.done.wait(), timeout=sent_ms / 1000 + _HANDOVER_GRACE_S)
+                await asyncio.wait_for(speaking.done.wait(), timeout=sent_s + _HANDOVER_GRACE_S)
             self._handed_over = True
             await self._output.hand_over(decision)
+
+    def _at_output_rate(self, audio: np.ndarray) -> np.ndarray:
+        """Synthesised audio (one sentence or more) resampled to the rate the output plays."""
+        return resample(audio, self._services.speech.sample_rate_hz, self._output.sample_rate_hz)
 
     async def _reply_audio(self, text: str) -> AsyncIterator[np.ndarray]:
         """The reply's audio, sentence by sentence: from the cache, or streamed from the synthesizer as it is made."""
@@ -469,13 +498,11 @@ class CallPipeline:
         try:
             # Only from memory: synthesis may be what failed. The fixed replies are preloaded at start-up.
             if decision.reply in speech:
-                frames = [
-                    frame
-                    for audio in speech.get_or_synthesize(decision.reply)
-                    for frame in pcm_to_twilio_frames(audio, speech.sample_rate_hz)
-                ]
+                sentences = speech.get_or_synthesize(decision.reply)
+                # One piece of audio with one mark; the empty start keeps a reply without sentences playable.
+                audio = self._at_output_rate(np.concatenate([np.zeros(0, dtype=np.float32), *sentences]))
                 self._mark_counter += 1
-                await self._output.play(frames, f"failure.{self._mark_counter}")
+                await self._output.play(audio, f"failure.{self._mark_counter}")
         finally:
             self._handed_over = True
             await self._output.hand_over(decision)

@@ -132,13 +132,6 @@ _REPLY_TEXT_FIELDS = (
 )
 
 
-# Replies that Twilio speaks with <Say> (transfer fallbacks, queue wait, a call turned away when the agent is full),
-# not our voice.
-_SAID_BY_TWILIO = frozenset(
-    {"transfer_unanswered", "callback_confirmed", "leave_message", "message_thanks", "queue_wait", "over_capacity"}
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Replies:
     """What the agent says outside the intents' own replies, in one language."""
@@ -181,10 +174,6 @@ class Replies:
         for department in self.department_names:
             fixed[f"transfer_to:{department}"] = self.transfer_to(department)
         return fixed
-
-    def spoken_by_agent(self) -> dict[str, str]:
-        """The fixed replies our own voice speaks (`texts` without those Twilio says after the stream)."""
-        return {key: text for key, text in self.texts().items() if key not in _SAID_BY_TWILIO}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,18 +1,22 @@
 """Sample-rate conversion with soxr: one-shot for whole buffers, streaming for a call's audio, float32 mono.
 
-The two conversions the agent needs are 8 kHz -> 16 kHz (caller audio to VAD and ASR) and 22050 Hz -> 8 kHz (Piper
-speech to the phone). Both use soxr's "HQ" quality (20-bit), chosen from measurements on these two ratios:
+The agent converts caller audio from the transport's rate to 16 kHz (VAD and ASR) and synthesised speech from the
+voice's rate (Piper: 22050 Hz) to the rate the transport plays. Both use soxr's "HQ" quality (20-bit), chosen from
+measurements on the narrowest case, telephone audio (a 4 kHz band, 8-bit companded):
 
-- "QQ" is cubic interpolation with no anti-alias filter at all: a 6 kHz tone taken from 16 kHz to 8 kHz comes out
-  at full level, as a 2 kHz tone. "LQ" filters but already rolls off inside the telephone band (-8 dB at 3.4 kHz).
-- "MQ" and "HQ" are flat to 3.6 kHz at 8 kHz and reject out-of-band tones by more than 120 dB, far below the noise
-  of 8-bit mu-law (about 38 dB SNR), and add the same streaming latency. "HQ" runs as fast as "MQ" here (a few
-  milliseconds per minute of audio) with the wider stopband margin, so it is the one we use.
-- "VHQ" (28-bit) buys nothing audible after mu-law and adds latency when streaming 22050 Hz -> 8 kHz.
+- "QQ" is cubic interpolation with no anti-alias filter at all: a 6 kHz tone taken from 16 kHz down to the
+  telephone rate comes out at full level, as a 2 kHz tone. "LQ" filters but already rolls off inside the telephone
+  band (-8 dB at 3.4 kHz).
+- "MQ" and "HQ" are flat to 3.6 kHz at the telephone rate and reject out-of-band tones by more than 120 dB, far
+  below the noise of 8-bit companding (about 38 dB SNR), and add the same streaming latency. "HQ" runs as fast as
+  "MQ" here (a few milliseconds per minute of audio) with the wider stopband margin, so it is the one we use.
+- "VHQ" (28-bit) buys nothing audible after companding and adds latency when streaming 22050 Hz down to the
+  telephone rate.
 
 Streaming note: soxr works in blocks, so `StreamResampler.process` returns nothing for the first few 20 ms chunks
 and then bursts; with "HQ" and 20 ms chunks its output lags its input by about 60 ms on average (up to ~115 ms)
-at 8 kHz -> 16 kHz. The delay comes from soxr's block size, not the quality setting (MQ measures the same).
+from the telephone rate to 16 kHz. The delay comes from soxr's block size, not the quality setting (MQ measures the
+same). Equal rates pass through without delay.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ def _as_mono_float32(samples: np.ndarray) -> np.ndarray:
     if not np.issubdtype(samples.dtype, np.floating):
         # Integer PCM would be resampled at int scale and then read as float far beyond full scale.
         raise TypeError(
-            f"expected float samples in [-1.0, 1.0], got {samples.dtype}; convert int16 with codec.pcm16_to_float32"
+            f"expected float samples in [-1.0, 1.0], got {samples.dtype}; convert int16 with pcm.pcm16_to_float32"
         )
     if samples.ndim != 1:
         raise ValueError(f"expected mono 1-D samples, got shape {samples.shape}")

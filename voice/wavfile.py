@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voice.codec import float32_to_pcm16, pcm16_to_float32
+from voice.pcm import float32_to_pcm16, pcm16_to_float32
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:

@@ -1,6 +1,7 @@
 """The Media Streams WebSocket loop: parse each frame, hand it to the call's session, never crash on bad input.
 
-A malformed message is logged and counted and the call goes on. Media, marks, keys or a stop before ``start``, a
+Caller audio is decoded from mu-law here and fed to the pipeline as PCM at Twilio's rate. A malformed message is
+logged and counted and the call goes on. Media, marks, keys or a stop before ``start``, a
 second ``start``, or a message for another stream mean the peer is not following the protocol: a clear log line
 and a clean close. A stream that ends before the call was handed over and without Twilio's ``stop`` (the
 connection dropped, or was closed for breaking the protocol) is recorded as the call's failure; Twilio then asks
@@ -17,9 +18,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from telephony.calls import CallInfo, CallRegistry
 from telephony.twilio import twiml
+from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
 from telephony.twilio.messages import (
     MULAW_ENCODING,
-    TWILIO_SAMPLE_RATE_HZ,
     Connected,
     Dtmf,
     Mark,
@@ -30,6 +31,7 @@ from telephony.twilio.messages import (
     Unknown,
     parse_inbound,
 )
+from telephony.twilio.mulaw import mulaw_to_float32
 from telephony.twilio.session import CallSession, Redirect
 from voice.pipeline import VoiceServices
 
@@ -150,7 +152,7 @@ async def run_media_stream(
                 break
             if isinstance(event, Media):
                 if event.media.track in ("inbound", "inbound_track"):
-                    session.pipeline.feed_audio(event.media.payload)
+                    session.pipeline.feed_audio(mulaw_to_float32(event.media.payload), TWILIO_SAMPLE_RATE_HZ)
             elif isinstance(event, Dtmf):
                 session.pipeline.feed_dtmf(event.dtmf.digit)
             elif isinstance(event, Mark):

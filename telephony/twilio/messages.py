@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 MULAW_ENCODING = "audio/x-mulaw"
-TWILIO_SAMPLE_RATE_HZ = 8000
+"""The only ``mediaFormat.encoding`` of Media Streams (at `telephony.twilio.framing.TWILIO_SAMPLE_RATE_HZ`)."""
 
 
 class ProtocolError(ValueError):

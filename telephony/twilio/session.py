@@ -1,7 +1,8 @@
 """`CallSession`: one Twilio media stream, the wire side of a call's voice pipeline.
 
 It turns the pipeline's output into Media Streams messages (``media``, ``mark``, ``clear``) for the right stream
-SID, serialises sends (several tasks may speak at once: a reply and a barge-in ``clear``), and closes the stream
+SID: the pipeline plays float PCM at `TWILIO_SAMPLE_RATE_HZ`, which is encoded to mu-law and cut into 20 ms frames
+here. It serialises sends (several tasks may speak at once: a reply and a barge-in ``clear``), and closes the stream
 when the call is handed over, so that Twilio requests ``/twilio/after-stream``. Before closing it runs the app's
 hook, which writes the call record (another instance may answer that request) and, in ``rest_redirect`` mode, gives
 the live call its transfer TwiML through Twilio's REST API (`telephony.twilio.transfer`).
@@ -11,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+
+import numpy as np
 
 from telephony.calls import CallInfo, CallRegistry
+from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
 from telephony.twilio.messages import OutboundBuilder
 from voice.events import Action, Decision
 from voice.handoff import build_handoff
@@ -58,10 +62,22 @@ class CallSession:
 
     # --- AgentOutput ------------------------------------------------------------------------------------------------
 
-    async def play(self, frames: Sequence[bytes], mark: str) -> None:
-        """Send the frames, then the mark; stop sending frames (but still mark) once a `clear` was sent."""
+    @property
+    def sample_rate_hz(self) -> int:
+        """The pipeline speaks at Twilio's rate, so that only encoding and framing are left to do here."""
+        return TWILIO_SAMPLE_RATE_HZ
+
+    async def play(self, audio: np.ndarray, mark: str) -> None:
+        """Send the audio as 20 ms mu-law frames (the last one padded with silence), then the mark.
+
+        Stops sending frames (but still marks) once a `clear` was sent.
+
+        Args:
+            audio: mono float PCM in [-1.0, 1.0] at `sample_rate_hz`.
+            mark: the mark's name, sent after the frames.
+        """
         generation = self._generation
-        for frame in frames:
+        for frame in pcm_to_twilio_frames(audio, TWILIO_SAMPLE_RATE_HZ):
             if self._generation != generation:
                 break
             await self._send(self._outbound.media(frame))

@@ -1,15 +1,20 @@
-"""G.711 mu-law <-> 16-bit PCM and PCM16 <-> float32, in numpy alone.
+"""G.711 mu-law <-> 16-bit PCM, the audio encoding of Twilio Media Streams, in numpy alone.
 
-Twilio Media Streams carry 8 kHz mono mu-law. Both directions are table lookups, built once at import: 256 entries
-to decode, and 65536 entries (one per int16 value, 64 KiB) to encode, so encoding is a single fancy-index with no
-per-sample branching. The tables reproduce CPython 3.11's ``audioop.ulaw2lin(data, 2)`` and
-``audioop.lin2ulaw(data, 2)`` bit for bit (tests check every code and every int16 value), without importing
-``audioop``, which is gone in Python 3.13.
+Both directions are table lookups, built once at import: 256 entries to decode, and 65536 entries (one per int16
+value, 64 KiB) to encode, so encoding is a single fancy-index with no per-sample branching. The tables reproduce
+CPython 3.11's ``audioop.ulaw2lin(data, 2)`` and ``audioop.lin2ulaw(data, 2)`` bit for bit (tests check every code
+and every int16 value), without importing ``audioop``, which is gone in Python 3.13. `mulaw_to_float32` and
+`float32_to_mulaw` are the edge conversions to and from the float PCM the voice pipeline works with.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from voice.pcm import float32_to_pcm16, pcm16_to_float32
+
+MULAW_SILENCE = 0xFF
+"""The mu-law byte for digital silence (it decodes to 0)."""
 
 # Constants of the G.711 mu-law reference code that audioop is built on (Sun's g711.c). The bias is added to the
 # magnitude so that segments start at powers of two; the clip limit cannot be reached once audioop has shifted the
@@ -17,9 +22,6 @@ import numpy as np
 _BIAS = 0x84
 _CLIP = 32635
 _SEGMENT_ENDS = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF], dtype=np.int32)
-
-# The same factor both ways, so int16 -> float32 -> int16 is the identity.
-_FLOAT_SCALE = 32768.0
 
 
 def _build_decode_table() -> np.ndarray:
@@ -91,47 +93,29 @@ def pcm16_to_mulaw(samples: np.ndarray) -> bytes:
     return _ENCODE_TABLE[samples.view(np.uint16)].tobytes()
 
 
-def pcm16_to_float32(samples: np.ndarray) -> np.ndarray:
-    """Scale 16-bit PCM to float32 in [-1.0, 1.0).
+def mulaw_to_float32(data: bytes) -> np.ndarray:
+    """Decode mu-law bytes to float32 PCM in [-1.0, 1.0), as the voice pipeline takes it.
 
     Args:
-        samples: int16 array.
+        data: mu-law bytes, one sample each (any bytes-like object).
 
     Returns:
-        A float32 array of the same shape, ``samples / 32768``.
-
-    Raises:
-        TypeError: `samples` is not int16.
+        A new float32 array with one sample per input byte; empty for empty input.
     """
-    samples = np.asarray(samples)
-    if samples.dtype != np.int16:
-        raise TypeError(f"expected int16 samples, got {samples.dtype}")
-    return samples.astype(np.float32) * np.float32(1.0 / _FLOAT_SCALE)
+    return pcm16_to_float32(mulaw_to_pcm16(data))
 
 
-def float32_to_pcm16(samples: np.ndarray) -> np.ndarray:
-    """Scale float audio in [-1.0, 1.0] to 16-bit PCM, rounding to nearest and clipping out-of-range values.
-
-    Values beyond full scale saturate at -32768 or 32767 instead of wrapping around (a plain ``astype`` would turn
-    a slight overshoot of 1.0 into a full-scale negative click). NaN becomes 0, so a bad sample is silence rather
-    than an arbitrary value.
+def float32_to_mulaw(samples: np.ndarray) -> bytes:
+    """Encode float PCM in [-1.0, 1.0] to mu-law, clipping out-of-range values (see `voice.pcm.float32_to_pcm16`).
 
     Args:
-        samples: float array (float32 or float64), nominally in [-1.0, 1.0].
+        samples: 1-D float array (float32 or float64), mono.
 
     Returns:
-        A new int16 array of the same shape.
+        One mu-law byte per sample.
 
     Raises:
         TypeError: `samples` is not a floating-point array.
+        ValueError: `samples` is not 1-D.
     """
-    samples = np.asarray(samples)
-    if not np.issubdtype(samples.dtype, np.floating):
-        raise TypeError(f"expected float samples in [-1.0, 1.0], got {samples.dtype}")
-    # One float32 copy, then every step in place, instead of a new array per step.
-    scaled = samples.astype(np.float32, copy=True)
-    scaled *= np.float32(_FLOAT_SCALE)
-    np.nan_to_num(scaled, copy=False, nan=0.0)
-    np.rint(scaled, out=scaled)
-    np.clip(scaled, -32768.0, 32767.0, out=scaled)
-    return scaled.astype(np.int16)
+    return pcm16_to_mulaw(float32_to_pcm16(samples))

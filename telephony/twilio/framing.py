@@ -2,14 +2,16 @@
 
 Twilio sends inbound audio as 160-byte frames (20 ms at 8 kHz, one mu-law byte per sample) and plays whatever we
 send in order. Sending whole 20 ms frames keeps our bookkeeping (marks, elapsed playback) in step with Twilio's.
-This module knows the audio format only; it has no JSON, base64 or stream SIDs.
+The voice pipeline speaks float PCM at the rate this transport asks for (`TWILIO_SAMPLE_RATE_HZ`); cutting it into
+frames and encoding it happen here, at the edge. This module knows the audio format only; it has no JSON, base64
+or stream SIDs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from voice.codec import float32_to_pcm16, pcm16_to_mulaw
+from telephony.twilio.mulaw import MULAW_SILENCE, float32_to_mulaw
 from voice.resample import resample
 
 TWILIO_SAMPLE_RATE_HZ = 8000
@@ -18,8 +20,6 @@ FRAME_MS = 20
 """Duration of one Twilio media frame, in milliseconds."""
 FRAME_BYTES = TWILIO_SAMPLE_RATE_HZ * FRAME_MS // 1000
 """Bytes in one frame: 160 mu-law samples."""
-MULAW_SILENCE = 0xFF
-"""The mu-law byte for digital silence (it decodes to 0)."""
 
 
 def _pad_frame(data: bytes | bytearray) -> bytes:
@@ -87,7 +87,8 @@ def pcm_to_twilio_frames(samples: np.ndarray, sample_rate_hz: int) -> list[bytes
     Resamples to 8 kHz (anti-aliased), converts to 16-bit PCM with clipping, encodes to mu-law and cuts 160-byte
     frames, padding the last one with silence. Each call stands alone: consecutive calls each end on a frame
     boundary, so up to 20 ms of silence is added per call. For one continuous signal in pieces, use
-    `voice.resample.StreamResampler` and `FrameAssembler` instead.
+    `voice.resample.StreamResampler` and `FrameAssembler` instead. Audio already at `TWILIO_SAMPLE_RATE_HZ` (what
+    the voice pipeline plays to a `CallSession`) is encoded as it is.
 
     Args:
         samples: 1-D float audio (float32 or float64), nominally in [-1.0, 1.0].
@@ -100,8 +101,7 @@ def pcm_to_twilio_frames(samples: np.ndarray, sample_rate_hz: int) -> list[bytes
         TypeError: `samples` is not a floating-point array.
         ValueError: `samples` is not 1-D, or `sample_rate_hz` is not a positive integer.
     """
-    at_8k = resample(samples, sample_rate_hz, TWILIO_SAMPLE_RATE_HZ)
-    encoded = pcm16_to_mulaw(float32_to_pcm16(at_8k))
+    encoded = float32_to_mulaw(resample(samples, sample_rate_hz, TWILIO_SAMPLE_RATE_HZ))
     frames = [encoded[start : start + FRAME_BYTES] for start in range(0, len(encoded), FRAME_BYTES)]
     if frames and len(frames[-1]) < FRAME_BYTES:
         frames[-1] = _pad_frame(frames[-1])

@@ -1,4 +1,4 @@
-"""The mu-law codec against Python 3.11's audioop, exhaustively, and the float conversions' edge cases."""
+"""The mu-law codec against Python 3.11's audioop, exhaustively, and its edge conversions to float PCM."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import warnings
 import numpy as np
 import pytest
 
-from voice.codec import float32_to_pcm16, mulaw_to_pcm16, pcm16_to_float32, pcm16_to_mulaw
+from telephony.twilio.mulaw import (
+    MULAW_SILENCE,
+    float32_to_mulaw,
+    mulaw_to_float32,
+    mulaw_to_pcm16,
+    pcm16_to_mulaw,
+)
+from voice.pcm import float32_to_pcm16, pcm16_to_float32
 
 with warnings.catch_warnings():
     # audioop is deprecated (gone in 3.13, where the audioop-lts dev dependency provides it); only the tests use it.
@@ -67,8 +74,8 @@ def test_empty_input():
     assert mulaw_to_pcm16(b"").shape == (0,)
     assert mulaw_to_pcm16(b"").dtype == np.int16
     assert pcm16_to_mulaw(np.zeros(0, dtype=np.int16)) == b""
-    assert float32_to_pcm16(np.zeros(0, dtype=np.float32)).dtype == np.int16
-    assert pcm16_to_float32(np.zeros(0, dtype=np.int16)).dtype == np.float32
+    assert mulaw_to_float32(b"").dtype == np.float32 and mulaw_to_float32(b"").shape == (0,)
+    assert float32_to_mulaw(np.zeros(0, dtype=np.float32)) == b""
 
 
 def test_decode_accepts_bytearray_and_memoryview_and_returns_a_writable_array():
@@ -77,32 +84,6 @@ def test_decode_accepts_bytearray_and_memoryview_and_returns_a_writable_array():
         decoded = mulaw_to_pcm16(view)
         np.testing.assert_array_equal(decoded, [-32124, 32124, 0])
         decoded[0] = 1  # a view of the lookup table would refuse this
-
-
-def test_clipping_not_wrapping():
-    overshoot = np.array([1.0, 1.5, 100.0, np.inf, -1.0, -1.5, -100.0, -np.inf], dtype=np.float32)
-    np.testing.assert_array_equal(
-        float32_to_pcm16(overshoot), [32767, 32767, 32767, 32767, -32768, -32768, -32768, -32768]
-    )
-
-
-def test_nan_becomes_silence():
-    np.testing.assert_array_equal(float32_to_pcm16(np.array([np.nan, 0.5], dtype=np.float32)), [0, 16384])
-
-
-def test_float_conversion_rounds_to_nearest():
-    step = 1 / 32768
-    samples = np.array([0.4 * step, 0.6 * step, -0.6 * step, 2.5 * step], dtype=np.float64)
-    # Half-way values round to even, as numpy's rint does.
-    np.testing.assert_array_equal(float32_to_pcm16(samples), [0, 1, -1, 2])
-
-
-def test_int16_to_float_and_back_is_the_identity():
-    as_float = pcm16_to_float32(ALL_INT16)
-    assert as_float.dtype == np.float32
-    assert as_float.min() == -1.0
-    assert as_float.max() < 1.0
-    np.testing.assert_array_equal(float32_to_pcm16(as_float), ALL_INT16)
 
 
 def test_encode_rejects_float_samples():
@@ -115,6 +96,18 @@ def test_encode_rejects_stereo():
         pcm16_to_mulaw(np.zeros((4, 2), dtype=np.int16))
 
 
-def test_float_to_pcm16_rejects_integers():
+def test_float_edge_conversions_are_the_int16_codec_with_scaling_and_clipping():
+    np.testing.assert_array_equal(mulaw_to_float32(ALL_MULAW_BYTES), pcm16_to_float32(mulaw_to_pcm16(ALL_MULAW_BYTES)))
+    as_float = pcm16_to_float32(ALL_INT16)
+    assert float32_to_mulaw(as_float) == pcm16_to_mulaw(ALL_INT16)
+    # Out of range saturates at the loudest codes; NaN is silence.
+    loud = float32_to_mulaw(np.array([2.0, -2.0, np.nan], dtype=np.float32))
+    assert loud == pcm16_to_mulaw(np.array([32767, -32768, 0], dtype=np.int16))
+    assert loud[2] == MULAW_SILENCE
+
+
+def test_float_encode_rejects_integers_and_stereo():
     with pytest.raises(TypeError, match="expected float samples"):
-        float32_to_pcm16(np.zeros(4, dtype=np.int16))
+        float32_to_mulaw(np.zeros(4, dtype=np.int16))
+    with pytest.raises(ValueError, match=r"expected mono 1-D samples, got shape \(4, 2\)"):
+        float32_to_mulaw(np.zeros((4, 2), dtype=np.float32))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,16 @@ def test_every_package_folder_is_a_package(package: str):
     folders = {path.parent for path in _modules(package)} - {REPO / package / "storage" / "migrations" / "versions"}
     missing = [str(folder.relative_to(REPO)) for folder in folders if not (folder / "__init__.py").exists()]
     assert missing == []
+
+
+def test_voice_names_no_transport():
+    # A second transport (a browser at 16 kHz, SIP) must not need to change the core: the phone line's codec,
+    # rate and provider are the transport's parameters, named only under telephony/.
+    pattern = re.compile(r"twilio|mu-?law|8 ?khz|8000|8_000|streamsid", re.IGNORECASE)
+    mentions = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in _modules("voice")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert mentions == []

@@ -32,6 +32,9 @@ FIXTURE = Path(__file__).resolve().parents[1] / "audio_fixtures" / "number_with_
 SILENCE = b"\xff" * 160
 FRAME_S = 0.02
 
+# Every test runs the Silero VAD model (each pipeline makes one), the last one every model.
+pytestmark = pytest.mark.slow
+
 
 def fixture_frames() -> list[bytes]:
     samples, rate = read_wav(FIXTURE)

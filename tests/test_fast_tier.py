@@ -106,7 +106,7 @@ def test_a_test_using_the_models_fixture_is_marked_slow_in_every_tier(tier_suite
     result.stdout.fnmatch_lines(["test_tiers.py::test_uses_the_models", "test_tiers.py::test_marked_slow", "*2/7*"])
 
 
-def test_reaching_a_postgresql_server_fails_and_closes_the_connection():
+def test_reaching_a_database_server_fails_and_closes_the_connection():
     closed = []
 
     class Connection:

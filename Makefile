@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine (see README):
 #   make run    install, then start the server on the embedded defaults (bundled models, sample catalogue)
-#   make test   install, then lint and run the whole test suite
+#   make test   install, then lint and run the whole test suite (what CI runs)
+#   make test-fast  install, then lint and run the fast tier only: no model, browser or database server (~1 min)
 #   make replay install, then replay the QA suite of fixture calls with a report
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ export ORT_DISABLE_TELEMETRY := 1
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run chat replay test lint bench bench-load clean
+.PHONY: install run chat replay test test-fast lint bench bench-load clean
 
 $(BIN)/voice-agent: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +45,16 @@ lint: install
 replay: install
 	$(BIN)/voice-agent replay audio_fixtures/calls --parallel 8
 
-# The storage tests also run on PostgreSQL: tests/start_postgres.sh installs (Debian package) and starts it on
-# 127.0.0.1 and prints the URL of a throwaway test database.
+# The whole suite, both tiers; CI runs it (.ci/run). The storage tests also run on PostgreSQL: tests/start_postgres.sh
+# installs (Debian package) and starts it on 127.0.0.1 and prints the URL of a throwaway test database.
 test: lint /usr/bin/chromium
 	VOICE_AGENT_TEST_DATABASE_URL="$$(tests/start_postgres.sh)" $(BIN)/python -m pytest
+
+# The inner loop: the tests not marked slow, without Chromium or PostgreSQL. `--fast` fails any of them that loads a
+# model, launches a browser or reaches PostgreSQL, naming the fix (mark it slow; see tests/conftest.py); the
+# slowest durations show what is creeping up.
+test-fast: lint
+	$(BIN)/python -m pytest --fast --durations=5
 
 bench: install /usr/bin/espeak-ng
 	$(BIN)/python benchmarks/intents.py

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real catalogue in prompts/ and an engine per language (trained once per test session)."""
+"""Shared fixtures: the real catalogue in prompts/ and an engine per language (trained once per test session); the
+two test tiers (`pytest --fast` runs the tests not marked slow, under the guard in tests/fast_tier.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,67 @@ from pathlib import Path
 
 import pytest
 
+from tests.fast_tier import FastTierError, FastTierGuard
 from voice.dialogue import DialogueEngine
 from voice.prompts import LANGUAGES
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPTS_DIR = REPO / "prompts"
 SUITE_DIR = REPO / "audio_fixtures" / "calls"
+
+# The tier tests (tests/test_fast_tier.py) run small suites in a nested pytest.
+pytest_plugins = ["pytester"]
+
+# Fixtures that load the real models: a test using one, even through another fixture, is slow.
+SLOW_FIXTURES = {"voice_services", "suite_replay"}
+_GUARD = pytest.StashKey[FastTierGuard]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="run only the fast tier (tests not marked slow); a test that loads a model, launches a browser or "
+        "connects to PostgreSQL fails",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("fast"):
+        guard = FastTierGuard()
+        guard.install()
+        config.stash[_GUARD] = guard
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    guard = config.stash.get(_GUARD, None)
+    if guard is not None:
+        guard.uninstall()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+    if config.getoption("fast"):
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    guard = item.config.stash.get(_GUARD, None)
+    violations = guard.take_violations() if guard is not None else []
+    if violations and not (call.excinfo and call.excinfo.errisinstance(FastTierError)):
+        # Product code caught the guard's error (a fallback, a worker thread): the test must not pass on that.
+        report.sections.append(("fast tier", "\n".join(violations)))
+        if report.passed:
+            report.outcome = "failed"
+            report.longrepr = "\n".join(violations)
+    return report
 
 
 @pytest.fixture(autouse=True)

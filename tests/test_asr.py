@@ -69,6 +69,7 @@ def telephone_round_trip(samples_16k: np.ndarray) -> np.ndarray:
     return soxr.resample(back_8k, 8000, SAMPLE_RATE_HZ).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_real_speech_is_transcribed(recognizer):
     samples = read_wav_16k(BIRCH_CANOE)
     transcript = recognizer.transcribe(samples, start_ms=12_000)
@@ -78,12 +79,14 @@ def test_real_speech_is_transcribed(recognizer):
     assert transcript.end_ms == 12_000 + round(samples.size * 1000 / SAMPLE_RATE_HZ)
 
 
+@pytest.mark.slow
 def test_telephone_quality_speech(recognizer):
     transcript = recognizer.transcribe(telephone_round_trip(read_wav_16k(BIRCH_CANOE)))
     assert word_error_rate(reference(BIRCH_CANOE), transcript.text) < 0.3, transcript
     assert transcript.confidence > 0.3, transcript
 
 
+@pytest.mark.slow
 def test_silence_is_not_text(recognizer):
     # Digital silence, and the faint hiss of a quiet line (about -70 dBFS).
     hiss = np.random.default_rng(7).standard_normal(2 * SAMPLE_RATE_HZ).astype(np.float32) * 3e-4
@@ -94,12 +97,14 @@ def test_silence_is_not_text(recognizer):
         assert transcript.end_ms == 500 + round(samples.size * 1000 / SAMPLE_RATE_HZ)
 
 
+@pytest.mark.slow
 def test_line_noise_is_not_text(recognizer):
     # On this fixture tiny.en says "Thank you." unless the no-speech rule stops it.
     transcript = recognizer.transcribe(read_wav_16k(LINE_NOISE))
     assert transcript == Transcript("", 0.0, 0, 3000)
 
 
+@pytest.mark.slow
 def test_spoken_thank_you_is_kept(recognizer):
     # The hallucination filter must not swallow a caller who really says it.
     from voice.tts_piper import PiperSynthesizer
@@ -112,10 +117,12 @@ def test_spoken_thank_you_is_kept(recognizer):
     assert words(transcript.text) == ["thank", "you"], transcript
 
 
+@pytest.mark.slow
 def test_empty_audio(recognizer):
     assert recognizer.transcribe(np.zeros(0, dtype=np.float32), start_ms=250) == Transcript("", 0.0, 250, 250)
 
 
+@pytest.mark.slow
 def test_pcm16_or_stereo_input_is_refused_with_advice(recognizer):
     with pytest.raises(ValueError, match="samples / 32768"):
         recognizer.transcribe(np.zeros(1600, dtype=np.int16))
@@ -123,6 +130,7 @@ def test_pcm16_or_stereo_input_is_refused_with_advice(recognizer):
         recognizer.transcribe(np.zeros((1600, 2), dtype=np.float32))
 
 
+@pytest.mark.slow
 def test_english_only_model_refuses_another_language():
     with pytest.raises(ValueError, match="English-only"):
         SpeechRecognizer(whisper_model_dir(None), AsrOptions(language="nl"))
@@ -161,6 +169,7 @@ def prompted_recognizer() -> SpeechRecognizer:
     return SpeechRecognizer(whisper_model_dir(None), options)
 
 
+@pytest.mark.slow
 def test_prompted_recognizer_transcribes_real_speech(prompted_recognizer):
     samples = read_wav_16k(BIRCH_CANOE)
     for audio in (samples, telephone_round_trip(samples)):
@@ -170,6 +179,7 @@ def test_prompted_recognizer_transcribes_real_speech(prompted_recognizer):
         assert "brightline" not in transcript.text.lower(), transcript
 
 
+@pytest.mark.slow
 def test_prompted_recognizer_keeps_noise_silent(prompted_recognizer):
     hiss = np.random.default_rng(7).standard_normal(2 * SAMPLE_RATE_HZ).astype(np.float32) * 3e-4
     line = read_wav_16k(LINE_NOISE)
@@ -177,6 +187,7 @@ def test_prompted_recognizer_keeps_noise_silent(prompted_recognizer):
         assert prompted_recognizer.transcribe(samples).text == ""
 
 
+@pytest.mark.slow
 def test_decoding_loop_is_decoded_again():
     # A synthetic accented caller on which beam search loops on "Hi, sir." to the token limit
     # (audio_fixtures/make_loop_fixture.py).

@@ -24,6 +24,7 @@ def voice_agent(*args: str, stdin: str = "", env: dict[str, str] | None = None) 
     )
 
 
+@pytest.mark.slow
 def test_chat_json_english_greets_first_then_one_object_per_turn():
     result = voice_agent("chat", "--json", stdin="are you a robot\nmy bill is too high\nDTMF:0\nnever read\n")
     assert result.returncode == 0, result.stderr
@@ -40,6 +41,7 @@ def test_chat_json_english_greets_first_then_one_object_per_turn():
     assert all(isinstance(turn["reasons"], list) and turn["reasons"] for turn in turns)
 
 
+@pytest.mark.slow
 def test_chat_json_dutch():
     result = voice_agent("chat", "--lang", "nl", "--json", stdin="ik wil mijn abonnement opzeggen\n")
     assert result.returncode == 0, result.stderr
@@ -48,11 +50,13 @@ def test_chat_json_dutch():
     assert cancel["intent"] == "cancel_contract" and cancel["action"] == "transfer"
 
 
+@pytest.mark.slow
 def test_chat_language_from_the_environment():
     result = voice_agent("chat", "--json", stdin="", env={"VOICE_AGENT_LANGUAGE": "nl"})
     assert "Goedendag" in json.loads(result.stdout)["reply"]
 
 
+@pytest.mark.slow
 def test_chat_text_mode_shows_the_decision():
     result = voice_agent("chat", stdin="bye\n")
     assert result.returncode == 0
@@ -60,12 +64,14 @@ def test_chat_text_mode_shows_the_decision():
     assert "[end; rule intent; intent goodbye" in result.stdout
 
 
+@pytest.mark.slow
 def test_bad_language_setting_names_the_variable():
     result = voice_agent("chat", stdin="", env={"VOICE_AGENT_LANGUAGE": "fr"})
     assert result.returncode == 2
     assert "VOICE_AGENT_LANGUAGE='fr'" in result.stderr
 
 
+@pytest.mark.slow
 def test_broken_catalogue_stops_with_the_file_and_entry(prompts_copy):
     path = prompts_copy / "en" / "replies.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("greeting:", "greetin:"), encoding="utf-8")
@@ -74,18 +80,21 @@ def test_broken_catalogue_stops_with_the_file_and_entry(prompts_copy):
     assert "en/replies.yaml: greeting: Field required" in result.stderr
 
 
+@pytest.mark.slow
 def test_bad_dtmf_line_is_reported_and_skipped():
     result = voice_agent("chat", "--json", stdin="DTMF:12\nbye\n")
     assert "expected DTMF:<key>" in result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["action"] == "end"
 
 
+@pytest.mark.slow
 def test_lint_prompts_passes_on_the_sample_catalogue():
     result = voice_agent("lint-prompts")
     assert result.returncode == 0, result.stdout
     assert "0 tone problems" in result.stderr
 
 
+@pytest.mark.slow
 def test_lint_prompts_fails_on_a_bad_reply(prompts_copy):
     path = prompts_copy / "en" / "replies.yaml"
     text = path.read_text(encoding="utf-8").replace("All right. What can I help you with?", "Wonderful, I love it!")
@@ -104,6 +113,7 @@ def test_parse_caller_line(line, turn):
     assert parse_caller_line(line) == turn
 
 
+@pytest.mark.slow
 def test_serve_caps_malloc_arenas_unless_the_environment_does(monkeypatch):
     # In a fresh process, as `serve` calls it before any thread starts; glibc is the C library here.
     code = "from telephony.cli import limit_malloc_arenas; print(limit_malloc_arenas())"

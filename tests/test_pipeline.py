@@ -38,6 +38,9 @@ FIXTURE = Path(__file__).resolve().parents[1] / "audio_fixtures" / "number_with_
 FRAME_S = 0.02
 WIDEBAND_RATE_HZ = 16_000
 
+# Every test runs the Silero VAD model (each pipeline makes one), the last one every model.
+pytestmark = pytest.mark.slow
+
 
 def over_the_phone(samples: np.ndarray, rate: int) -> list[np.ndarray]:
     """The caller's audio as a telephone line carries it: 20 ms mu-law frames at 8 kHz, decoded to PCM."""

@@ -94,6 +94,7 @@ def test_two_fixtures_with_one_name_are_refused(tmp_path):
         load_fixtures([first, second])
 
 
+@pytest.mark.slow
 def test_the_command_exits_2_on_a_bad_fixture_naming_file_and_field(tmp_path):
     path = _write(tmp_path, {"name": "x", "turns": [{"pause_ms": -5}]})
     result = subprocess.run(

@@ -44,7 +44,7 @@ def _reset_postgres(url: str) -> None:
     store.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'db' / 'calls.sqlite3'}"
@@ -286,6 +286,7 @@ def test_the_export_names_its_retention(engine_en):
     assert abs(kept - timedelta(days=30)) < timedelta(seconds=1)
 
 
+@pytest.mark.slow
 def test_instances_starting_together_migrate_once(database_url):
     # Several servers sharing one database start at the same moment: none may fail on a half-made schema.
     # Separate processes, as real instances are (Alembic's context is per process).

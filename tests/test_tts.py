@@ -13,6 +13,9 @@ from voice.models import piper_voice_files
 from voice.tts import PhraseCache, SpeechSynthesizer
 from voice.tts_piper import PiperOptions, PiperSynthesizer
 
+# Every test runs the Piper voice.
+pytestmark = pytest.mark.slow
+
 # Replies of the shape the agent gives: one or two calm sentences.
 REPLIES = (
     "I am connecting you to our billing team and passing on what you told me. It usually takes less than two minutes.",

@@ -262,6 +262,7 @@ def vad_turns(samples_16k: np.ndarray, options: TurnOptions | None = None) -> li
     return events + detector.flush()
 
 
+@pytest.mark.slow
 def test_number_read_with_pauses_is_one_turn() -> None:
     samples = read_fixture()
     groups = loud_spans_ms(samples)
@@ -284,6 +285,7 @@ def test_number_read_with_pauses_is_one_turn() -> None:
     assert min(last_sample, samples.size) >= groups[-1][1] * 16
 
 
+@pytest.mark.slow
 def test_number_read_with_pauses_splits_with_a_short_end_silence() -> None:
     # The VAD does hear the pauses: it is the end-of-turn silence that keeps the groups together.
     events = vad_turns(read_fixture(), TurnOptions(end_of_turn_silence_ms=480))
@@ -362,6 +364,7 @@ def test_a_pause_silence_lasts_one_pause_only() -> None:
     assert events[-1].silence_ms == 800
 
 
+@pytest.mark.slow
 def test_number_read_with_pauses_stays_one_turn_when_each_pause_waits_for_trailing_digits() -> None:
     # What the adaptive end of turn does when the pause's transcript ends with a number: 1200 ms for that pause.
     from voice.vad import StreamingVad

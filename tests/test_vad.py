@@ -12,6 +12,9 @@ from voice.wavfile import read_wav
 
 REAL_SPEECH_DIR = Path(__file__).resolve().parents[1] / "audio_fixtures" / "real_speech" / "audio"
 
+# Every test runs the Silero VAD model.
+pytestmark = pytest.mark.slow
+
 
 def read_wav_16k(path: Path) -> np.ndarray:
     """A 16-bit mono 16 kHz WAV file as float32 samples in [-1, 1]."""

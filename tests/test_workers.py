@@ -30,6 +30,7 @@ def workers():
         yield pool
 
 
+@pytest.mark.slow
 def test_runs_in_pool_not_on_loop(workers):
     recognizer = SpeechRecognizer(whisper_model_dir(None))
     samples = read_wav_16k(BIRCH_CANOE)
@@ -102,6 +103,7 @@ def test_iterate_closes_the_generator_when_the_consumer_stops(workers):
     assert closed.is_set()
 
 
+@pytest.mark.slow
 def test_iterate_speaks_sentence_by_sentence(workers):
     from voice.tts_piper import PiperSynthesizer
 

@@ -131,7 +131,7 @@ def link_records(
 # --- the report -----------------------------------------------------------------------------------------------------
 
 SERVER_DATA_MISSING = (
-    "transcripts and decisions are not shown when replaying against --server: the replay does not read them from "
+    "transcripts and decisions are not available when replaying against --server: the replay does not read them from "
     "the call API (GET /api/calls/{call_sid}); replay in-process to see them"
 )
 

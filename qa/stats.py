@@ -14,12 +14,12 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     0.95) == 4``.
 
     Raises:
-        ValueError: `values` is empty, or `fraction` is not in (0, 1].
+        ValueError: `values` is empty, or `fraction` is not in [0, 1].
     """
     if not values:
         raise ValueError("percentile of no values")
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
     ordered = sorted(values)
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 

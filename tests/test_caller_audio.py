@@ -83,10 +83,3 @@ def test_word_error_rate_compares_normalised_words():
     assert wer(["hello there"], [""]) == 1.0
     with pytest.raises(ValueError, match="no words"):
         wer(["um ..."], ["hello"])
-
-
-def test_percentile_is_nearest_rank():
-    values = [5.0, 1.0, 4.0, 2.0, 3.0]
-    assert caller_audio.percentile(values, 0.5) == 3.0
-    assert caller_audio.percentile(values, 0.95) == 5.0
-    assert caller_audio.percentile(values, 0.0) == 1.0

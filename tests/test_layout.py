@@ -87,6 +87,7 @@ print("replay exit", code)
 """
 
 
+@pytest.mark.slow  # a Python subprocess
 def test_the_server_builds_without_the_qa_extra_and_replay_says_what_to_install(tmp_path: Path):
     env = {**os.environ, "VOICE_AGENT_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO)}
     result = subprocess.run(

@@ -23,10 +23,17 @@ def test_percentile_refuses_no_values_and_fractions_outside_0_to_1():
     with pytest.raises(ValueError, match="no values"):
         percentile([], 0.5)
     with pytest.raises(ValueError, match="fraction"):
-        percentile([1.0], 0.0)
+        percentile([1.0], -0.1)
     with pytest.raises(ValueError, match="fraction"):
         percentile([1.0], 95)
 
 
 def test_median_of_an_even_count_is_the_mean_of_the_middle_two():
     assert median([1.0, 2.0, 3.0, 10.0]) == 2.5
+
+
+def test_percentile_is_nearest_rank():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert percentile(values, 0.5) == 3.0
+    assert percentile(values, 0.95) == 5.0
+    assert percentile(values, 0.0) == 1.0

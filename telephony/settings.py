@@ -82,7 +82,11 @@ class Tunes:
 @functools.cache
 def _attribute_docs(cls: type) -> dict[str, str]:
     """The docstrings under the fields of a class (the string right after each annotated field)."""
-    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    try:
+        source = inspect.getsource(cls)
+    except OSError:  # installed without its sources: the settings work, undocumented
+        return {}
+    body = ast.parse(textwrap.dedent(source)).body[0].body
     return {
         node.target.id: inspect.cleandoc(after.value.value)
         for node, after in itertools.pairwise(body)

@@ -11,9 +11,9 @@ hits all variants alike):
 - domain/espeak: the same phrases spoken by espeak-ng (en-us; Debian package espeak-ng) through the same path.
 
 Variants: "before" is the recogniser as it was (beam 5, no prompt, no loop guard); "after" is exactly what the server
-runs now (telephony.app.asr_options); the others change one thing each. Held out: the catalogue-terms prompt and
-hotwords are built by voice/asr_prompt.py from the catalogue *without* the measured examples, so no measured sentence
-feeds them; the greeting prompt holds no caller phrase at all.
+runs now (telephony.voice_services.asr_options); the others change one thing each. Held out: the catalogue-terms
+prompt and hotwords are built by voice/asr_prompt.py from the catalogue *without* the measured examples, so no measured
+sentence feeds them; the greeting prompt holds no caller phrase at all.
 
 Word errors are pooled per set (all errors over all reference words, with jiwer) after voice.text.normalize on both
 sides, so "3" against "three" is not an error. Latency is the wall time of `SpeechRecognizer.transcribe`.
@@ -46,8 +46,8 @@ from qa.caller_audio import (
 )
 from qa.domain_terms import domain_terms, prompt_from_terms
 from qa.stats import percentile
-from telephony.app import asr_options
 from telephony.settings import load_settings
+from telephony.voice_services import asr_options
 from voice.asr import AsrOptions, SpeechRecognizer
 from voice.asr_prompt import catalogue_prompt
 from voice.models import whisper_model_dir

@@ -47,8 +47,8 @@ from qa.caller_audio import (
     word_error_rate,
 )
 from qa.evaluation import NO_INTENT, load_eval_set
-from telephony.app import asr_options
 from telephony.settings import load_settings
+from telephony.voice_services import asr_options
 from voice.asr import SpeechRecognizer
 from voice.dialogue import DialogueEngine
 from voice.events import Action, Transcript

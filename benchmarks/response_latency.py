@@ -284,8 +284,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
-    from telephony.app import load_voice_services
     from telephony.settings import load_settings
+    from telephony.voice_services import load_voice_services
     from voice.prompts import load_catalogue
 
     settings = load_settings()

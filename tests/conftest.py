@@ -106,8 +106,8 @@ def prompts_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def voice_services():
     """The real models, loaded once for the whole test session (Whisper tiny.en, Piper joe, the phrase cache)."""
-    from telephony.app import load_voice_services
     from telephony.settings import load_settings
+    from telephony.voice_services import load_voice_services
     from voice.prompts import load_catalogue
 
     settings = load_settings()

@@ -6,10 +6,15 @@ import base64
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from telephony.settings import DEFAULT_PROMPTS_DIR
+from telephony.app import create_app
+from telephony.settings import DEFAULT_PROMPTS_DIR, load_settings
 from telephony.twilio.framing import pcm_to_twilio_frames
+from telephony.twilio.transfer import CallRedirector
+from voice.pipeline import VoiceServices
 from voice.wavfile import read_wav
 
 PROMPTS_DIR = DEFAULT_PROMPTS_DIR
@@ -42,6 +47,23 @@ def require_browser() -> None:
         missing.append(f"{CHROMIUM} (apt-get install chromium)")
     if missing:
         pytest.fail("the browser test needs " + " and ".join(missing))
+
+
+# --- the server app over the session's models ------------------------------------------------------------------
+
+
+def make_app(services: VoiceServices, redirector: CallRedirector | None = None, **settings: object) -> FastAPI:
+    """The server app over already loaded models, configured from the environment with `settings` on top.
+
+    Raises:
+        telephony.settings.SettingsError: as `load_settings` does, naming the variable.
+    """
+    return create_app(load_settings(**settings), services=services, redirector=redirector)
+
+
+def app_client(services: VoiceServices, redirector: CallRedirector | None = None, **settings: object) -> TestClient:
+    """A test client of `make_app(services, redirector, **settings)`; its lifespan runs in its `with` block."""
+    return TestClient(make_app(services, redirector, **settings))
 
 
 # --- Twilio's side of a media stream, as the TestClient's WebSocket sends and receives it --------------------------

@@ -5,15 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 
 import pytest
-from fastapi.testclient import TestClient
 
 from telephony.admission import Admission
-from telephony.app import create_app
 from telephony.calls import CallRegistry, CallState
 from telephony.settings import SettingsError, load_settings
 from voice.tone import reply_problems
 
-from .helpers import receive_until_mark, start_message
+from .helpers import app_client, receive_until_mark, start_message
 
 BASE = "http://testserver"
 
@@ -52,7 +50,7 @@ def test_max_calls_is_validated_naming_the_variable(monkeypatch):
 
 @pytest.fixture
 def client(voice_services):
-    with TestClient(create_app(load_settings(max_calls=1), services=voice_services)) as client:
+    with app_client(voice_services, max_calls=1) as client:
         yield client
 
 
@@ -108,8 +106,7 @@ def test_a_queue_department_is_joined_after_the_message(voice_services, tmp_path
     deployment.write_text(
         "departments:\n" + "".join(f"  {name}: {target}\n" for name, target in targets.items()), encoding="utf-8"
     )
-    settings = load_settings(max_calls=1, deployment_file=deployment, language="nl")
-    with TestClient(create_app(settings, services=voice_services)) as client:
+    with app_client(voice_services, max_calls=1, deployment_file=deployment, language="nl") as client:
         client.post("/twilio/voice", data={"CallSid": "CA-1"})
         verbs = list(ElementTree.fromstring(client.post("/twilio/voice", data={"CallSid": "CA-2"}).text))
     assert [verb.tag for verb in verbs] == ["Say", "Enqueue"]

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
-from telephony.app import create_app
 from telephony.settings import load_settings
 from voice.events import Action, Decision
+
+from .helpers import app_client, media_message, receive_until_mark, speech_frames, start_message
 
 TOKEN = "test-auth-token"
 
 
-def make_client(voice_services, **settings) -> TestClient:
-    app = create_app(load_settings(**settings), services=voice_services)
-    return TestClient(app)
-
-
 @pytest.fixture
 def client(voice_services):
-    with make_client(voice_services) as client:
+    with app_client(voice_services) as client:
         yield client
 
 
@@ -34,7 +33,7 @@ def test_healthz_is_200_once_models_are_loaded(client):
 
 
 def test_healthz_is_503_before_the_models_are_loaded(voice_services):
-    client = make_client(voice_services)  # not entered: the lifespan has not run
+    client = app_client(voice_services)  # not entered: the lifespan has not run
     assert client.get("/healthz").status_code == 503
 
 
@@ -48,7 +47,7 @@ def test_incoming_call_connects_a_bidirectional_stream_from_the_request_url(clie
 
 
 def test_incoming_call_uses_the_configured_public_url(voice_services):
-    with make_client(voice_services, public_url="https://voice.example.com/") as client:
+    with app_client(voice_services, public_url="https://voice.example.com/") as client:
         response = client.post("/twilio/voice", data={"CallSid": "CA1"})
     assert '<Stream url="wss://voice.example.com/twilio/media"' in response.text
 
@@ -60,7 +59,7 @@ def _signed(url: str, params: dict[str, str]) -> dict[str, str]:
 def test_webhooks_without_a_valid_signature_are_refused_when_a_token_is_set(voice_services, monkeypatch):
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     params = {"CallSid": "CA1", "From": "+15005550006"}
-    with make_client(voice_services) as client:
+    with app_client(voice_services) as client:
         assert client.post("/twilio/voice", data=params).status_code == 403
         bad = {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
         assert client.post("/twilio/voice", data=params, headers=bad).status_code == 403
@@ -74,9 +73,9 @@ def test_signature_behind_a_tls_proxy_uses_the_public_url(voice_services, monkey
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     params = {"CallSid": "CA1"}
     headers = _signed("https://voice.example.com/twilio/voice", params)
-    with make_client(voice_services, public_url="https://voice.example.com") as client:
+    with app_client(voice_services, public_url="https://voice.example.com") as client:
         assert client.post("/twilio/voice", data=params, headers=headers).status_code == 200
-    with make_client(voice_services) as client:
+    with app_client(voice_services) as client:
         assert client.post("/twilio/voice", data=params, headers=headers).status_code == 403
 
 
@@ -111,11 +110,11 @@ def test_bad_deployment_file_stops_start_up_naming_it(voice_services, tmp_path):
     path = tmp_path / "departments.yaml"
     path.write_text("departments: {}\n", encoding="utf-8")
     with pytest.raises(DeploymentError, match="departments without a target"):
-        make_client(voice_services, deployment_file=path)
+        app_client(voice_services, deployment_file=path)
 
 
 def test_turn_detection_is_configured_from_the_environment(monkeypatch):
-    from telephony.app import turn_options
+    from telephony.voice_services import turn_options
 
     monkeypatch.setenv("VOICE_AGENT_SPEECH_START_THRESHOLD", "0.3")
     monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_SILENCE_MS", "1200")
@@ -131,3 +130,46 @@ def test_bad_turn_setting_names_the_variable(monkeypatch):
     monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_SILENCE_MS", "50")
     with pytest.raises(SettingsError, match=r"VOICE_AGENT_END_OF_TURN_SILENCE_MS=.*50"):
         load_settings()
+
+
+def test_the_media_stream_is_refused_with_try_again_later_before_the_models_are_loaded(voice_services):
+    client = app_client(voice_services)  # not entered: the lifespan has not run
+    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/twilio/media") as ws:
+        ws.receive_json()
+    assert closed.value.code == 1013
+
+
+def test_the_vad_model_is_loaded_at_start_up_off_the_event_loop_before_ready(voice_services, monkeypatch):
+    import faster_whisper.vad
+
+    from voice import vad
+
+    real_load = faster_whisper.vad.get_vad_model
+    loads: list[dict[str, bool]] = []
+    client = app_client(voice_services)
+
+    def recorded_load():
+        try:
+            asyncio.get_running_loop()
+            on_event_loop = True
+        except RuntimeError:
+            on_event_loop = False
+        loads.append({"on_event_loop": on_event_loop, "ready": hasattr(client.app.state, "running")})
+        return real_load()
+
+    monkeypatch.setattr(faster_whisper.vad, "get_vad_model", recorded_load)
+    vad._vad_session.cache_clear()  # as in a new process: nothing loaded yet
+    assert loads == []  # building the app loads no model
+    with client:
+        assert loads == [{"on_event_loop": False, "ready": False}]
+        assert client.get("/healthz").status_code == 200
+        with client.websocket_connect("/twilio/media") as ws:
+            ws.send_json(start_message(call_sid="CA-vad"))
+            receive_until_mark(ws)
+            for frame in speech_frames()[:50]:  # the call's VAD scores real speech
+                ws.send_json(media_message(frame))
+            ws.send_json({"event": "stop", "streamSid": "MZ1"})
+        assert client.app.state.voice.registry.get("CA-vad").failure is None
+    # The call's pipeline used the session loaded at start-up.
+    assert len(loads) == 1
+    assert vad._vad_session.cache_info().misses == 1

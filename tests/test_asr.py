@@ -158,8 +158,8 @@ def test_bundled_models_are_found():
 @pytest.fixture(scope="module")
 def prompted_recognizer() -> SpeechRecognizer:
     """The recogniser exactly as the server configures it: the catalogue's greeting as prompt."""
-    from telephony.app import asr_options
     from telephony.settings import load_settings
+    from telephony.voice_services import asr_options
     from voice.prompts import load_catalogue
 
     settings = load_settings()

@@ -13,15 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from qa.replay import REPLAY_DATABASE_FILE, run_replay
 from telephony.cli import main as cli_main
 from telephony.logs import JsonLineFormatter
 from telephony.storage.store import DEFAULT_DATABASE_FILE
 
+from .helpers import app_client
 from .test_api import ADMIN_TOKEN, AGENT_TOKEN, CALLER, bearer, press_zero_call
-from .test_api import make_app as make_api_app
 
 REPO = Path(__file__).resolve().parent.parent
 PRIVACY_CALL = REPO / "audio_fixtures" / "privacy" / "card_and_iban.json"
@@ -67,16 +66,16 @@ def test_the_leak_check_finds_numbers_in_any_form():
     assert leaks("my card is [card number], iban [IBAN]") == []
 
 
-def make_app(voice_services, **settings):
-    return make_api_app(voice_services, agent_token=AGENT_TOKEN, admin_token=ADMIN_TOKEN, **settings)
+def tokened_client(voice_services, **settings):
+    return app_client(voice_services, agent_token=AGENT_TOKEN, admin_token=ADMIN_TOKEN, **settings)
 
 
 def test_call_records_survive_a_restart_of_the_server(voice_services):
-    with TestClient(make_app(voice_services)) as client:
+    with tokened_client(voice_services) as client:
         press_zero_call(client, "CA-durable")
         before = client.get("/api/calls/CA-durable", headers=bearer(AGENT_TOKEN)).json()
     # A new process: nothing in memory, everything from the database.
-    with TestClient(make_app(voice_services)) as client:
+    with tokened_client(voice_services) as client:
         after = client.get("/api/calls/CA-durable", headers=bearer(AGENT_TOKEN))
         assert after.status_code == 200
         assert after.json() == before
@@ -86,7 +85,7 @@ def test_call_records_survive_a_restart_of_the_server(voice_services):
 
 def test_the_webhooks_after_the_stream_may_land_on_another_instance(voice_services):
     # Two instances behind one load balancer share the database (and the caller key, in the same data folder).
-    with TestClient(make_app(voice_services)) as first, TestClient(make_app(voice_services)) as second:
+    with tokened_client(voice_services) as first, tokened_client(voice_services) as second:
         press_zero_call(first, "CA-elsewhere")
         form = {"CallSid": "CA-elsewhere"}
         after = second.post("/twilio/after-stream", data=form)
@@ -100,7 +99,7 @@ def test_the_webhooks_after_the_stream_may_land_on_another_instance(voice_servic
 
 
 def test_only_an_admin_may_export_delete_or_purge(voice_services):
-    with TestClient(make_app(voice_services)) as client:
+    with tokened_client(voice_services) as client:
         press_zero_call(client, "CA-admin")
         agent, admin = bearer(AGENT_TOKEN), bearer(ADMIN_TOKEN)
         assert client.get("/api/calls/CA-admin/export", headers=agent).status_code == 403
@@ -122,7 +121,7 @@ def test_only_an_admin_may_export_delete_or_purge(voice_services):
 
 
 def test_an_admin_can_forget_one_caller(voice_services):
-    with TestClient(make_app(voice_services)) as client:
+    with tokened_client(voice_services) as client:
         press_zero_call(client, "CA-forget-1")
         press_zero_call(client, "CA-forget-2")
         admin = bearer(ADMIN_TOKEN)
@@ -136,7 +135,7 @@ def test_an_admin_can_forget_one_caller(voice_services):
 
 
 def test_the_command_line_exports_and_purges(voice_services, tmp_path, capsys):
-    with TestClient(make_app(voice_services)) as client:
+    with tokened_client(voice_services) as client:
         press_zero_call(client, "CA-cli-1")
         press_zero_call(client, "CA-cli-2")
 
@@ -204,7 +203,7 @@ def test_a_card_number_and_an_iban_read_out_on_a_call_are_found_nowhere(voice_se
     database = tmp_path / "report" / REPLAY_DATABASE_FILE
     assert not (_data_dir / DEFAULT_DATABASE_FILE).exists()  # QA's calls stay out of the real callers' records
     rows = _database_rows(database)
-    with TestClient(make_app(voice_services, database_url=f"sqlite:///{database}")) as client:
+    with tokened_client(voice_services, database_url=f"sqlite:///{database}") as client:
         admin = bearer(ADMIN_TOKEN)
         responses = [
             client.get("/api/calls", headers=admin).text,

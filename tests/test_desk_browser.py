@@ -17,10 +17,8 @@ import pytest
 from qa.loopback_server import LoopbackServer
 from qa.replay import run_replay
 from qa.report import ReplayResult
-from telephony.app import create_app
-from telephony.settings import load_settings
 
-from .helpers import CHROMIUM, CHROMIUM_ARGS, require_browser
+from .helpers import CHROMIUM, CHROMIUM_ARGS, make_app, require_browser
 
 AGENT_TOKEN = "desk-agent-token-0123456789"
 ADMIN_TOKEN = "desk-admin-token-9876543210"
@@ -38,7 +36,7 @@ def test_desk_refuses_a_wrong_token_then_shows_a_handoff_live(voice_services, tm
 
     for name in ("VOICE_AGENT_AGENT_TOKEN", "VOICE_AGENT_ADMIN_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    app = create_app(load_settings(agent_token=AGENT_TOKEN, admin_token=ADMIN_TOKEN), services=voice_services)
+    app = make_app(voice_services, agent_token=AGENT_TOKEN, admin_token=ADMIN_TOKEN)
     replayed: list[ReplayResult] = []
     progress: list[str] = []
 

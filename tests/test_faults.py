@@ -28,9 +28,7 @@ from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import connect
 
 from qa.loopback_server import LoopbackServer
-from telephony.app import create_app
 from telephony.calls import CallInfo, CallState
-from telephony.settings import load_settings
 from telephony.twilio.framing import pcm_to_twilio_frames
 from telephony.twilio.media_stream import CUT_SHORT
 from voice.pipeline import VoiceServices
@@ -38,7 +36,9 @@ from voice.workers import ModelWorkers
 
 from .helpers import (
     SILENCE,
+    app_client,
     dtmf_message,
+    make_app,
     mark_message,
     media_message,
     play_until_closed,
@@ -117,7 +117,7 @@ def faulty_app(
         voice_services, workers=workers, asr_timeout_s=timeout_s, tts_timeout_s=timeout_s, **faults
     )
     try:
-        with TestClient(create_app(load_settings(), services=services)) as client:
+        with app_client(services) as client:
             yield client
     finally:
         gate.released.set()
@@ -214,7 +214,7 @@ def test_speech_synthesis_that_hangs_times_out_apologises_and_transfers(voice_se
 
 
 def test_caller_hanging_up_mid_sentence_finishes_the_record(voice_services, caplog):
-    with TestClient(create_app(load_settings(), services=voice_services)) as client:
+    with app_client(voice_services) as client:
         with client.websocket_connect("/twilio/media") as ws:
             ws.send_json(start_message(call_sid="CA-gone"))
             first = ws.receive_json()
@@ -259,7 +259,7 @@ def _wait_finished(client_app, call_sid: str) -> CallInfo:
 
 
 def test_a_dropped_connection_without_stop_is_recorded_and_dialled_to_a_person(voice_services):
-    app = create_app(load_settings(), services=voice_services)
+    app = make_app(voice_services)
     with LoopbackServer(app, name="fault-server") as server:
         with connect(server.ws_url, open_timeout=10, close_timeout=1) as ws:
             ws.send(json.dumps(start_message(call_sid="CA-dropped")))

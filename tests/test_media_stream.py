@@ -9,15 +9,13 @@ import threading
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from telephony.app import create_app
-from telephony.settings import load_settings
 from telephony.twilio.framing import pcm_to_twilio_frames
 
 from .helpers import (
     SILENCE,
+    app_client,
     dtmf_message,
     mark_message,
     media_message,
@@ -30,8 +28,7 @@ from .helpers import (
 
 @pytest.fixture
 def client(voice_services):
-    app = create_app(load_settings(), services=voice_services)
-    with TestClient(app) as client:
+    with app_client(voice_services) as client:
         yield client
 
 
@@ -154,7 +151,6 @@ def test_a_transcribing_call_does_not_stall_another_call(voice_services):
     # The gate holds A's transcription while B is answered; on a loaded machine that can outlast the usual ASR
     # timeout, which would turn A's answer into a failure transfer: the timeout is not what this test is about.
     services = dataclasses.replace(voice_services, recognizer=gated, asr_timeout_s=120.0)
-    app = create_app(load_settings(), services=services)
     released_by_watchdog = threading.Event()
 
     def watchdog() -> None:
@@ -165,7 +161,7 @@ def test_a_transcribing_call_does_not_stall_another_call(voice_services):
     timer.start()
     try:
         with (
-            TestClient(app) as client,
+            app_client(services) as client,
             client.websocket_connect("/twilio/media") as call_a,
             client.websocket_connect("/twilio/media") as call_b,
         ):

@@ -13,16 +13,13 @@ import itertools
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from telephony.app import create_app
 from telephony.calls import CallState
-from telephony.settings import load_settings
 from telephony.twilio.media_stream import MAX_MESSAGE_CHARS
 
-from .helpers import dtmf_message, receive_until_mark, start_message
+from .helpers import app_client, dtmf_message, receive_until_mark, start_message
 
 FUZZ_STREAM = "MZ-fuzz"
 GOOD_STREAM = "MZ-good"
@@ -110,7 +107,7 @@ def _answers_a_key(ws, stream_sid: str) -> None:
 
 @pytest.fixture
 def client(voice_services):
-    with TestClient(create_app(load_settings(), services=voice_services)) as client:
+    with app_client(voice_services) as client:
         yield client
 
 

@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from telephony.app import create_app
 from telephony.settings import load_settings
 
 from .helpers import (
     SILENCE,
+    app_client,
     dtmf_message,
     media_message,
     play_until_closed,
@@ -40,7 +40,7 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def client(voice_services):
-    with TestClient(create_app(load_settings(), services=voice_services)) as client:
+    with app_client(voice_services) as client:
         yield client
 
 
@@ -76,7 +76,7 @@ def test_a_call_moves_the_counters_and_histograms(client):
 
 
 def test_turned_away_and_undecided_calls_are_counted_as_transfers(voice_services):
-    with TestClient(create_app(load_settings(max_calls=1), services=voice_services)) as client:
+    with app_client(voice_services, max_calls=1) as client:
         client.post("/twilio/voice", data={"CallSid": "CA-in"})
         client.post("/twilio/voice", data={"CallSid": "CA-away"})
         # A stream that ended without a decision: /twilio/after-stream dials a person.
@@ -93,14 +93,14 @@ def test_each_app_counts_only_its_own_calls(client, voice_services):
         ws.send_json(start_message(call_sid="CA-own"))
         receive_until_mark(ws)
         ws.send_json({"event": "stop", "streamSid": "MZ1"})
-    with TestClient(create_app(load_settings(), services=voice_services)) as other:
+    with app_client(voice_services) as other:
         assert value(scrape(other), "voice_agent_streams_total") == 0
         assert value(scrape(other), "voice_agent_tts_seconds_count", source="cached") == 0
     assert value(scrape(client), "voice_agent_streams_total") == 1
 
 
 def test_a_configured_metrics_token_is_required(voice_services):
-    with TestClient(create_app(load_settings(metrics_token=METRICS_TOKEN), services=voice_services)) as client:
+    with app_client(voice_services, metrics_token=METRICS_TOKEN) as client:
         assert client.get("/metrics").status_code == 401
         wrong = client.get("/metrics", headers={"Authorization": "Bearer " + "x" * len(METRICS_TOKEN)})
         assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"].startswith("Bearer")

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from telephony.app import create_app
 from telephony.calls import CallInfo
 from telephony.settings import SettingsError, load_settings
 from telephony.twilio.transfer import (
@@ -31,7 +30,7 @@ from voice.events import Dtmf, Transcript
 from voice.handoff import Handoff, build_handoff
 from voice.tone import reply_problems
 
-from .helpers import dtmf_message, play_until_closed, receive_until_mark, start_message
+from .helpers import app_client, dtmf_message, make_app, play_until_closed, receive_until_mark, start_message
 
 TOKEN = "test-auth-token"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -60,7 +59,7 @@ def deployment(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def client(voice_services, deployment):
-    with TestClient(create_app(load_settings(deployment_file=deployment), services=voice_services)) as client:
+    with app_client(voice_services, deployment_file=deployment) as client:
         yield client
 
 
@@ -74,7 +73,7 @@ def _signed(url: str, params: dict[str, str]) -> dict[str, str]:
 
 def decide_and_finish(client: TestClient, call_sid: str, *turns: Transcript | Dtmf) -> CallInfo:
     """Run the real engine over `turns` and leave the call as the session does when it transfers."""
-    engine = client.app.state.voice.services.engine
+    engine = client.app.state.running.services.engine
     state, greeting = engine.start()
     exchanges = [(None, greeting)]
     for turn in turns:
@@ -248,8 +247,7 @@ def test_a_message_is_recorded_then_thanked_for(client):
 
 
 def test_the_fallback_speaks_the_catalogue_language(voice_services, deployment):
-    settings = load_settings(deployment_file=deployment, language="nl")
-    with TestClient(create_app(settings, services=voice_services)) as client:
+    with app_client(voice_services, deployment_file=deployment, language="nl") as client:
         body = client.post("/twilio/dial-status", data={"CallSid": "CA-nl", "DialCallStatus": "busy"}).text
         offer = parse(body).find("Gather/Say")
         assert offer.attrib["language"] == "nl-NL"
@@ -266,7 +264,7 @@ def test_the_transfer_webhooks_refuse_a_missing_or_wrong_signature(voice_service
         ("/twilio/dial-choice", {"CallSid": "CA1", "Digits": "1"}),
         ("/twilio/message-recorded", {"CallSid": "CA1", "RecordingSid": "RE1"}),
     ]
-    with TestClient(create_app(load_settings(deployment_file=deployment), services=voice_services)) as client:
+    with app_client(voice_services, deployment_file=deployment) as client:
         for path, params in requests:
             assert client.post(path, data=params).status_code == 403, path
             wrong = {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
@@ -366,10 +364,11 @@ def test_a_pressed_zero_is_redirected_with_the_after_stream_twiml(voice_services
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     call_sid = "CA" + "0000111122223333" * 2
-    settings = load_settings(deployment_file=deployment, transfer_mode="rest_redirect")
     with FakeTwilio() as fake:
         redirector = CallRedirector(ACCOUNT_SID, TOKEN, api_base_url=fake.url)
-        with TestClient(create_app(settings, services=voice_services, redirector=redirector)) as client:
+        with app_client(
+            voice_services, redirector, deployment_file=deployment, transfer_mode="rest_redirect"
+        ) as client:
             with client.websocket_connect("/twilio/media") as ws:
                 ws.send_json(start_message(call_sid=call_sid))
                 receive_until_mark(ws)
@@ -388,9 +387,8 @@ def test_a_pressed_zero_is_redirected_with_the_after_stream_twiml(voice_services
 
 
 def test_a_refused_redirect_falls_back_to_closing_the_stream(voice_services, deployment, no_proxy):
-    settings = load_settings(deployment_file=deployment)
     with FakeTwilio(status=404) as fake:
-        app = create_app(settings, services=voice_services)
+        app = make_app(voice_services, deployment_file=deployment)
         catalogue = app.state.voice.catalogue
         transfers = Transfers(
             app.state.voice.targets, catalogue, CallRedirector(ACCOUNT_SID, TOKEN, api_base_url=fake.url)
@@ -401,7 +399,7 @@ def test_a_refused_redirect_falls_back_to_closing_the_stream(voice_services, dep
 
 
 def test_close_stream_mode_never_redirects(voice_services, deployment):
-    app = create_app(load_settings(deployment_file=deployment), services=voice_services)
+    app = make_app(voice_services, deployment_file=deployment)
     assert app.state.voice.transfers.redirector is None
 
 
@@ -413,17 +411,14 @@ def test_close_stream_mode_never_redirects(voice_services, deployment):
         ({"TWILIO_AUTH_TOKEN": TOKEN}, "TWILIO_ACCOUNT_SID"),
     ],
 )
-def test_rest_redirect_without_credentials_stops_start_up_naming_them(
-    voice_services, deployment, monkeypatch, environment, missing
-):
+def test_rest_redirect_without_credentials_stops_start_up_naming_them(deployment, monkeypatch, environment, missing):
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "VOICE_AGENT_TWILIO_ACCOUNT_SID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("VOICE_AGENT_TWILIO_AUTH_TOKEN", raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
-    settings = load_settings(deployment_file=deployment, transfer_mode="rest_redirect")
     with pytest.raises(SettingsError, match=rf"VOICE_AGENT_TRANSFER_MODE=rest_redirect .*not set: {missing}$"):
-        create_app(settings, services=voice_services)
+        load_settings(deployment_file=deployment, transfer_mode="rest_redirect")
 
 
 def test_bad_transfer_settings_name_the_variable(monkeypatch):

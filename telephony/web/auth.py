@@ -1,8 +1,8 @@
 """Who may read the call API and the agent desk: bearer tokens per role, and the desk's session cookie.
 
 Two roles, each with one token from the settings: ``agent`` (``VOICE_AGENT_AGENT_TOKEN``) reads calls; ``admin``
-(``VOICE_AGENT_ADMIN_TOKEN``) may do everything an agent may, and later purge and export. With no token configured
-every request is refused: the API and the desk are closed, never open.
+(``VOICE_AGENT_ADMIN_TOKEN``) may do everything an agent may, and also delete, purge, export and forget a caller.
+With no token configured every request is refused: the API and the desk are closed, never open.
 
 A browser's ``EventSource`` cannot send an ``Authorization`` header, so the desk exchanges its token once for a
 random session id in an HttpOnly, SameSite=Strict cookie (``POST /desk/login``); the server keeps the session's role
@@ -47,7 +47,7 @@ class Role(StrEnum):
     AGENT = "agent"
     """Read live and finished calls."""
     ADMIN = "admin"
-    """Everything an agent may, and later purge and export."""
+    """Everything an agent may, and also purge, export and forget a caller."""
 
     def includes(self, other: Role) -> bool:
         """Whether this role may do what `other` may (admin includes agent)."""

@@ -148,9 +148,10 @@ def test_a_transcribing_call_does_not_stall_another_call(voice_services):
     release below would only come from the watchdog.
     """
     gated = GatedRecognizer(voice_services.recognizer)
-    # The gate holds A's transcription while B is answered; on a loaded machine that can outlast the usual ASR
-    # timeout, which would turn A's answer into a failure transfer: the timeout is not what this test is about.
-    services = dataclasses.replace(voice_services, recognizer=gated, asr_timeout_s=120.0)
+    # The gate holds A's transcription while B is answered; on a loaded machine that, or the synthesis queued behind
+    # it, can outlast the usual model timeouts, which would turn A's answer into a failure transfer: the timeouts
+    # are not what this test is about.
+    services = dataclasses.replace(voice_services, recognizer=gated, asr_timeout_s=120.0, tts_timeout_s=120.0)
     released_by_watchdog = threading.Event()
 
     def watchdog() -> None:

@@ -245,9 +245,13 @@ async def get_call(call_sid: str, running: RunningDep) -> CallRecord:
 # --- data care (admin) ------------------------------------------------------------------------------------------
 
 _admin = [Depends(require_role(Role.ADMIN))]
+ADMIN_ONLY = {403: {"description": "needs the admin role (VOICE_AGENT_ADMIN_TOKEN)"}}
+"""The OpenAPI responses entry that marks a route as the admin role's."""
 
 
-@router.get("/calls/{call_sid}/export", dependencies=_admin, responses={404: {"description": "no such call"}})
+@router.get(
+    "/calls/{call_sid}/export", dependencies=_admin, responses={404: {"description": "no such call"}, **ADMIN_ONLY}
+)
 async def export_call(call_sid: str, state: StateDep, running: RunningDep) -> dict[str, Any]:
     """The whole stored record of one call for an auditor, with its retention (``voice-agent export`` does the same)."""
     record = await _record(running, call_sid)
@@ -260,7 +264,7 @@ class Deleted(BaseModel):
     """How many call records were deleted."""
 
 
-@router.delete("/calls/{call_sid}", dependencies=_admin, response_model=Deleted)
+@router.delete("/calls/{call_sid}", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
 async def delete_call(call_sid: str, state: StateDep) -> Deleted:
     """Delete one call's record (a live call cannot be deleted until it ends)."""
     info = state.registry.get(call_sid)
@@ -279,7 +283,7 @@ class PurgeRequest(BaseModel):
     """Delete what ended more than this many days ago; default: the configured retention period."""
 
 
-@router.post("/purge", dependencies=_admin, response_model=Deleted)
+@router.post("/purge", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
 async def purge(state: StateDep, body: PurgeRequest | None = None) -> Deleted:
     """Delete the records older than the retention period (or `older_than_days`), as the daily purge does."""
     days = (body.older_than_days if body else None) or state.settings.retention_days
@@ -294,7 +298,7 @@ class ForgetCaller(BaseModel):
     """Two-letter country for a number written without +country code (e.g. NL for 0612345678)."""
 
 
-@router.post("/callers/forget", dependencies=_admin, response_model=Deleted)
+@router.post("/callers/forget", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
 async def forget_caller(body: ForgetCaller, state: StateDep, running: RunningDep) -> Deleted:
     """Delete every stored call of one caller, found by the keyed hash of their number."""
     key = running.pseudonyms.of(body.number, body.region)

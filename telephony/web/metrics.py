@@ -168,7 +168,7 @@ class _TimedSpeech:
         return getattr(self._speech, name)
 
 
-_bearer = HTTPBearer(auto_error=False, description="VOICE_AGENT_METRICS_TOKEN, when set")
+_bearer = HTTPBearer(scheme_name="MetricsToken", auto_error=False, description="VOICE_AGENT_METRICS_TOKEN, when set")
 
 
 async def _metrics_access(request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]):

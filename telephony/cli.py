@@ -148,7 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from telephony.app import create_app
     from telephony.logs import configure_logging
-    from telephony.web.api import StreamClosingServer
+    from telephony.server import VoiceAgentServer
 
     settings = load_settings(language=args.lang)
     configure_logging(settings.log_level, language=settings.language)
@@ -164,8 +164,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         ws="websockets-sansio",
     )
-    # Ends the agent desk's event streams on shutdown; plain uvicorn would wait for them forever.
-    server = StreamClosingServer(config)
+    # Reloads the catalogue on SIGHUP; ends the desk's event streams on shutdown (plain uvicorn would wait for them).
+    server = VoiceAgentServer(config)
     server.run()
     return 0 if server.started else 1  # not started: the port was taken or the app failed to load (logged)
 

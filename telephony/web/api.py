@@ -9,6 +9,8 @@
     DELETE /api/calls/{call_sid}       admin: delete one call's record
     POST /api/purge                    admin: delete the records older than N days (default: the retention period)
     POST /api/callers/forget           admin: delete every record of one caller (number in the body, never the URL)
+    POST /api/catalogue/reload         admin: check prompts/ as lint-prompts does and use it for the next call
+                                       (`telephony.catalogue_reload`); 422 with the problems, the old one stays
 
 Reading needs the agent role (`telephony.web.auth`): a bearer token or the desk's session cookie; deleting and exporting
 need the admin role. Only masked data leaves here (`telephony.call_record`).
@@ -16,6 +18,7 @@ need the admin role. Only masked data leaves here (`telephony.call_record`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from telephony import catalogue_reload
 from telephony.call_record import CallRecord, CallSummary, summarise
 from telephony.calls import CallRegistry, CallState
 from telephony.state import Running, RunningDep, StateDep
@@ -310,6 +315,45 @@ async def forget_caller(body: ForgetCaller, state: StateDep, running: RunningDep
     deleted = await anyio.to_thread.run_sync(state.store.delete_caller, key)
     log.info("caller's records deleted", extra={"deleted_calls": deleted})
     return Deleted(deleted=deleted)
+
+
+class CatalogueReloaded(BaseModel):
+    language: str
+    intents: int
+    """Intents in the catalogue now in use."""
+    fixed_replies: int
+    """Fixed replies whose audio is ready."""
+
+
+class CatalogueProblems(BaseModel):
+    detail: str
+    problems: list[str]
+    """What ``voice-agent lint-prompts`` would say: the loader's message or each tone problem."""
+
+
+@router.post(
+    "/catalogue/reload",
+    dependencies=_admin,
+    response_model=CatalogueReloaded,
+    responses={
+        422: {"model": CatalogueProblems, "description": "the catalogue failed a check; the one in use stays"},
+        503: {"description": "the models are not loaded (starting or stopping)"},
+        **ADMIN_ONLY,
+    },
+)
+async def reload_catalogue(request: Request) -> Any:
+    """Check the catalogue on disk as ``voice-agent lint-prompts`` does and, if it passes, use it for the next call.
+
+    Returns once the new fixed replies are synthesised; calls in progress keep their catalogue.
+    """
+    try:
+        reloaded = await catalogue_reload.reload_catalogue(request.app)
+    except catalogue_reload.CatalogueRefusedError as refused:
+        body = CatalogueProblems(detail="catalogue refused; the one in use stays", problems=refused.problems)
+        return JSONResponse(body.model_dump(), status_code=422, headers=_NO_STORE)
+    except catalogue_reload.NotReadyError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from None
+    return CatalogueReloaded(**dataclasses.asdict(reloaded))
 
 
 @router.get(

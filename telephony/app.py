@@ -74,7 +74,14 @@ def create_app(
         metrics=CallMetrics(registry, counters),
     )
 
-    app = FastAPI(title="voice-agent", lifespan=functools.partial(_lifespan, state=state, services=services))
+    docs = settings.api_docs  # off by default: the schema lists the admin routes, the pages load a CDN's scripts
+    app = FastAPI(
+        title="voice-agent",
+        lifespan=functools.partial(_lifespan, state=state, services=services),
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.voice = state
     # The call API and the agent desk; closed (401) unless VOICE_AGENT_AGENT_TOKEN or _ADMIN_TOKEN is set.
     app.state.auth = Authenticator.from_settings(settings)

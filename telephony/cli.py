@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -147,18 +148,24 @@ def _serve(args: argparse.Namespace) -> int:
 
     from telephony.app import create_app
     from telephony.logs import configure_logging
-    from telephony.web.api import StreamClosingServer
+    from telephony.server import VoiceAgentServer
 
     settings = load_settings(language=args.lang)
-    configure_logging(language=settings.language)
+    configure_logging(settings.log_level, language=settings.language)
     app = create_app(settings)
     # proxy_headers: behind a TLS-terminating proxy the scheme and client come from X-Forwarded-*; set
     # VOICE_AGENT_PUBLIC_URL as well so that signature checks use the URL Twilio actually called.
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, proxy_headers=True, log_config=None, ws="websockets-sansio"
+        app,
+        host=args.host,
+        port=args.port,
+        proxy_headers=True,
+        log_config=None,
+        log_level=settings.log_level,
+        ws="websockets-sansio",
     )
-    # Ends the agent desk's event streams on shutdown; plain uvicorn would wait for them forever.
-    server = StreamClosingServer(config)
+    # Reloads the catalogue on SIGHUP; ends the desk's event streams on shutdown (plain uvicorn would wait for them).
+    server = VoiceAgentServer(config)
     server.run()
     return 0 if server.started else 1  # not started: the port was taken or the app failed to load (logged)
 
@@ -256,9 +263,21 @@ def _media_stream_url(value: str) -> str:
     return value
 
 
+PACKAGE = "voice-agent"
+
+
+def installed_version() -> str:
+    """The installed package's version (its metadata), or a note that the code runs without being installed."""
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``voice-agent``."""
     parser = argparse.ArgumentParser(prog="voice-agent", description="Self-hosted voice agent for phone calls.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the Twilio webhook and media-stream server")

@@ -19,6 +19,12 @@ from voice.redaction import redact
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 # `extra` fields that identify rather than describe: kept as they are, so that a call's lines can be found.
 IDENTIFIERS = frozenset({"call", "stream", "path"})
+# uvicorn's terminal copy of its message, with colour codes: the plain message is already in the line.
+_TERMINAL_ONLY = frozenset({"color_message"})
+# ANSI escape sequences (colours, cursor moves): noise in a JSON line, whoever put them in the message.
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+"""VOICE_AGENT_LOG_LEVEL's values and the levels they stand for."""
 
 
 # Twilio SIDs (two letters and 32 hex digits) and IPv4 addresses with a port: operational, not personal, and the
@@ -34,6 +40,7 @@ class JsonLineFormatter(logging.Formatter):
         self._language = language
 
     def _clean(self, text: str) -> str:
+        text = _ANSI_ESCAPE.sub("", text)
         parts, position = [], 0
         for match in _NOT_PERSONAL.finditer(text):
             parts += [redact(text[position : match.start()], self._language).text, match.group()]
@@ -49,7 +56,7 @@ class JsonLineFormatter(logging.Formatter):
             "message": self._clean(record.getMessage()),
         }
         for key, value in vars(record).items():
-            if key in _STANDARD:
+            if key in _STANDARD or key in _TERMINAL_ONLY:
                 continue
             if not isinstance(value, (int, float, bool, type(None))) and key not in IDENTIFIERS:
                 value = self._clean(str(value))
@@ -59,13 +66,20 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: int = logging.INFO, language: str = "en") -> None:
+def configure_logging(level: int | str = logging.INFO, language: str = "en") -> None:
     """Send every log record of the process (ours, uvicorn's) to stderr as redacted JSON lines.
 
     Args:
-        level: the lowest level written.
+        level: the lowest level written: a `logging` level or a name from `LOG_LEVELS` (VOICE_AGENT_LOG_LEVEL).
         language: the calls' language, for the redaction's number words ("en" or "nl").
+
+    Raises:
+        ValueError: `level` is a name that is not in `LOG_LEVELS`.
     """
+    if isinstance(level, str):
+        if level not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {level!r}; expected one of {', '.join(LOG_LEVELS)}")
+        level = LOG_LEVELS[level]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLineFormatter(language))
     root = logging.getLogger()
@@ -76,3 +90,5 @@ def configure_logging(level: int = logging.INFO, language: str = "en") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+        # uvicorn sets its own loggers' levels when it starts; the level is set here too for a server run otherwise.
+        logging.getLogger(name).setLevel(level)

@@ -250,6 +250,11 @@ class Settings(VoiceTuning, BaseSettings):
     metrics_token: SecretStr | None = None
     """When set, ``GET /metrics`` needs it as a bearer token; unset, the metrics are open (they hold no personal
     data): keep /metrics off the public side of the proxy then."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Lowest level of the log lines written, ours and uvicorn's (debug, info, warning, error)."""
+    api_docs: bool = False
+    """Serve the API's documentation at /docs, /redoc and /openapi.json; off, they are not served at all (the page
+    lists every route, admin ones included, and its scripts come from a CDN)."""
 
     @field_validator("agent_token", "admin_token", "metrics_token")
     @classmethod
@@ -266,6 +271,11 @@ class Settings(VoiceTuning, BaseSettings):
         if other is not None and other.get_secret_value() == value.get_secret_value():
             raise ValueError("must differ from VOICE_AGENT_AGENT_TOKEN, or every agent would be an admin")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("public_url")
     @classmethod

@@ -96,24 +96,27 @@ class Running:
     records: CallRecords
 
 
-def app_state(connection: HTTPConnection) -> AppState:
+async def app_state(connection: HTTPConnection) -> AppState:
     """The app's `AppState` (a FastAPI dependency)."""
     return connection.app.state.voice
 
 
-def running_or_none(connection: HTTPConnection) -> Running | None:
+async def running_or_none(connection: HTTPConnection) -> Running | None:
     """The app's `Running`, or None while the models load (a FastAPI dependency)."""
     return getattr(connection.app.state, "running", None)
 
 
-def running(connection: HTTPConnection) -> Running:
+async def running(connection: HTTPConnection) -> Running:
     """The app's `Running` (a FastAPI dependency); 503 while the models load."""
-    ready = running_or_none(connection)
+    ready = await running_or_none(connection)
     if ready is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="loading")
     return ready
 
 
+# The dependencies are coroutines that never wait, so FastAPI runs them on the event loop, one right after the other,
+# rather than each in a worker thread: a catalogue reload swaps `AppState` and `Running` together between two steps
+# of the loop, and a route that takes both then gets both from the same side of the swap.
 StateDep = Annotated[AppState, Depends(app_state)]
 RunningDep = Annotated[Running, Depends(running)]
 RunningOrNoneDep = Annotated[Running | None, Depends(running_or_none)]

@@ -13,6 +13,7 @@ from voice.asr_prompt import catalogue_prompt
 from voice.end_of_turn import EndOfTurnOptions
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue
+from voice.tts import PhraseCache, SpeechSynthesizer
 from voice.turns import TurnOptions
 
 
@@ -43,6 +44,28 @@ def end_of_turn_options(settings: Settings) -> EndOfTurnOptions:
     return settings.options(EndOfTurnOptions)
 
 
+def fixed_replies(catalogue: Catalogue) -> list[str]:
+    """Every reply our voice speaks word for word: the intents' replies and the policy's (Twilio says the others)."""
+    return list(replies_spoken_by_agent(catalogue.replies).values()) + [
+        intent.reply for intent in catalogue.intents.values()
+    ]
+
+
+def preloaded_phrases(
+    synthesizer: SpeechSynthesizer, catalogue: Catalogue, reuse: PhraseCache | None = None
+) -> PhraseCache:
+    """A phrase cache holding the audio of every fixed reply of `catalogue` (blocking: synthesises).
+
+    Args:
+        reuse: a cache whose audio is taken for replies it already holds (on a catalogue reload).
+    """
+    fixed = fixed_replies(catalogue)
+    speech = PhraseCache(synthesizer, max_entries=max(128, 2 * len(fixed)))
+    # The fixed replies must never wait for synthesis; after a fault (technical_problem) there may be none.
+    speech.preload(fixed, reuse=reuse)
+    return speech
+
+
 def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServices:
     """Load the models (once per process) and warm the phrase cache with the fixed replies.
 
@@ -53,23 +76,17 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     from voice.asr import SpeechRecognizer
     from voice.dialogue import DialogueEngine
     from voice.models import piper_voice_files, whisper_model_dir
-    from voice.tts import PhraseCache
     from voice.tts_piper import PiperSynthesizer
     from voice.workers import ModelWorkers
 
     recognizer = SpeechRecognizer(whisper_model_dir(settings.whisper_model), asr_options(settings, catalogue))
     model, config = piper_voice_files(settings.piper_voice)
     synthesizer = PiperSynthesizer(model, config)
-    fixed = list(replies_spoken_by_agent(catalogue.replies).values())
-    fixed += [intent.reply for intent in catalogue.intents.values()]
-    speech = PhraseCache(synthesizer, max_entries=max(128, 2 * len(fixed)))
-    # The fixed replies must never wait for synthesis; after a fault (technical_problem) there may be none.
-    speech.preload(fixed)
     return settings.options(
         VoiceServices,
         engine=DialogueEngine(catalogue),
         recognizer=recognizer,
-        speech=speech,
+        speech=preloaded_phrases(synthesizer, catalogue),
         workers=ModelWorkers(settings.model_workers),
         turn_options=turn_options(settings),
         end_of_turn=end_of_turn_options(settings),

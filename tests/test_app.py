@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
+from telephony.app import create_app
 from telephony.settings import load_settings
 from voice.events import Action, Decision
 
@@ -173,3 +174,39 @@ def test_the_vad_model_is_loaded_at_start_up_off_the_event_loop_before_ready(voi
     # The call's pipeline used the session loaded at start-up.
     assert len(loads) == 1
     assert vad._vad_session.cache_info().misses == 1
+
+
+# --- served without the models (the lifespan does not run: no `with`) ----------------------------------------------
+
+
+def test_the_root_leads_to_the_desk():
+    client = TestClient(create_app(load_settings()))
+    response = client.get("/", follow_redirects=False)
+    assert response.is_redirect and response.headers["location"] == "/desk"
+
+
+def test_the_api_documentation_is_not_served_unless_asked_for(monkeypatch):
+    client = TestClient(create_app(load_settings()))
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 404, path
+    monkeypatch.setenv("VOICE_AGENT_API_DOCS", "true")
+    client = TestClient(create_app(load_settings()))
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_the_schema_names_each_token_in_its_own_security_scheme():
+    schema = TestClient(create_app(load_settings(api_docs=True))).get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert set(schemes) == {"AgentOrAdminToken", "DeskSession", "MetricsToken"}
+    agent_or_admin = schemes["AgentOrAdminToken"]
+    assert agent_or_admin["scheme"] == "bearer"
+    assert "VOICE_AGENT_AGENT_TOKEN" in agent_or_admin["description"]
+    assert "VOICE_AGENT_ADMIN_TOKEN" in agent_or_admin["description"]
+    assert schemes["MetricsToken"]["description"].startswith("VOICE_AGENT_METRICS_TOKEN")
+    paths = schema["paths"]
+    assert paths["/metrics"]["get"]["security"] == [{"MetricsToken": []}]
+    assert paths["/api/calls"]["get"]["security"] == [{"AgentOrAdminToken": []}, {"DeskSession": []}]
+    # The admin's routes say that they need the admin role; an agent's do not.
+    assert "VOICE_AGENT_ADMIN_TOKEN" in paths["/api/purge"]["post"]["responses"]["403"]["description"]
+    assert "403" not in paths["/api/calls"]["get"]["responses"]

@@ -122,3 +122,14 @@ def test_serve_caps_malloc_arenas_unless_the_environment_does(monkeypatch):
     assert capped.stdout.strip() == "True", capped.stderr
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas() is False
+
+
+def test_version_is_the_installed_package_version(capsys):
+    from importlib import metadata
+
+    from telephony.cli import main
+
+    with pytest.raises(SystemExit) as exit_code:
+        main(["--version"])
+    assert exit_code.value.code == 0
+    assert capsys.readouterr().out.strip() == f"voice-agent {metadata.version('voice-agent')}"

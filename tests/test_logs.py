@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
-from telephony.logs import JsonLineFormatter
+import pytest
+
+from telephony.logs import JsonLineFormatter, configure_logging
 
 CALL_SID = "CA0123456789abcdef0123456789abcdef"
 
@@ -41,3 +43,58 @@ def test_call_sids_and_addresses_are_not_mistaken_for_numbers():
     assert line(access)["message"] == access
     assert line("from 10.20.30.40:443")["message"] == "from 10.20.30.40:443"
     assert line("spoke to %s", CALL_SID, call=CALL_SID, path="/twilio/whisper")["message"] == f"spoke to {CALL_SID}"
+
+
+def test_uvicorn_records_lose_their_terminal_colours():
+    # As uvicorn logs: a plain message, and a coloured copy of it for terminals in `color_message`.
+    plain = '%s - "%s %s HTTP/%s" %d'
+    entry = line(
+        plain,
+        "127.0.0.1:5000",
+        "GET",
+        "/healthz",
+        "1.1",
+        200,
+        color_message='%s - "\x1b[1m%s %s HTTP/%s\x1b[0m" \x1b[32m%d\x1b[0m',
+        status_code="\x1b[32m200 OK\x1b[0m",
+    )
+    assert "color_message" not in entry
+    assert entry["message"] == '127.0.0.1:5000 - "GET /healthz HTTP/1.1" 200'
+    assert entry["status_code"] == "200 OK"
+    assert "\x1b" not in json.dumps(entry) and "\\u001b" not in json.dumps(entry)
+
+
+def test_an_ansi_coloured_message_is_written_plain():
+    assert (
+        line("\x1b[31mfailed\x1b[0m to start: \x1b[1;33mport taken\x1b[0m")["message"] == "failed to start: port taken"
+    )
+
+
+@pytest.fixture
+def restored_logging():
+    names = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
+    saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level) for name in names}
+    saved_propagate = {name: logging.getLogger(name).propagate for name in names}
+    yield
+    for name, (handlers, level) in saved.items():
+        logger = logging.getLogger(name)
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = saved_propagate[name]
+
+
+def test_the_configured_level_applies_to_our_loggers_and_uvicorns(restored_logging, capsys):
+    configure_logging("warning")
+    assert logging.getLogger().level == logging.WARNING
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING, name
+    logging.getLogger("telephony.test").info("not written")
+    logging.getLogger("uvicorn.error").info("not written either")
+    logging.getLogger("telephony.test").warning("written")
+    lines = [json.loads(text) for text in capsys.readouterr().err.splitlines()]
+    assert [entry["message"] for entry in lines] == ["written"]
+
+
+def test_an_unknown_level_name_is_refused(restored_logging):
+    with pytest.raises(ValueError, match="unknown log level 'verbose'"):
+        configure_logging("verbose")

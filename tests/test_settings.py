@@ -185,3 +185,15 @@ def test_equal_silences_are_accepted(monkeypatch):
         monkeypatch.setenv("VOICE_AGENT_" + name, "900")
     options = end_of_turn_options(load_settings())
     assert options.complete_silence_ms == options.default_silence_ms == options.trailing_silence_ms == 900
+
+
+@pytest.mark.parametrize(("raw", "level"), [("debug", "debug"), ("WARNING", "warning"), (" Error ", "error")])
+def test_the_log_level_is_read_in_any_case(monkeypatch, raw, level):
+    monkeypatch.setenv("VOICE_AGENT_LOG_LEVEL", raw)
+    assert load_settings().log_level == level
+
+
+def test_an_unknown_log_level_names_the_variable_and_the_choices(monkeypatch):
+    monkeypatch.setenv("VOICE_AGENT_LOG_LEVEL", "verbose")
+    with pytest.raises(SettingsError, match=r"^VOICE_AGENT_LOG_LEVEL='verbose': .*'debug', 'info', 'warning'"):
+        load_settings()

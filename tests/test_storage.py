@@ -254,12 +254,21 @@ def test_the_started_writer_writes_changes_by_itself(store, engine_en, tmp_path)
         "not a url",
         "mysql://user:s3cret-pass@db/calls",
         "postgresql+nosuchdriver://user:s3cret-pass@db/calls",
+        "postgres://user:s3cret-pass@db:port/calls",
     ],
 )
 def test_an_unusable_database_url_is_refused_without_showing_the_password(url):
     with pytest.raises(StorageError) as error:
         CallStore(url)
     assert "s3cret-pass" not in str(error.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg"])
+def test_postgresql_urls_as_providers_write_them_use_psycopg(scheme):
+    store = CallStore(f"{scheme}://user:s3cret-pass@db.example:5432/calls")  # nothing is connected yet
+    assert store.engine.url.drivername == "postgresql+psycopg"
+    assert store.engine.dialect.driver == "psycopg"
+    assert store.url == "postgresql+psycopg://user:***@db.example:5432/calls"
 
 
 def test_pseudonyms_are_stable_across_formats_and_keys_stay_private(tmp_path):

@@ -188,11 +188,18 @@ class PhraseCache:
                 self._entries.popitem(last=False)
         pending.set_result(chunks)
 
-    def preload(self, texts: Iterable[str]) -> None:
+    def cached(self, text: str) -> tuple[np.ndarray, ...] | None:
+        """The audio of `text` if it is in memory, else None; counts as neither hit nor miss."""
+        with self._lock:
+            return self._entries.get(text)
+
+    def preload(self, texts: Iterable[str], reuse: PhraseCache | None = None) -> None:
         """Synthesise `texts` now, typically at start-up, so that the first caller does not wait for them.
 
         Args:
             texts: the phrases; duplicates and blank texts are skipped.
+            reuse: another cache whose audio for the same text is taken instead of synthesising it again (a
+                reloaded catalogue keeps most of its replies).
 
         Raises:
             ValueError: there are more distinct phrases than `max_entries`, so some would be evicted at once.
@@ -203,7 +210,12 @@ class PhraseCache:
                 f"cannot preload {len(distinct)} phrases into a cache of {self.max_entries}: raise max_entries"
             )
         for text in distinct:
-            self.get_or_synthesize(text)
+            known = reuse.cached(text) if reuse is not None else None
+            if known is None:
+                self.get_or_synthesize(text)
+                continue
+            with self._lock:
+                self._entries[text] = known  # read-only arrays: safe to share between caches
 
 
 class _AbandonedError(Exception):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, func, select
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -53,14 +53,38 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _create_engine(url: str) -> Engine:
+POSTGRESQL_DRIVER = "postgresql+psycopg"
+"""The PostgreSQL driver installed with the server (psycopg 3)."""
+# What hosting providers and libpq hand out: the same database, with SQLAlchemy's default driver (psycopg2) not
+# installed here.
+_POSTGRESQL_ALIASES = frozenset({"postgres", "postgresql"})
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """A database URL as SQLAlchemy opens it: ``postgres://`` and ``postgresql://`` use psycopg 3.
+
+    Raises:
+        StorageError: the text is not a database URL.
+    """
     try:
         parsed = make_url(url)
-    except ArgumentError as error:
-        raise StorageError(f"VOICE_AGENT_DATABASE_URL is not a database URL: {error}") from None
+    except (ArgumentError, ValueError):  # the parser's message may quote the URL, password and all
+        raise StorageError(
+            "VOICE_AGENT_DATABASE_URL is not a database URL such as postgresql://user:password@host:5432/calls"
+        ) from None
+    if parsed.drivername in _POSTGRESQL_ALIASES:
+        return parsed.set(drivername=POSTGRESQL_DRIVER)
+    return parsed
+
+
+def _create_engine(url: str) -> Engine:
+    parsed = sqlalchemy_url(url)
     shown = parsed.render_as_string(hide_password=True)
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise StorageError(f"{shown}: only sqlite:/// and postgresql+psycopg:// databases are supported")
+        raise StorageError(
+            f"{shown}: only sqlite:/// and postgresql:// (also postgres://, postgresql+psycopg://) databases are "
+            "supported"
+        )
     try:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database or ""

@@ -76,11 +76,25 @@ def load_transfer_targets(path: Path, departments: Iterable[str]) -> Mapping[str
         first = error.errors()[0]
         location = ".".join(str(part) for part in first["loc"])
         raise DeploymentError(f"{path}: {location}: {first['msg']}") from error
-    known = list(departments)
-    missing = [name for name in known if name not in parsed.departments]
-    unknown = [name for name in parsed.departments if name not in known]
-    if missing:
-        raise DeploymentError(f"{path}: departments without a target: {', '.join(missing)}")
-    if unknown:
-        raise DeploymentError(f"{path}: departments not in the catalogue: {', '.join(unknown)}")
+    check_departments(parsed.departments, departments, str(path))
     return MappingProxyType(dict(parsed.departments))
+
+
+def check_departments(targets: Iterable[str], departments: Iterable[str], source: str) -> None:
+    """Check that the deployment's targets and the catalogue's departments name the same departments.
+
+    Args:
+        targets: the departments the deployment reaches.
+        departments: the catalogue's departments.
+        source: where the targets come from, for the message (the deployment file).
+
+    Raises:
+        DeploymentError: naming the departments without a target, or the targets no department uses.
+    """
+    known, reached = list(departments), list(targets)
+    missing = [name for name in known if name not in reached]
+    unknown = [name for name in reached if name not in known]
+    if missing:
+        raise DeploymentError(f"{source}: departments without a target: {', '.join(missing)}")
+    if unknown:
+        raise DeploymentError(f"{source}: departments not in the catalogue: {', '.join(unknown)}")

@@ -9,6 +9,8 @@
     DELETE /api/calls/{call_sid}       admin: delete one call's record
     POST /api/purge                    admin: delete the records older than N days (default: the retention period)
     POST /api/callers/forget           admin: delete every record of one caller (number in the body, never the URL)
+    POST /api/catalogue/reload         admin: check prompts/ as lint-prompts does and use it for the next call
+                                       (`telephony.catalogue_reload`); 422 with the problems, the old one stays
 
 Reading needs the agent role (`telephony.web.auth`): a bearer token or the desk's session cookie; deleting and exporting
 need the admin role. Only masked data leaves here (`telephony.call_record`).
@@ -16,6 +18,7 @@ need the admin role. Only masked data leaves here (`telephony.call_record`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from telephony import catalogue_reload
 from telephony.call_record import CallRecord, CallSummary, summarise
 from telephony.calls import CallRegistry, CallState
 from telephony.state import Running, RunningDep, StateDep
@@ -245,9 +250,13 @@ async def get_call(call_sid: str, running: RunningDep) -> CallRecord:
 # --- data care (admin) ------------------------------------------------------------------------------------------
 
 _admin = [Depends(require_role(Role.ADMIN))]
+ADMIN_ONLY = {403: {"description": "needs the admin role (VOICE_AGENT_ADMIN_TOKEN)"}}
+"""The OpenAPI responses entry that marks a route as the admin role's."""
 
 
-@router.get("/calls/{call_sid}/export", dependencies=_admin, responses={404: {"description": "no such call"}})
+@router.get(
+    "/calls/{call_sid}/export", dependencies=_admin, responses={404: {"description": "no such call"}, **ADMIN_ONLY}
+)
 async def export_call(call_sid: str, state: StateDep, running: RunningDep) -> dict[str, Any]:
     """The whole stored record of one call for an auditor, with its retention (``voice-agent export`` does the same)."""
     record = await _record(running, call_sid)
@@ -260,7 +269,7 @@ class Deleted(BaseModel):
     """How many call records were deleted."""
 
 
-@router.delete("/calls/{call_sid}", dependencies=_admin, response_model=Deleted)
+@router.delete("/calls/{call_sid}", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
 async def delete_call(call_sid: str, state: StateDep) -> Deleted:
     """Delete one call's record (a live call cannot be deleted until it ends)."""
     info = state.registry.get(call_sid)
@@ -279,7 +288,7 @@ class PurgeRequest(BaseModel):
     """Delete what ended more than this many days ago; default: the configured retention period."""
 
 
-@router.post("/purge", dependencies=_admin, response_model=Deleted)
+@router.post("/purge", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
 async def purge(state: StateDep, body: PurgeRequest | None = None) -> Deleted:
     """Delete the records older than the retention period (or `older_than_days`), as the daily purge does."""
     days = (body.older_than_days if body else None) or state.settings.retention_days
@@ -294,7 +303,7 @@ class ForgetCaller(BaseModel):
     """Two-letter country for a number written without +country code (e.g. NL for 0612345678)."""
 
 
-@router.post("/callers/forget", dependencies=_admin, response_model=Deleted)
+@router.post("/callers/forget", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
 async def forget_caller(body: ForgetCaller, state: StateDep, running: RunningDep) -> Deleted:
     """Delete every stored call of one caller, found by the keyed hash of their number."""
     key = running.pseudonyms.of(body.number, body.region)
@@ -306,6 +315,45 @@ async def forget_caller(body: ForgetCaller, state: StateDep, running: RunningDep
     deleted = await anyio.to_thread.run_sync(state.store.delete_caller, key)
     log.info("caller's records deleted", extra={"deleted_calls": deleted})
     return Deleted(deleted=deleted)
+
+
+class CatalogueReloaded(BaseModel):
+    language: str
+    intents: int
+    """Intents in the catalogue now in use."""
+    fixed_replies: int
+    """Fixed replies whose audio is ready."""
+
+
+class CatalogueProblems(BaseModel):
+    detail: str
+    problems: list[str]
+    """What ``voice-agent lint-prompts`` would say: the loader's message or each tone problem."""
+
+
+@router.post(
+    "/catalogue/reload",
+    dependencies=_admin,
+    response_model=CatalogueReloaded,
+    responses={
+        422: {"model": CatalogueProblems, "description": "the catalogue failed a check; the one in use stays"},
+        503: {"description": "the models are not loaded (starting or stopping)"},
+        **ADMIN_ONLY,
+    },
+)
+async def reload_catalogue(request: Request) -> Any:
+    """Check the catalogue on disk as ``voice-agent lint-prompts`` does and, if it passes, use it for the next call.
+
+    Returns once the new fixed replies are synthesised; calls in progress keep their catalogue.
+    """
+    try:
+        reloaded = await catalogue_reload.reload_catalogue(request.app)
+    except catalogue_reload.CatalogueRefusedError as refused:
+        body = CatalogueProblems(detail="catalogue refused; the one in use stays", problems=refused.problems)
+        return JSONResponse(body.model_dump(), status_code=422, headers=_NO_STORE)
+    except catalogue_reload.NotReadyError as error:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(error)) from None
+    return CatalogueReloaded(**dataclasses.asdict(reloaded))
 
 
 @router.get(

@@ -35,8 +35,17 @@ MAX_SESSIONS = 1000
 MAX_TOKEN_CHARS = 4096
 """Longer presented tokens are refused without comparing (no configured token is that long)."""
 
-_bearer = HTTPBearer(auto_error=False, description="VOICE_AGENT_AGENT_TOKEN or VOICE_AGENT_ADMIN_TOKEN")
-_session_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="set by POST /desk/login")
+BEARER_SCHEME = "AgentOrAdminToken"
+"""The OpenAPI name of the call API's bearer scheme (the metrics token is a scheme of its own)."""
+_bearer = HTTPBearer(
+    scheme_name=BEARER_SCHEME,
+    auto_error=False,
+    description="VOICE_AGENT_AGENT_TOKEN (the agent role: read calls) or VOICE_AGENT_ADMIN_TOKEN (the admin role: "
+    "also delete, purge, export and forget a caller; the routes that need it say so)",
+)
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE, scheme_name="DeskSession", auto_error=False, description="set by POST /desk/login"
+)
 _Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 _SessionId = Annotated[str | None, Depends(_session_cookie)]
 

@@ -1,5 +1,6 @@
 """The agent desk: one static page (HTML, CSS, JS; no build step) and its login.
 
+    GET  /              redirects to /desk
     GET  /desk          the page: a login form, then the calls and each transfer's handoff card, updated live
     GET  /desk/desk.js, /desk/desk.css
     POST /desk/login    {"token": ...} as JSON (or a form field): sets the HttpOnly, SameSite=Strict session cookie
@@ -16,7 +17,7 @@ import logging
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
 from telephony.web.auth import SESSION_COOKIE, authenticator_of
 
@@ -38,6 +39,12 @@ _PAGE_HEADERS = {
 _MAX_LOGIN_BODY_BYTES = 8192
 
 router = APIRouter(tags=["desk"])
+
+
+@router.get("/", include_in_schema=False)
+async def root() -> RedirectResponse:
+    """The server's address in a browser leads to the desk (the rest of the server is for Twilio and the API)."""
+    return RedirectResponse("/desk")
 
 
 @router.get("/desk", include_in_schema=False)

@@ -103,8 +103,12 @@ class CallMetrics:
         return dataclasses.replace(
             services,
             recognizer=_TimedRecognizer(services.recognizer, self.asr),
-            speech=_TimedSpeech(services.speech, self.tts),
+            speech=self.timed_speech(services.speech),
         )
+
+    def timed_speech(self, speech: Any) -> Any:
+        """The phrase cache with its lookups timed into this app's histogram (same interface, by delegation)."""
+        return _TimedSpeech(speech, self.tts)
 
     def call_ended(self, call: CallInfo) -> None:
         """Count a call whose media stream has ended: its reply latencies and, if it was transferred, why."""
@@ -168,7 +172,7 @@ class _TimedSpeech:
         return getattr(self._speech, name)
 
 
-_bearer = HTTPBearer(auto_error=False, description="VOICE_AGENT_METRICS_TOKEN, when set")
+_bearer = HTTPBearer(scheme_name="MetricsToken", auto_error=False, description="VOICE_AGENT_METRICS_TOKEN, when set")
 
 
 async def _metrics_access(request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]):

@@ -26,6 +26,17 @@ ONSET_GRACE_MS = 40
 received that frame (one 20 ms tick for the frame, one for the agent's audio to reach playback): not talking over."""
 
 
+def turn_field(number: int, path: str = "") -> str:
+    """Where something is in a fixture's turn, for messages: ``turn 2 expect.intent``; turns count from 1, as the
+    report numbers them.
+
+    Args:
+        number: the turn's position in the fixture, from 1.
+        path: the field inside the turn, as a JSON path (``expect.intent``), or empty for the turn itself.
+    """
+    return f"turn {number} {path}" if path else f"turn {number}"
+
+
 class TurnExpect(BaseModel):
     """What the decision answering one caller turn should be; only the fields given are checked."""
 
@@ -88,7 +99,7 @@ class Check:
     """One expectation and what happened."""
 
     field: str
-    """Where the expectation is in the fixture, as a JSON path: ``turns[1].expect.intent``, ``expect.outcome``."""
+    """Where the expectation is in the fixture: ``turn 2 expect.intent`` (turns from 1), ``expect.outcome``."""
     status: Status
     expected: str
     """What the fixture expects, in words."""
@@ -97,7 +108,7 @@ class Check:
 
     @property
     def message(self) -> str:
-        """``turns[1].expect.intent: expected 'speak_to_person'; got 'billing_question' (...)``."""
+        """``turn 2 expect.intent: expected 'speak_to_person'; got 'billing_question' (...)``."""
         return f"{self.field}: expected {self.expected}; got {self.actual}"
 
     def to_json(self) -> dict[str, str]:
@@ -276,9 +287,9 @@ def check_call(
         The checks in the fixture's order: turns first, then the call's.
     """
     checks = []
-    for index, (turn, turn_expect) in enumerate(zip(data["turns"], turn_expects, strict=True)):
+    for turn, turn_expect in zip(data["turns"], turn_expects, strict=True):
         if turn_expect is not None:
-            checks += _turn_checks(f"turns[{index}].expect", turn, turn_expect)
+            checks += _turn_checks(turn_field(turn["index"], "expect"), turn, turn_expect)
     checks += _outcome_checks(data, expect)
     if expect.ai_disclosure:
         checks.append(_disclosure_check(data, language))

@@ -21,6 +21,10 @@ from voice.tone import discloses_ai, sentences
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 """Intent, department and rule names as the catalogue and the engine write them."""
+IN_PROCESS_DATA = "in-process app"
+"""The report's ``server_data`` when the call record was read from the app running in this process."""
+CALL_API_DATA = "call API"
+"""The report's ``server_data`` when the call record was read from a running server's ``GET /api/calls/{sid}``."""
 ONSET_GRACE_MS = 40
 """Agent audio that starts this soon after the caller's first voiced frame was sent before the server could have
 received that frame (one 20 ms tick for the frame, one for the agent's audio to reach playback): not talking over."""
@@ -131,7 +135,7 @@ def _decision_words(decision: dict[str, Any]) -> str:
     return words
 
 
-def _turn_checks(path: str, turn: dict[str, Any], expect: TurnExpect) -> list[Check]:
+def _turn_checks(path: str, turn: dict[str, Any], expect: TurnExpect, server_data: str) -> list[Check]:
     fields = [name for name in TurnExpect.model_fields if name in expect.model_fields_set]
     expected = {name: repr(getattr(expect, name)) if getattr(expect, name) is not None else "null" for name in fields}
     if not turn["played"]:
@@ -139,7 +143,7 @@ def _turn_checks(path: str, turn: dict[str, Any], expect: TurnExpect) -> list[Ch
         return [Check(f"{path}.{name}", Status.FAILED, expected[name], why) for name in fields]
     exchanges = turn["exchanges"]
     if exchanges is None:
-        why = "nothing: transcripts and decisions are not in the report (replayed against --server)"
+        why = f"nothing: {server_data}"
         return [Check(f"{path}.{name}", Status.UNCHECKED, expected[name], why) for name in fields]
     if not exchanges:
         why = "no decision: the server answered nothing to this turn"
@@ -163,14 +167,19 @@ def _turn_checks(path: str, turn: dict[str, Any], expect: TurnExpect) -> list[Ch
     return checks
 
 
+def has_server_data(data: dict[str, Any]) -> bool:
+    """The call's report holds the server's record (transcripts, decisions, outcome), in-process or from the API."""
+    return data["server_data"] in (IN_PROCESS_DATA, CALL_API_DATA)
+
+
 def _actual_outcome(data: dict[str, Any]) -> tuple[str | None, str | None]:
     """(outcome, department) as the report shows them; (None, None) when it cannot tell."""
-    if data["server_data"] == "in-process app":
+    if has_server_data(data):
         outcome = data["ended"]["outcome"]
         if outcome is None:
             return "none", None
         return outcome["action"], outcome["department"]
-    # Against --server: a server that closes the stream itself hands over (Dial, Enqueue) or hangs up.
+    # Without the record: a server that closes the stream itself hands over (Dial, Enqueue) or hangs up.
     if data["ended"]["by"] != "server_closed":
         return "none", None
     verb = data["after_stream"].get("verb")
@@ -208,8 +217,8 @@ def _disclosure_check(data: dict[str, Any], language: str) -> Check:
     expected = "the agent's first sentence to say it is an automated AI assistant, played to the caller"
     exchange = data["greeting"]["exchange"]
     if exchange is None:
-        if data["server_data"] != "in-process app":
-            return Check("expect.ai_disclosure", Status.UNCHECKED, expected, "no text: replayed against --server")
+        if not has_server_data(data):
+            return Check("expect.ai_disclosure", Status.UNCHECKED, expected, f"no text: {data['server_data']}")
         return Check(
             "expect.ai_disclosure", Status.FAILED, expected, "no greeting: the agent's first words were not one"
         )
@@ -289,7 +298,7 @@ def check_call(
     checks = []
     for turn, turn_expect in zip(data["turns"], turn_expects, strict=True):
         if turn_expect is not None:
-            checks += _turn_checks(turn_field(turn["index"], "expect"), turn, turn_expect)
+            checks += _turn_checks(turn_field(turn["index"], "expect"), turn, turn_expect, data["server_data"])
     checks += _outcome_checks(data, expect)
     if expect.ai_disclosure:
         checks.append(_disclosure_check(data, language))

@@ -239,7 +239,14 @@ def _replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return replay_command(args.calls, args.report, server_url=args.server, parallel=args.parallel)
+    return replay_command(
+        args.calls,
+        args.report,
+        server_url=args.server,
+        parallel=args.parallel,
+        token=args.token,
+        junit_path=args.junit,
+    )
 
 
 def _positive_int(value: str) -> int:
@@ -294,6 +301,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="replay up to N calls at once (default 1: each call's latencies free of the others' work)",
     )
+    replay.add_argument(
+        "--token",
+        metavar="T",
+        help="with --server: an agent or admin token of its call API, to report transcripts and decisions "
+        "(default: VOICE_AGENT_REPLAY_TOKEN)",
+    )
+    replay.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML of the run, for CI")
     replay.set_defaults(run=_replay)
 
     chat = commands.add_parser("chat", help="talk to the dialogue engine in text, one caller line per stdin line")

@@ -29,6 +29,7 @@ def replay_command(
     services: VoiceServices | None = None,
     token: str | None = None,
     junit_path: Path | None = None,
+    inline_audio: bool | None = None,
 ) -> int:
     """`voice-agent replay`: replay fixture calls (or folders of them) with a progress bar on stderr, print the
     summary table and every failed expectation on stdout, and write the report.
@@ -38,6 +39,7 @@ def replay_command(
         token: with `server_url`, an agent or admin token of its call API, for the transcripts and decisions;
             default: `TOKEN_ENV` from the environment.
         junit_path: also write JUnit XML of the run there, for CI systems.
+        inline_audio: recordings inside report.html or linked beside it; default: inline for up to 10 calls.
 
     Returns:
         The exit code: 0 every call completed without protocol violations and met its expectations, 1 otherwise
@@ -53,6 +55,7 @@ def replay_command(
                 server_url=server_url,
                 token=token or os.environ.get(TOKEN_ENV) or None,
                 parallel=parallel,
+                inline_audio=inline_audio,
                 services=services,
                 progress=progress.line,
                 on_call_done=progress.call_done,

@@ -426,6 +426,7 @@ async def replay_calls(
     parallel: int = 1,
     progress: Progress = progress_to_stderr,
     on_call_done: Callable[[CallReport], None] | None = None,
+    inline_audio: bool | None = None,
 ) -> ReplayResult:
     """Replay prepared calls against a server and write the report.
 
@@ -440,6 +441,8 @@ async def replay_calls(
             others' work; more is faster, and the latencies then include the calls' competition for the CPU).
         progress: gets one line per event.
         on_call_done: called with each call's report as soon as it is written.
+        inline_audio: recordings inside report.html (True) or linked beside it (False); default: inline for up to
+            `qa.html_report.INLINE_AUDIO_MAX_CALLS` calls.
 
     Returns:
         The reports of the calls, in the order given.
@@ -490,7 +493,7 @@ async def replay_calls(
 
     reports = list(await asyncio.gather(*(one(call) for call in calls)))
     result = write_summary(report_dir, reports, server_name)
-    return write_html_report(result)
+    return write_html_report(result, inline_audio)
 
 
 def run_replay(
@@ -503,6 +506,7 @@ def run_replay(
     services: VoiceServices | None = None,
     progress: Progress = progress_to_stderr,
     on_call_done: Callable[[CallReport], None] | None = None,
+    inline_audio: bool | None = None,
 ) -> ReplayResult:
     """Load, prepare and replay fixture calls, in-process unless `server_url` is given; write the report.
 
@@ -516,6 +520,7 @@ def run_replay(
         services: for the in-process server, models already loaded in this process; default: load them.
         progress: gets one line per event.
         on_call_done: called with each call's report as soon as it is written.
+        inline_audio: as `replay_calls` takes it.
 
     Returns:
         The reports; `ReplayResult.exit_code` is the command's exit code.
@@ -534,7 +539,7 @@ def run_replay(
     voice = CallerVoice()
     calls = [prepare_call(item, voice) for item in loaded]
     progress(f"{len(calls)} calls prepared; replaying against {server_url or 'an in-process server'}")
-    options = {"parallel": parallel, "progress": progress, "on_call_done": on_call_done}
+    options = {"parallel": parallel, "progress": progress, "on_call_done": on_call_done, "inline_audio": inline_audio}
     if server_url is not None:
         return asyncio.run(replay_calls(calls, report_dir, server_url=server_url, token=token, **options))
     # The replayed calls' records go into the report folder, never among the real callers' records.

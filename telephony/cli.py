@@ -246,6 +246,7 @@ def _replay(args: argparse.Namespace) -> int:
         parallel=args.parallel,
         token=args.token,
         junit_path=args.junit,
+        inline_audio=args.inline_audio,
     )
 
 
@@ -308,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: VOICE_AGENT_REPLAY_TOKEN)",
     )
     replay.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML of the run, for CI")
+    replay.add_argument(
+        "--inline-audio",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="recordings inside report.html, or (--no-inline-audio) linked to the WAV files beside it "
+        "(default: inside for up to 10 calls)",
+    )
     replay.set_defaults(run=_replay)
 
     chat = commands.add_parser("chat", help="talk to the dialogue engine in text, one caller line per stdin line")

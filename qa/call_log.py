@@ -1,21 +1,18 @@
 """What one replayed call recorded: the replay's own log of it, and what the server recorded about it.
 
-`qa.replay` fills a `CallLog` (with a `TurnLog` per caller turn) while the call runs and reads a
-`ServerView` from the in-process server afterwards; `qa.report` turns both into the report.
+`qa.replay` fills a `CallLog` (with a `TurnLog` per caller turn) while the call runs and, afterwards, gets a
+`ServerView` of the call's record: from the in-process app's registry, or from a running server's call API. Both are
+the same `telephony.call_record.CallRecord`, masked as the API serves it, so `qa.report` reads one shape either way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from qa.fixtures import PreparedCall, PreparedTurn
 from qa.twilio_emulator import TwilioSide
-from voice.events import Decision
-
-if TYPE_CHECKING:
-    from voice.pipeline import TurnRecord
+from telephony.call_record import CallRecord, Outcome, TurnView
 
 
 class EndedBy(StrEnum):
@@ -123,13 +120,26 @@ class CallLog:
 
 @dataclass(frozen=True, slots=True)
 class ServerView:
-    """What the server recorded about one call (in-process replays only)."""
+    """What the server recorded about one call: its call record, read in-process or from the call API."""
 
-    records: tuple[TurnRecord, ...]
+    source: str
+    """Where it was read (`qa.expect.IN_PROCESS_DATA` or `qa.expect.CALL_API_DATA`), as the report names it."""
+    records: tuple[TurnView, ...]
     """Every exchange of the call, greeting first."""
-    outcome: Decision | None
-    """The decision that ended the automated part (transfer or goodbye), if any."""
+    outcome: Outcome | None
+    """How the automated part ended (transfer or goodbye), if it did."""
     protocol_errors: int
     """Malformed messages the server received from the replay (should be 0: the replay speaks as Twilio does)."""
     failure: str | None
     """Why the pipeline gave up, if it did."""
+
+    @classmethod
+    def of_record(cls, record: CallRecord, source: str) -> ServerView:
+        """The view of a call record, as `telephony.call_record.call_record` builds it and the call API serves it."""
+        return cls(
+            source=source,
+            records=tuple(record.turns),
+            outcome=record.outcome,
+            protocol_errors=record.protocol_errors,
+            failure=record.failure,
+        )

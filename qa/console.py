@@ -14,10 +14,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from qa.expect import Status
 from qa.report import (
     CallReport,
     ReplayResult,
+    call_problems,
     expectations_text,
     median_latency_ms,
     ms_text,
@@ -85,18 +85,7 @@ def summary_table(result: ReplayResult) -> Table:
 
 def failure_lines(result: ReplayResult) -> list[str]:
     """Every failed expectation and protocol problem, one line each: what was expected and what happened."""
-    lines = []
-    for report in result.calls:
-        lines += [f"{report.name}: {check.message}" for check in report.checks if check.status is Status.FAILED]
-        protocol = report.data["protocol"]
-        if protocol["violations"]:
-            lines.append(
-                f"{report.name}: {protocol['violations']} protocol violations, such as {protocol['examples'][0]}"
-            )
-        if not report.data["completed"]:
-            ended = report.data["ended"]
-            lines.append(f"{report.name}: incomplete: ended {ended['by']} ({ended['detail'] or ended['close_code']})")
-    return lines
+    return [f"{report.name}: {problem.message}" for report in result.calls for problem in call_problems(report)]
 
 
 def print_summary(result: ReplayResult, stream: TextIO | None = None) -> None:

@@ -21,9 +21,24 @@ from voice.tone import discloses_ai, sentences
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 """Intent, department and rule names as the catalogue and the engine write them."""
+IN_PROCESS_DATA = "in-process app"
+"""The report's ``server_data`` when the call record was read from the app running in this process."""
+CALL_API_DATA = "call API"
+"""The report's ``server_data`` when the call record was read from a running server's ``GET /api/calls/{sid}``."""
 ONSET_GRACE_MS = 40
 """Agent audio that starts this soon after the caller's first voiced frame was sent before the server could have
 received that frame (one 20 ms tick for the frame, one for the agent's audio to reach playback): not talking over."""
+
+
+def turn_field(number: int, path: str = "") -> str:
+    """Where something is in a fixture's turn, for messages: ``turn 2 expect.intent``; turns count from 1, as the
+    report numbers them.
+
+    Args:
+        number: the turn's position in the fixture, from 1.
+        path: the field inside the turn, as a JSON path (``expect.intent``), or empty for the turn itself.
+    """
+    return f"turn {number} {path}" if path else f"turn {number}"
 
 
 class TurnExpect(BaseModel):
@@ -88,7 +103,7 @@ class Check:
     """One expectation and what happened."""
 
     field: str
-    """Where the expectation is in the fixture, as a JSON path: ``turns[1].expect.intent``, ``expect.outcome``."""
+    """Where the expectation is in the fixture: ``turn 2 expect.intent`` (turns from 1), ``expect.outcome``."""
     status: Status
     expected: str
     """What the fixture expects, in words."""
@@ -97,7 +112,7 @@ class Check:
 
     @property
     def message(self) -> str:
-        """``turns[1].expect.intent: expected 'speak_to_person'; got 'billing_question' (...)``."""
+        """``turn 2 expect.intent: expected 'speak_to_person'; got 'billing_question' (...)``."""
         return f"{self.field}: expected {self.expected}; got {self.actual}"
 
     def to_json(self) -> dict[str, str]:
@@ -120,7 +135,7 @@ def _decision_words(decision: dict[str, Any]) -> str:
     return words
 
 
-def _turn_checks(path: str, turn: dict[str, Any], expect: TurnExpect) -> list[Check]:
+def _turn_checks(path: str, turn: dict[str, Any], expect: TurnExpect, server_data: str) -> list[Check]:
     fields = [name for name in TurnExpect.model_fields if name in expect.model_fields_set]
     expected = {name: repr(getattr(expect, name)) if getattr(expect, name) is not None else "null" for name in fields}
     if not turn["played"]:
@@ -128,7 +143,7 @@ def _turn_checks(path: str, turn: dict[str, Any], expect: TurnExpect) -> list[Ch
         return [Check(f"{path}.{name}", Status.FAILED, expected[name], why) for name in fields]
     exchanges = turn["exchanges"]
     if exchanges is None:
-        why = "nothing: transcripts and decisions are not in the report (replayed against --server)"
+        why = f"nothing: {server_data}"
         return [Check(f"{path}.{name}", Status.UNCHECKED, expected[name], why) for name in fields]
     if not exchanges:
         why = "no decision: the server answered nothing to this turn"
@@ -152,14 +167,19 @@ def _turn_checks(path: str, turn: dict[str, Any], expect: TurnExpect) -> list[Ch
     return checks
 
 
+def has_server_data(data: dict[str, Any]) -> bool:
+    """The call's report holds the server's record (transcripts, decisions, outcome), in-process or from the API."""
+    return data["server_data"] in (IN_PROCESS_DATA, CALL_API_DATA)
+
+
 def _actual_outcome(data: dict[str, Any]) -> tuple[str | None, str | None]:
     """(outcome, department) as the report shows them; (None, None) when it cannot tell."""
-    if data["server_data"] == "in-process app":
+    if has_server_data(data):
         outcome = data["ended"]["outcome"]
         if outcome is None:
             return "none", None
         return outcome["action"], outcome["department"]
-    # Against --server: a server that closes the stream itself hands over (Dial, Enqueue) or hangs up.
+    # Without the record: a server that closes the stream itself hands over (Dial, Enqueue) or hangs up.
     if data["ended"]["by"] != "server_closed":
         return "none", None
     verb = data["after_stream"].get("verb")
@@ -197,8 +217,8 @@ def _disclosure_check(data: dict[str, Any], language: str) -> Check:
     expected = "the agent's first sentence to say it is an automated AI assistant, played to the caller"
     exchange = data["greeting"]["exchange"]
     if exchange is None:
-        if data["server_data"] != "in-process app":
-            return Check("expect.ai_disclosure", Status.UNCHECKED, expected, "no text: replayed against --server")
+        if not has_server_data(data):
+            return Check("expect.ai_disclosure", Status.UNCHECKED, expected, f"no text: {data['server_data']}")
         return Check(
             "expect.ai_disclosure", Status.FAILED, expected, "no greeting: the agent's first words were not one"
         )
@@ -276,9 +296,9 @@ def check_call(
         The checks in the fixture's order: turns first, then the call's.
     """
     checks = []
-    for index, (turn, turn_expect) in enumerate(zip(data["turns"], turn_expects, strict=True)):
+    for turn, turn_expect in zip(data["turns"], turn_expects, strict=True):
         if turn_expect is not None:
-            checks += _turn_checks(f"turns[{index}].expect", turn, turn_expect)
+            checks += _turn_checks(turn_field(turn["index"], "expect"), turn, turn_expect, data["server_data"])
     checks += _outcome_checks(data, expect)
     if expect.ai_disclosure:
         checks.append(_disclosure_check(data, language))

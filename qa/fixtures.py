@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
-from qa.expect import CallExpect, TurnExpect
+from qa.expect import CallExpect, TurnExpect, turn_field
 from telephony.twilio.framing import FRAME_BYTES, FRAME_MS, pcm_to_twilio_frames
 from telephony.twilio.mulaw import MULAW_SILENCE, mulaw_to_pcm16
 from voice.wavfile import read_wav
@@ -161,11 +161,14 @@ class Fixture(BaseModel):
 
 
 def _location(loc: Sequence[int | str]) -> str:
-    """Pydantic's error location as a JSON path: ``("turns", 2, "say", "wait")`` -> ``turns[2].wait``."""
+    """Pydantic's error location for a message: ``("turns", 1, "say", "wait")`` -> ``turn 2 wait`` (turns counted
+    from 1, as the report numbers them), ``("expect", "department")`` -> ``expect.department``."""
     parts = list(loc)
     # The discriminator adds the turn's kind to the path; the file has no such level.
     if len(parts) >= 3 and parts[0] == "turns" and isinstance(parts[1], int) and parts[2] in TURN_KEYS:
         del parts[2]
+    if len(parts) >= 2 and parts[0] == "turns" and isinstance(parts[1], int):
+        return turn_field(parts[1] + 1, _location(parts[2:]) if len(parts) > 2 else "")
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -196,8 +199,8 @@ def load_fixture(path: Path) -> LoadedFixture:
         The validated fixture.
 
     Raises:
-        FixtureError: "<file>: <field>: <problem>", such as "calls/x.json: turns[2].wait: Input should be 'reply'
-            or 'none'".
+        FixtureError: "<file>: <field>: <problem>", such as "calls/x.json: turn 3 wait: Input should be 'reply'
+            or 'none'" (turns counted from 1).
     """
     path = Path(path)
     try:
@@ -217,19 +220,20 @@ def load_fixture(path: Path) -> LoadedFixture:
         raise FixtureError(f"{path}: {_location(first['loc'])}: {first['msg']}") from error
 
     loaded = LoadedFixture(path=path, fixture=fixture)
-    for index, turn in enumerate(fixture.turns):
-        if isinstance(turn, HangupTurn) and index != len(fixture.turns) - 1:
-            raise FixtureError(f"{path}: turns[{index}].hangup: a hang-up must be the last turn")
+    for number, turn in enumerate(fixture.turns, start=1):
+        if isinstance(turn, HangupTurn) and number != len(fixture.turns):
+            raise FixtureError(f"{path}: {turn_field(number, 'hangup')}: a hang-up must be the last turn")
         if isinstance(turn, AudioTurn):
             audio = loaded.audio_path(turn)
+            where = turn_field(number, "audio")
             if not audio.is_file():
-                raise FixtureError(f"{path}: turns[{index}].audio: {audio}: file not found")
+                raise FixtureError(f"{path}: {where}: {audio}: file not found")
             try:
                 read_wav(audio)
             except ValueError as error:  # names the audio file itself
-                raise FixtureError(f"{path}: turns[{index}].audio: {error}") from error
+                raise FixtureError(f"{path}: {where}: {error}") from error
             except OSError as error:
-                raise FixtureError(f"{path}: turns[{index}].audio: {audio}: {error}") from error
+                raise FixtureError(f"{path}: {where}: {audio}: {error}") from error
     return loaded
 
 
@@ -272,11 +276,13 @@ def check_catalogue_names(loaded: Sequence[LoadedFixture], intents: Iterable[str
     otherwise show only as a failed check after the whole replay).
 
     Raises:
-        FixtureError: "<file>: turns[1].expect.department: 'biling' is not a department of the catalogue (...)".
+        FixtureError: "<file>: turn 2 expect.department: 'biling' is not a department of the catalogue (...)".
     """
     known = {"intent": sorted(intents), "department": sorted(departments)}
     for item in loaded:
-        places = [(f"turns[{index}].expect", expect) for index, expect in enumerate(item.fixture.turn_expects())]
+        places = [
+            (turn_field(number, "expect"), expect) for number, expect in enumerate(item.fixture.turn_expects(), start=1)
+        ]
         places.append(("expect", item.fixture.expect))
         for where, expect in places:
             for field, names in known.items():

@@ -1,18 +1,21 @@
-"""The QA replay's HTML report: one self-contained file per run (``report.html``) that opens offline.
+"""The QA replay's HTML report (``report.html``), which opens offline from the report folder.
 
     ReplayResult -> per call: a timeline picture (inline SVG: caller speech and agent audio as bars on a time
-        axis, each response latency, decisions and barge-ins marked), the transcript with each decision's reasons,
-        the expectations, and the stereo recording as a base64 WAV data URI
+        axis, each response latency, decisions and barge-ins marked; a click plays the recording from there), the
+        transcript with each decision's reasons, the expectations, and the stereo recording
     -> qa/templates/report.html.j2 (Jinja2, autoescaped: every text from a call is escaped)
 
-Nothing is fetched: the CSS, the SVG, the audio and a few lines of script (a playhead that follows the audio)
-are all in the file. The recording is the 8 kHz stereo WAV the replay writes (about 32 kB per second of call).
+Nothing is fetched from outside the folder: the CSS, the SVG and a few lines of script (a playhead that follows the
+audio, seeking on click) are in the file. The recording is the 8 kHz stereo WAV the replay writes (about 32 kB per
+second of call): for up to `INLINE_AUDIO_MAX_CALLS` calls inside the file as a base64 data URI (one file to send
+around), for more a relative link to the call's WAV beside report.html, so that a large suite's page stays small.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +36,9 @@ from qa.report import (
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 HTML_NAME = "report.html"
+INLINE_AUDIO_MAX_CALLS = 10
+"""Up to this many calls the recordings are inside report.html; beyond, it links to the WAV files beside it (each
+minute of call is about 2.5 MB of base64: a 100-call suite would make a page of over 100 MB)."""
 
 # The timeline's geometry, in SVG user units (the picture scales to the page width).
 WIDTH = 1000
@@ -54,7 +60,8 @@ _MAX_TICKS = 16
 
 @dataclass(slots=True)
 class Timeline:
-    """The shapes of one call's timeline picture; every x is in SVG units, every `title` a tooltip."""
+    """The shapes of one call's timeline picture; every x is in SVG units, every `title` a tooltip, every `at_ms`
+    the time on the recording that a click on the shape plays from."""
 
     duration_ms: int
     caller_bars: list[dict[str, Any]] = field(default_factory=list)
@@ -117,13 +124,19 @@ def build_timeline(data: dict[str, Any]) -> Timeline:
                 "x": x(speech["start_ms"]),
                 "width": width(speech["start_ms"], speech["end_ms"]),
                 "label": f"{speech['turn']}",
+                "at_ms": speech["start_ms"],
                 "title": f"caller, turn {speech['turn']}: {ms_text(speech['start_ms'])}-{ms_text(speech['end_ms'])}"
                 f"{heard}",
             }
         )
     for key in source["key_presses"]:
         timeline.key_presses.append(
-            {"x": x(key["at_ms"]), "label": key["digit"], "title": f"key {key['digit']} at {ms_text(key['at_ms'])}"}
+            {
+                "x": x(key["at_ms"]),
+                "at_ms": key["at_ms"],
+                "label": key["digit"],
+                "title": f"key {key['digit']} at {ms_text(key['at_ms'])}",
+            }
         )
     stretches = source["agent_audio"]
     for stretch in stretches:
@@ -131,6 +144,7 @@ def build_timeline(data: dict[str, Any]) -> Timeline:
             {
                 "x": x(stretch["start_ms"]),
                 "width": width(stretch["start_ms"], stretch["end_ms"]),
+                "at_ms": stretch["start_ms"],
                 "title": f"agent audio played {ms_text(stretch['start_ms'])}-{ms_text(stretch['end_ms'])}",
             }
         )
@@ -149,6 +163,7 @@ def build_timeline(data: dict[str, Any]) -> Timeline:
                 {
                     "x1": x(end_ms),
                     "x2": x(end_ms + latency),
+                    "at_ms": end_ms,
                     "label": ms_text(latency),
                     "title": f"turn {turn['index']}: response latency {ms_text(latency)} (last voiced frame sent -> "
                     "first agent frame received)",
@@ -165,12 +180,13 @@ def build_timeline(data: dict[str, Any]) -> Timeline:
             timeline.barge_ins.append(
                 {
                     "x": x(onset),
+                    "at_ms": onset,
                     "title": f"turn {turn['index']} barged in over {barge_in['agent_audio_buffered_ms']} ms of agent "
                     f"audio; clear after {ms_text(barge_in['clear_after_ms'])}",
                 }
             )
     for clear_ms in data["agent_audio"]["clears_at_ms"]:
-        timeline.clears.append({"x": x(clear_ms), "title": f"clear received at {ms_text(clear_ms)}"})
+        timeline.clears.append({"x": x(clear_ms), "at_ms": clear_ms, "title": f"clear received at {ms_text(clear_ms)}"})
 
     last_x = {row: -math.inf for row in DECISION_ROWS_Y}
     for at_ms, decision in sorted(placed, key=lambda item: item[0]):
@@ -180,6 +196,7 @@ def build_timeline(data: dict[str, Any]) -> Timeline:
         timeline.decisions.append(
             {
                 "x": position,
+                "at_ms": at_ms,
                 "y": row,
                 "anchor": "end" if position > WIDTH - LABEL_ROOM else "start",
                 "label": _decision_label(decision),
@@ -214,9 +231,17 @@ def _turn_rows(data: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _call_view(report: CallReport, index: int) -> dict[str, Any]:
+def _audio_source(report: CallReport, html_dir: Path, inline: bool) -> str | None:
+    """The recording's ``src``: a data URI, or the WAV's path relative to the report page (None without a WAV)."""
+    if not report.wav_path.exists():
+        return None
+    if inline:
+        return "data:audio/wav;base64," + base64.b64encode(report.wav_path.read_bytes()).decode("ascii")
+    return Path(os.path.relpath(report.wav_path.resolve(), html_dir.resolve())).as_posix()
+
+
+def _call_view(report: CallReport, index: int, html_dir: Path, inline_audio: bool) -> dict[str, Any]:
     data = report.data
-    audio = base64.b64encode(report.wav_path.read_bytes()).decode("ascii") if report.wav_path.exists() else None
     return {
         "index": index,
         "name": report.name,
@@ -229,19 +254,32 @@ def _call_view(report: CallReport, index: int) -> dict[str, Any]:
         "checks": report.checks,
         "expectations": expectations_text(data),
         "median_latency": ms_text(median_latency_ms(data)),
-        "audio": f"data:audio/wav;base64,{audio}" if audio else None,
+        "audio": _audio_source(report, html_dir, inline_audio),
     }
 
 
-def render_html(result: ReplayResult) -> str:
-    """The run's report as one HTML document (no external files)."""
+def inline_audio_default(calls: int) -> bool:
+    """Whether recordings go inside report.html when the command does not say: up to `INLINE_AUDIO_MAX_CALLS`."""
+    return calls <= INLINE_AUDIO_MAX_CALLS
+
+
+def render_html(result: ReplayResult, inline_audio: bool | None = None) -> str:
+    """The run's report as one HTML document, for ``report.html`` in the run's report folder.
+
+    Args:
+        result: the run.
+        inline_audio: recordings as data URIs inside the page (True) or links to the WAV files beside it (False);
+            default: `inline_audio_default`.
+    """
+    if inline_audio is None:
+        inline_audio = inline_audio_default(len(result.calls))
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined, trim_blocks=True
     )
     environment.globals.update(ms_text=ms_text, input_text=input_text, Status=Status)
     template = environment.get_template("report.html.j2")
     return template.render(
-        calls=[_call_view(report, index) for index, report in enumerate(result.calls)],
+        calls=[_call_view(report, index, result.report_dir, inline_audio) for index, report in enumerate(result.calls)],
         server=result.calls[0].data["server"] if result.calls else "-",
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         failed=sum(not report.passed for report in result.calls),
@@ -259,14 +297,18 @@ def render_html(result: ReplayResult) -> str:
     )
 
 
-def write_html_report(result: ReplayResult) -> ReplayResult:
+def write_html_report(result: ReplayResult, inline_audio: bool | None = None) -> ReplayResult:
     """Write ``report.html`` into the run's report folder.
+
+    Args:
+        result: the run.
+        inline_audio: as `render_html` takes it.
 
     Returns:
         The result with `html_path` set.
     """
     path = result.report_dir / HTML_NAME
-    path.write_text(render_html(result), encoding="utf-8")
+    path.write_text(render_html(result, inline_audio), encoding="utf-8")
     return ReplayResult(
         calls=result.calls, report_dir=result.report_dir, summary_path=result.summary_path, html_path=path
     )

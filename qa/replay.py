@@ -13,14 +13,16 @@ stereo WAV (left caller, right agent) per call, and a summary.md.
 
 By default the server runs in this process (the app of `telephony.app`, served by uvicorn on 127.0.0.1 in a
 background thread), so the transcripts and decisions can be read from the app after each call. With a `--server`
-URL the replay talks to a running server and does not read transcripts and decisions from it: they are reported as
-null (the server keeps them in its call API, `GET /api/calls/{call_sid}`, which needs a token).
+URL the replay talks to a running server and, given an agent or admin token, reads them from its call API
+(`GET /api/calls/{call_sid}`, `qa.call_api`); without a token they are reported as null. Either way the report gets
+the same call record (`telephony.call_record.CallRecord`).
 
 This module runs the calls; the pieces are:
 
     qa.fixtures   the fixture format, its validation and the caller audio
     qa.twilio_emulator   Twilio's side of the wire: inbound messages, checks, the playback buffer
     qa.server     the in-process server and the after-stream request
+    qa.call_api   a running server's call API (transcripts and decisions with --server --token)
     qa.call_log        what one call recorded, on both sides
     qa.expect     the fixtures' expectations and their checks
     qa.report     the JSON, WAV and summary.md files
@@ -44,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from qa.call_log import CallLog, EndedBy, MarkLog, TurnLog
+from qa.call_api import CallApiError, check_token, fetch_view
+from qa.call_log import CallLog, EndedBy, MarkLog, ServerView, TurnLog
 from qa.fixtures import (
     DEFAULT_GAP_MS,
     SILENCE_FRAME,
@@ -59,7 +62,7 @@ from qa.fixtures import (
     prepare_call,
 )
 from qa.html_report import write_html_report
-from qa.report import CallReport, ReplayResult, ms_text, write_call_report, write_summary
+from qa.report import SERVER_DATA_MISSING, CallReport, ReplayResult, ms_text, write_call_report, write_summary
 from qa.server import CLOSE_TIMEOUT_S, InProcessServer, fetch_after_stream, http_base_of
 from qa.twilio_emulator import (
     AgentClear,
@@ -418,10 +421,12 @@ async def replay_calls(
     report_dir: Path,
     *,
     server_url: str | None = None,
+    token: str | None = None,
     in_process: InProcessServer | None = None,
     parallel: int = 1,
     progress: Progress = progress_to_stderr,
     on_call_done: Callable[[CallReport], None] | None = None,
+    inline_audio: bool | None = None,
 ) -> ReplayResult:
     """Replay prepared calls against a server and write the report.
 
@@ -429,14 +434,21 @@ async def replay_calls(
         calls: the calls, with their caller audio made.
         report_dir: the folder for the report (created if needed).
         server_url: the media-stream URL of a running server; or None with `in_process`.
+        token: with `server_url`, an agent or admin token of the server's call API, to read each call's
+            transcripts and decisions; without one they are reported as missing.
         in_process: a started `InProcessServer`, whose app also tells the transcripts and decisions.
         parallel: how many calls to replay at once (1, the default, keeps one call's latencies free of the
             others' work; more is faster, and the latencies then include the calls' competition for the CPU).
         progress: gets one line per event.
         on_call_done: called with each call's report as soon as it is written.
+        inline_audio: recordings inside report.html (True) or linked beside it (False); default: inline for up to
+            `qa.html_report.INLINE_AUDIO_MAX_CALLS` calls.
 
     Returns:
         The reports of the calls, in the order given.
+
+    Raises:
+        qa.server.ReplayError: the call API refuses `token` (checked before any call is played) or is unreachable.
     """
     if in_process is not None:
         ws_url, http_base, server_name = in_process.ws_url, in_process.http_base, "in-process server"
@@ -453,23 +465,35 @@ async def replay_calls(
         raise ValueError("give server_url or in_process")
     if parallel < 1:
         raise ValueError(f"parallel must be at least 1, got {parallel}")
+    api_token = token if in_process is None else None
+    if api_token:
+        await check_token(http_base, api_token)
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     slots = asyncio.Semaphore(parallel)
 
     async def one(call: PreparedCall) -> CallReport:
+        missing = SERVER_DATA_MISSING
+        view: ServerView | None = None
         async with slots:
             log = await _CallRunner(call, ws_url, progress).run()
-            view = await in_process.view(log.twilio.call_sid) if in_process is not None else None
+            if in_process is not None:
+                view = await in_process.view(log.twilio.call_sid)
+            elif api_token:
+                try:
+                    view = await fetch_view(http_base, log.twilio.call_sid, api_token)
+                except CallApiError as error:
+                    missing = f"transcripts and decisions are not available: {error}"
+                    progress(f"[{call.name}] {missing}")
             after_stream = await fetch_after_stream(http_base, log.twilio, auth_token, public_url)
-        report = write_call_report(report_dir, log, server_name, view, after_stream)
+        report = write_call_report(report_dir, log, server_name, view, after_stream, missing)
         if on_call_done is not None:
             on_call_done(report)
         return report
 
     reports = list(await asyncio.gather(*(one(call) for call in calls)))
     result = write_summary(report_dir, reports, server_name)
-    return write_html_report(result)
+    return write_html_report(result, inline_audio)
 
 
 def run_replay(
@@ -477,10 +501,12 @@ def run_replay(
     report_dir: Path = Path("replay-report"),
     *,
     server_url: str | None = None,
+    token: str | None = None,
     parallel: int = 1,
     services: VoiceServices | None = None,
     progress: Progress = progress_to_stderr,
     on_call_done: Callable[[CallReport], None] | None = None,
+    inline_audio: bool | None = None,
 ) -> ReplayResult:
     """Load, prepare and replay fixture calls, in-process unless `server_url` is given; write the report.
 
@@ -488,10 +514,13 @@ def run_replay(
         paths: fixture call files, or folders of them (a suite: every ``*.json`` inside, in name order).
         report_dir: the folder for the report.
         server_url: ``ws://host:port/twilio/media`` of a running server, or None to run the app in this process.
+        token: with `server_url`, an agent or admin token of its call API (transcripts and decisions); ignored
+            in-process, where the app is read directly.
         parallel: how many calls to replay at once.
         services: for the in-process server, models already loaded in this process; default: load them.
         progress: gets one line per event.
         on_call_done: called with each call's report as soon as it is written.
+        inline_audio: as `replay_calls` takes it.
 
     Returns:
         The reports; `ReplayResult.exit_code` is the command's exit code.
@@ -499,7 +528,8 @@ def run_replay(
     Raises:
         qa.fixtures.FixtureError: a fixture is invalid (raised before anything is played).
         ValueError: `server_url` is not a ws:// or wss:// URL.
-        voice.models.ModelNotFound, qa.server.ReplayError: the in-process server cannot start.
+        voice.models.ModelNotFound, qa.server.ReplayError: the in-process server cannot start, or the running
+            server's call API refuses `token`.
     """
     loaded = load_fixtures(paths)
     if server_url is not None:
@@ -509,9 +539,9 @@ def run_replay(
     voice = CallerVoice()
     calls = [prepare_call(item, voice) for item in loaded]
     progress(f"{len(calls)} calls prepared; replaying against {server_url or 'an in-process server'}")
-    options = {"parallel": parallel, "progress": progress, "on_call_done": on_call_done}
+    options = {"parallel": parallel, "progress": progress, "on_call_done": on_call_done, "inline_audio": inline_audio}
     if server_url is not None:
-        return asyncio.run(replay_calls(calls, report_dir, server_url=server_url, **options))
+        return asyncio.run(replay_calls(calls, report_dir, server_url=server_url, token=token, **options))
     # The replayed calls' records go into the report folder, never among the real callers' records.
     report_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{(report_dir / REPLAY_DATABASE_FILE).resolve()}"

@@ -16,56 +16,40 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from qa.call_log import CallLog, ServerView, TurnLog
-from qa.expect import Check, Status, check_call
+from qa.expect import Check, Status, check_call, has_server_data
 from qa.fixtures import TURN_KEYS, DtmfTurn
+from telephony.call_record import TurnView
 from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
 from telephony.twilio.mulaw import MULAW_SILENCE, mulaw_to_float32
-from voice.events import Decision, Dtmf, Transcript
 from voice.wavfile import write_wav
-
-if TYPE_CHECKING:
-    from voice.pipeline import TurnRecord
-
 
 # --- linking the server's records to the caller's turns -------------------------------------------------------------
 
 
-def _decision_json(decision: Decision) -> dict[str, Any]:
-    return {
-        "intent": decision.intent,
-        "confidence": decision.confidence,
-        "action": decision.action.value,
-        "reply": decision.reply,
-        "rule": decision.rule,
-        "department": decision.department,
-        "transfer_reason": decision.transfer_reason,
-        "reasons": list(decision.reasons),
-    }
-
-
-def _exchange_json(record: TurnRecord) -> dict[str, Any]:
-    caller = record.caller
+def _exchange_json(turn: TurnView) -> dict[str, Any]:
+    """One exchange of the call record, as the report's JSON stores it."""
+    caller = turn.caller
     heard: dict[str, Any] | None = None
-    if isinstance(caller, Transcript):
+    if caller is not None and caller.kind == "speech":
         heard = {
             "text": caller.text,
             "confidence": caller.confidence,
             "start_ms": caller.start_ms,
             "end_ms": caller.end_ms,
         }
-    elif isinstance(caller, Dtmf):
+    elif caller is not None:
         heard = {"dtmf": caller.digit}
     return {
         "caller": heard,
-        "decision": _decision_json(record.decision),
-        "processing_ms": record.processing_ms,
-        "heard_in_full": record.heard,
-        "interrupted": record.interrupted,
+        "decision": turn.decision.model_dump(),
+        "processing_ms": turn.processing_ms,
+        "heard_in_full": turn.heard,
+        "interrupted": turn.interrupted,
     }
 
 
@@ -74,8 +58,8 @@ _TRANSCRIPT_SLACK_MS = 100
 
 
 def link_records(
-    turns: Sequence[TurnLog], records: Sequence[TurnRecord]
-) -> tuple[TurnRecord | None, dict[int, list[TurnRecord]], list[TurnRecord]]:
+    turns: Sequence[TurnLog], records: Sequence[TurnView]
+) -> tuple[TurnView | None, dict[int, list[TurnView]], list[TurnView]]:
     """Match the server's exchanges to the caller turns they answer.
 
     A transcript belongs to the last turn that had started where the transcript starts (server stream time equals
@@ -86,8 +70,8 @@ def link_records(
         (greeting record or None, records per turn index, records that match no turn, such as a failure transfer).
     """
     greeting = None
-    per_turn: dict[int, list[TurnRecord]] = {turn.turn.index: [] for turn in turns}
-    others: list[TurnRecord] = []
+    per_turn: dict[int, list[TurnView]] = {turn.turn.index: [] for turn in turns}
+    others: list[TurnView] = []
     used_keys: set[int] = set()
     for position, record in enumerate(records):
         caller = record.caller
@@ -98,7 +82,7 @@ def link_records(
                 others.append(record)
             continue
         match: TurnLog | None = None
-        if isinstance(caller, Dtmf):
+        if caller.kind == "dtmf":
             match = next(
                 (
                     turn
@@ -112,7 +96,7 @@ def link_records(
             )
             if match is not None:
                 used_keys.add(match.turn.index)
-        elif isinstance(caller, Transcript):
+        elif caller.start_ms is not None:
             started = [
                 turn
                 for turn in turns
@@ -131,9 +115,10 @@ def link_records(
 # --- the report -----------------------------------------------------------------------------------------------------
 
 SERVER_DATA_MISSING = (
-    "transcripts and decisions are not available when replaying against --server: the replay does not read them from "
-    "the call API (GET /api/calls/{call_sid}); replay in-process to see them"
+    "transcripts and decisions are not available: replaying against --server, the replay reads them from the call "
+    "API (GET /api/calls/{call_sid}) only with an agent or admin token: give --token (or VOICE_AGENT_REPLAY_TOKEN)"
 )
+"""The report's ``server_data`` against --server without a token."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,16 +162,18 @@ class ReplayResult:
         return 0 if all(call.passed for call in self.calls) else 1
 
 
-def _call_json(log: CallLog, server: str, view: ServerView | None, after_stream: dict[str, Any]) -> dict[str, Any]:
+def _call_json(
+    log: CallLog, server: str, view: ServerView | None, after_stream: dict[str, Any], missing: str
+) -> dict[str, Any]:
     fixture = log.call.source.fixture
     greeting = None
-    per_turn: dict[int, list[TurnRecord]] = {}
-    others: list[TurnRecord] = []
+    per_turn: dict[int, list[TurnView]] = {}
+    others: list[TurnView] = []
     if view is not None:
         greeting, per_turn, others = link_records(log.turns, view.records)
     outcome = None
     if view is not None and view.outcome is not None:
-        outcome = {"action": view.outcome.action.value, "department": view.outcome.department}
+        outcome = {"action": view.outcome.action, "department": view.outcome.department}
     turns = []
     for turn in log.turns:
         exchanges = None if view is None else [_exchange_json(record) for record in per_turn[turn.turn.index]]
@@ -219,7 +206,7 @@ def _call_json(log: CallLog, server: str, view: ServerView | None, after_stream:
         "description": fixture.description,
         "fixture": str(log.call.source.path),
         "server": server,
-        "server_data": "in-process app" if view is not None else SERVER_DATA_MISSING,
+        "server_data": view.source if view is not None else missing,
         "call_sid": log.twilio.call_sid,
         "stream_sid": log.twilio.stream_sid,
         "started_at": log.started_at,
@@ -282,7 +269,12 @@ def _timeline_json(log: CallLog) -> dict[str, Any]:
 
 
 def write_call_report(
-    report_dir: Path, log: CallLog, server: str, view: ServerView | None, after_stream: dict[str, Any]
+    report_dir: Path,
+    log: CallLog,
+    server: str,
+    view: ServerView | None,
+    after_stream: dict[str, Any],
+    missing: str = SERVER_DATA_MISSING,
 ) -> CallReport:
     """Write one call's files into the report folder: ``<name>.json`` and the stereo ``<name>.wav``.
 
@@ -290,15 +282,16 @@ def write_call_report(
         report_dir: the report folder (it must exist).
         log: the replay's record of the call.
         server: how the report names the server (its URL, or "in-process server").
-        view: what the in-process server recorded about the call; None against a running server.
+        view: the server's record of the call (in-process, or from the call API); None when it could not be read.
         after_stream: what ``POST /twilio/after-stream`` answered for the call (`fetch_after_stream`).
+        missing: without `view`, why: the report's ``server_data``.
 
     Returns:
         The call's report.
     """
     name = log.call.name
     fixture = log.call.source.fixture
-    data = _call_json(log, server, view, after_stream)
+    data = _call_json(log, server, view, after_stream, missing)
     checks = tuple(check_call(data, fixture.turn_expects(), fixture.expect, fixture.language))
     data["expectations"] = {
         "passed": sum(check.status is Status.PASSED for check in checks),
@@ -369,8 +362,8 @@ def _summary_markdown(reports: Sequence[CallReport], server: str) -> str:
         "barge-in = the first voiced caller frame over buffered agent audio -> `clear` received.",
         "",
     ]
-    if any(report.data["server_data"] == SERVER_DATA_MISSING for report in reports):
-        lines += [f"Note: {SERVER_DATA_MISSING}.", ""]
+    for reason in dict.fromkeys(report.data["server_data"] for report in reports if not has_server_data(report.data)):
+        lines += [f"Note: {reason}.", ""]
     lines += [
         "| call | result | ended | outcome | turns | expectations | greeting first audio | response latency per turn "
         "| barge-in -> clear | violations |",
@@ -418,11 +411,11 @@ def _summary_markdown(reports: Sequence[CallReport], server: str) -> str:
         greeting = data["greeting"]["exchange"]
         if greeting is not None:
             lines.append(
-                f"| greeting | - | - | {_decision_text(greeting['decision'])} "
+                f"| greeting | - | - | {decision_text(greeting['decision'])} "
                 f"| first audio {ms_text(data['greeting']['first_audio_ms'])} | - | - |"
             )
         for turn in data["turns"]:
-            decisions = "; ".join(_decision_text(item["decision"]) for item in turn["exchanges"] or ()) or "-"
+            decisions = "; ".join(decision_text(item["decision"]) for item in turn["exchanges"] or ()) or "-"
             barge_in = ms_text(turn["barge_in"]["clear_after_ms"]) if turn["barge_in"] else "-"
             lines.append(
                 f"| {turn['index']} | {_cell(input_text(turn['input']))} | {_cell(turn['transcript'])} | {decisions} "
@@ -447,13 +440,44 @@ def input_text(spec: dict[str, Any]) -> str:
     return "-"
 
 
-def _decision_text(decision: dict[str, Any]) -> str:
+def decision_text(decision: dict[str, Any]) -> str:
+    """A decision in a few words: ``transfer (human_request, speak_to_person 0.93, to billing)``."""
     text = f"{decision['action']} ({decision['rule']}"
     if decision["intent"]:
         text += f", {decision['intent']} {decision['confidence']:.2f}"
     if decision["department"]:
         text += f", to {decision['department']}"
     return text + ")"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason a call failed, for the console and for JUnit."""
+
+    kind: str
+    """``expectation``, ``protocol`` or ``incomplete``."""
+    message: str
+
+
+def call_problems(report: CallReport) -> list[Problem]:
+    """Every reason a call failed, one each: its failed expectations (what was expected and what happened), each
+    protocol violation kept as an example (and how many more there were), and not completing."""
+    data = report.data
+    problems = [Problem("expectation", check.message) for check in report.failed_checks]
+    protocol = data["protocol"]
+    problems += [Problem("protocol", f"protocol violation at {example}") for example in protocol["examples"]]
+    if protocol["violations"] > len(protocol["examples"]):
+        more = protocol["violations"] - len(protocol["examples"])
+        problems.append(Problem("protocol", f"{more} more protocol violations (not kept)"))
+    if protocol["server_reported_errors"]:
+        count = protocol["server_reported_errors"]
+        problems.append(Problem("protocol", f"the server reported {count} malformed messages from the replay"))
+    if not data["completed"]:
+        ended = data["ended"]
+        problems.append(
+            Problem("incomplete", f"incomplete: ended {ended['by']} ({ended['detail'] or ended['close_code']})")
+        )
+    return problems
 
 
 def result_text(report: CallReport) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from qa.call_log import ServerView
+from qa.expect import IN_PROCESS_DATA
 from qa.loopback_server import LoopbackServer
 from qa.twilio_emulator import TwilioSide
 from telephony.twilio.twiml import AFTER_STREAM_PATH, MEDIA_PATH
@@ -120,11 +121,13 @@ class InProcessServer:
         self.stop()
 
     async def view(self, call_sid: str) -> ServerView | None:
-        """What the server recorded about a call, once it has finished it (None for an unknown call).
+        """What the server recorded about a call, once it has finished it (None for an unknown call): its call
+        record as the call API would serve it, so that in-process and `--server --token` reports agree.
 
         The registry lives on the server's thread; reading a few attributes from here is safe (the GIL keeps each
         read whole), and nothing is written.
         """
+        from telephony.call_record import call_record
         from telephony.calls import CallState
 
         if self.app is None:
@@ -136,12 +139,7 @@ class InProcessServer:
             await asyncio.sleep(0.05)
         if info is None:
             return None
-        return ServerView(
-            records=tuple(info.records),
-            outcome=info.outcome,
-            protocol_errors=info.protocol_errors,
-            failure=info.failure,
-        )
+        return ServerView.of_record(call_record(info), IN_PROCESS_DATA)
 
 
 def http_base_of(ws_url: str) -> str:

@@ -246,7 +246,15 @@ def _replay(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    return replay_command(args.calls, args.report, server_url=args.server, parallel=args.parallel)
+    return replay_command(
+        args.calls,
+        args.report,
+        server_url=args.server,
+        parallel=args.parallel,
+        token=args.token,
+        junit_path=args.junit,
+        inline_audio=args.inline_audio,
+    )
 
 
 def _positive_int(value: str) -> int:
@@ -312,6 +320,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="replay up to N calls at once (default 1: each call's latencies free of the others' work)",
+    )
+    replay.add_argument(
+        "--token",
+        metavar="T",
+        help="with --server: an agent or admin token of its call API, to report transcripts and decisions "
+        "(default: VOICE_AGENT_REPLAY_TOKEN)",
+    )
+    replay.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML of the run, for CI")
+    replay.add_argument(
+        "--inline-audio",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="recordings inside report.html, or (--no-inline-audio) linked to the WAV files beside it "
+        "(default: inside for up to 10 calls)",
     )
     replay.set_defaults(run=_replay)
 

@@ -10,10 +10,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+import shutil
 
 import pytest
 
-from qa.html_report import build_timeline, render_html
+from qa.html_report import (
+    INLINE_AUDIO_MAX_CALLS,
+    build_timeline,
+    inline_audio_default,
+    render_html,
+    write_html_report,
+)
 from qa.report import ReplayResult
 
 from .helpers import CHROMIUM, CHROMIUM_ARGS, require_browser
@@ -125,3 +132,67 @@ def test_the_report_in_a_browser_shows_each_timeline_and_plays_the_recording(sui
         finally:
             browser.close()
     print(f"screenshot: {tmp_path / 'replay-report.png'}")
+
+
+def test_clicking_a_timeline_event_plays_the_recording_from_there(suite_replay: ReplayResult):
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1200})
+            page.set_default_timeout(10_000)
+            page.goto(suite_replay.html_path.as_uri())
+            billing = page.locator('section[data-name="billing_then_agent"]')
+            audio = billing.locator("audio")
+            audio.evaluate(
+                """element => new Promise((resolve, reject) => {
+                    if (element.readyState >= 1) return resolve();
+                    element.addEventListener("loadedmetadata", () => resolve());
+                    element.addEventListener("error", () => reject(new Error("the audio did not load")));
+                    element.load();
+                })"""
+            )
+            svg = billing.locator("svg.timeline")
+            for event in (svg.locator("g.caller-turn").nth(1), svg.locator("g.decision").last.locator("text")):
+                event.scroll_into_view_if_needed()
+                event.click()
+                at_ms = float(event.locator("xpath=ancestor-or-self::*[@data-at-ms][1]").get_attribute("data-at-ms"))
+                assert at_ms > 0
+                assert audio.evaluate("element => element.currentTime") == pytest.approx(at_ms / 1000, abs=0.05)
+            # Between events, the time under the pointer: the middle of the plot is the middle of the call.
+            box = svg.bounding_box()
+            left, plot = float(svg.get_attribute("data-left")), float(svg.get_attribute("data-plot"))
+            scale = box["width"] / 1000  # the viewBox is 1000 units wide
+            page.mouse.click(box["x"] + (left + plot / 2) * scale, box["y"] + box["height"] - 2)
+            duration_s = _calls(suite_replay)["billing_then_agent"]["duration_ms"] / 1000
+            assert audio.evaluate("element => element.currentTime") == pytest.approx(duration_s / 2, abs=0.3)
+        finally:
+            browser.close()
+
+
+def test_a_large_suite_links_its_recordings_instead_of_inlining_them(suite_replay: ReplayResult, tmp_path):
+    # Eleven calls (more than INLINE_AUDIO_MAX_CALLS): the suite's own reports, copied under new names.
+    calls = []
+    for number in range(INLINE_AUDIO_MAX_CALLS + 1):
+        original = suite_replay.calls[number % len(suite_replay.calls)]
+        name = f"call_{number:02d}"
+        wav = tmp_path / f"{name}.wav"
+        shutil.copyfile(original.wav_path, wav)
+        calls.append(dataclasses.replace(original, name=name, data={**original.data, "name": name}, wav_path=wav))
+    result = write_html_report(dataclasses.replace(suite_replay, calls=tuple(calls), report_dir=tmp_path))
+
+    html = result.html_path.read_text(encoding="utf-8")
+    assert "data:audio" not in html
+    recordings = sum(call.wav_path.stat().st_size for call in calls)
+    assert len(html.encode("utf-8")) < recordings / 10, "the page should not carry the recordings"
+    sources = re.findall(r'<audio [^>]*src="([^"]+)"', html)
+    assert len(sources) == len(calls)
+    for source in sources:
+        assert not source.startswith(("/", "file:", "http")), source  # relative: the folder can move
+        assert (result.html_path.parent / source).is_file(), source
+
+    # A small suite has them inside, unless told otherwise.
+    assert inline_audio_default(len(suite_replay.calls))
+    assert "data:audio" not in render_html(suite_replay, inline_audio=False)

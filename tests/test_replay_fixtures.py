@@ -41,45 +41,45 @@ def test_bundled_fixtures_are_valid():
 
 def test_a_bad_wait_names_the_file_and_the_turn(tmp_path):
     path = _write(tmp_path, {"name": "x", "turns": [{"say": "hello"}, {"say": "hi", "wait": "later"}]})
-    assert "turns[1].wait:" in _error(path)
+    assert "turn 2 wait:" in _error(path)
 
 
 def test_a_turn_of_no_known_kind_is_refused(tmp_path):
     path = _write(tmp_path, {"name": "x", "turns": [{"shout": "hello"}]})
     message = _error(path)
-    assert "turns[0]:" in message and "exactly one of" in message
+    assert "turn 1:" in message and "exactly one of" in message
 
 
 def test_a_turn_of_two_kinds_is_refused(tmp_path):
-    assert "turns[0]:" in _error(_write(tmp_path, {"name": "x", "turns": [{"say": "hi", "dtmf": "0"}]}))
+    assert "turn 1:" in _error(_write(tmp_path, {"name": "x", "turns": [{"say": "hi", "dtmf": "0"}]}))
 
 
 def test_unknown_fields_are_refused(tmp_path):
     assert "colour:" in _error(_write(tmp_path, {"name": "x", "colour": "blue", "turns": [{"dtmf": "1"}]}))
     path = _write(tmp_path, {"name": "x", "turns": [{"dtmf": "1", "loud": True}]}, "turn.json")
-    assert "turns[0].loud:" in _error(path)
+    assert "turn 1 loud:" in _error(path)
 
 
 def test_a_bad_key_and_missing_fields_are_named(tmp_path):
-    assert "turns[0].dtmf:" in _error(_write(tmp_path, {"name": "x", "turns": [{"dtmf": "A"}]}))
+    assert "turn 1 dtmf:" in _error(_write(tmp_path, {"name": "x", "turns": [{"dtmf": "A"}]}))
     assert "name:" in _error(_write(tmp_path, {"turns": [{"dtmf": "1"}]}, "anonymous.json"))
     assert "turns:" in _error(_write(tmp_path, {"name": "x", "turns": []}, "empty.json"))
 
 
 def test_hangup_must_be_the_last_turn(tmp_path):
     path = _write(tmp_path, {"name": "x", "turns": [{"hangup": True}, {"say": "hello"}]})
-    assert "turns[0].hangup: a hang-up must be the last turn" in _error(path)
+    assert "turn 1 hangup: a hang-up must be the last turn" in _error(path)
 
 
 def test_missing_or_unusable_audio_is_named(tmp_path):
-    assert "turns[0].audio:" in _error(_write(tmp_path, {"name": "x", "turns": [{"audio": "nowhere.wav"}]}))
+    assert "turn 1 audio:" in _error(_write(tmp_path, {"name": "x", "turns": [{"audio": "nowhere.wav"}]}))
     with wave.open(str(tmp_path / "stereo.wav"), "wb") as writer:
         writer.setnchannels(2)
         writer.setsampwidth(2)
         writer.setframerate(16000)
         writer.writeframes(bytes(6400))
     message = _error(_write(tmp_path, {"name": "x", "turns": [{"audio": "stereo.wav"}]}, "stereo.json"))
-    assert "turns[0].audio:" in message and "mono" in message
+    assert "turn 1 audio:" in message and "mono" in message
 
 
 def test_invalid_json_and_missing_files_are_named(tmp_path):
@@ -105,7 +105,7 @@ def test_the_command_exits_2_on_a_bad_fixture_naming_file_and_field(tmp_path):
         env={**os.environ, "ORT_DISABLE_TELEMETRY": "1"},
     )
     assert result.returncode == 2
-    assert f"{path}: turns[0].pause_ms:" in result.stderr
+    assert f"{path}: turn 1 pause_ms:" in result.stderr
     assert not (tmp_path / "report").exists()
 
 
@@ -149,13 +149,13 @@ def test_a_fixture_without_expectations_still_checks_the_two_promises(tmp_path):
 
 def test_bad_expectations_name_the_file_and_the_field(tmp_path):
     cases = {
-        "turns[0].expect.action: Input should be 'reply', 'transfer' or 'end'": {
+        "turn 1 expect.action: Input should be 'reply', 'transfer' or 'end'": {
             "turns": [{"say": "hi", "expect": {"action": "hold"}}]
         },
-        "turns[0].expect: Value error, give at least one of": {"turns": [{"say": "hi", "expect": {}}]},
-        "turns[0].expect.mood:": {"turns": [{"say": "hi", "expect": {"mood": "calm"}}]},
-        "turns[0].expect:": {"turns": [{"pause_ms": 100, "expect": {"action": "reply"}}]},
-        "turns[0].expect.intent: String should match pattern": {"turns": [{"dtmf": "0", "expect": {"intent": "A b"}}]},
+        "turn 1 expect: Value error, give at least one of": {"turns": [{"say": "hi", "expect": {}}]},
+        "turn 1 expect.mood:": {"turns": [{"say": "hi", "expect": {"mood": "calm"}}]},
+        "turn 1 expect:": {"turns": [{"pause_ms": 100, "expect": {"action": "reply"}}]},
+        "turn 1 expect.intent: String should match pattern": {"turns": [{"dtmf": "0", "expect": {"intent": "A b"}}]},
         "expect.outcome: Input should be 'transfer', 'end' or 'none'": {
             "turns": [{"dtmf": "0"}],
             "expect": {"outcome": "transferred"},
@@ -190,7 +190,7 @@ def test_expectations_naming_an_unknown_intent_or_department_are_refused(tmp_pat
     with pytest.raises(FixtureError) as caught:
         check_catalogue_names([load_fixture(path)], intents={"payment"}, departments={"billing", "fraud"})
     assert str(caught.value) == (
-        f"{path}: turns[0].expect.department: 'biling' is not a department of the catalogue (one of billing, fraud)"
+        f"{path}: turn 1 expect.department: 'biling' is not a department of the catalogue (one of billing, fraud)"
     )
     path = _write(
         tmp_path, {"name": "y", "turns": [{"dtmf": "0"}], "expect": {"outcome": "transfer", "department": "x"}}
@@ -205,7 +205,7 @@ def test_the_command_refuses_a_typo_in_an_expectation_before_replaying(tmp_path,
 
     path = _write(tmp_path, {"name": "x", "turns": [{"say": "hello", "expect": {"intent": "bilingq"}}]})
     assert replay_command([path], tmp_path / "report") == 2
-    assert f"{path}: turns[0].expect.intent: 'bilingq' is not an intent of the catalogue" in capsys.readouterr().err
+    assert f"{path}: turn 1 expect.intent: 'bilingq' is not an intent of the catalogue" in capsys.readouterr().err
     assert not (tmp_path / "report").exists()
 
 

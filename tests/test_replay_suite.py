@@ -19,13 +19,13 @@ from qa.report import ReplayResult
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 COVERED = {
-    # what the suite must cover -> (call, fixture turn index or None for the call, the rule that shows it)
-    "a transfer by key 0": ("press_zero", 1, "dtmf_zero"),
-    "a request for a person": ("billing_then_agent", 1, "human_request"),
-    "a sensitive case": ("stolen_phone", 0, "sensitive"),
-    "a goodbye": ("goodbye", 1, "intent"),
-    "the honest answer to 'are you a robot'": ("are_you_a_robot", 1, "ai_question"),
-    "a turn not understood": ("are_you_a_robot", 0, "not_understood"),
+    # what the suite must cover -> (call, turn number from 1, the rule that shows it)
+    "a transfer by key 0": ("press_zero", 2, "dtmf_zero"),
+    "a request for a person": ("billing_then_agent", 2, "human_request"),
+    "a sensitive case": ("stolen_phone", 1, "sensitive"),
+    "a goodbye": ("goodbye", 2, "intent"),
+    "the honest answer to 'are you a robot'": ("are_you_a_robot", 2, "ai_question"),
+    "a turn not understood": ("are_you_a_robot", 1, "not_understood"),
 }
 
 
@@ -43,8 +43,9 @@ def test_every_fixture_call_meets_its_expectations(suite_replay: ReplayResult):
 
 def test_the_suite_covers_the_cases_qa_asked_for(suite_replay: ReplayResult):
     calls = {call.name: call.data for call in suite_replay.calls}
-    for case, (name, index, rule) in COVERED.items():
-        turn = calls[name]["turns"][index]
+    for case, (name, number, rule) in COVERED.items():
+        turn = calls[name]["turns"][number - 1]
+        assert turn["index"] == number, case
         assert turn["input"]["expect"] is not None, case
         assert turn["exchanges"][-1]["decision"]["rule"] == rule, case
     assert calls["goodbye"]["ended"]["outcome"]["action"] == "end"
@@ -68,11 +69,11 @@ def test_a_wrong_expectation_fails_with_what_was_expected_and_what_happened(voic
     out = capsys.readouterr().out
     assert code == 1
     assert (
-        "FAILED wrong_expectation: turns[1].expect.department: expected 'billing'; got 'customer_service' "
+        "FAILED wrong_expectation: turn 2 expect.department: expected 'billing'; got 'customer_service' "
         "(intent 'speak_to_person', action 'transfer', rule 'dtmf_zero', department 'customer_service')" in out
     )
     assert "FAILED wrong_expectation: expect.outcome: expected 'end'; got 'transfer' to 'customer_service'" in out
-    assert "turns[1].expect.action" not in out  # that one held
+    assert "turn 2 expect.action" not in out  # that one held
     assert "wrong_expectation" in out and "failed expectations" in out  # the summary table's row
     report = json.loads((tmp_path / "report" / "wrong_expectation.json").read_text(encoding="utf-8"))
     assert report["expectations"]["failed"] == 2 and report["ok"]
@@ -81,7 +82,7 @@ def test_a_wrong_expectation_fails_with_what_was_expected_and_what_happened(voic
     assert disclosure["status"] == "passed" and "cut off by the caller" in disclosure["actual"]
     summary = (tmp_path / "report" / "summary.md").read_text(encoding="utf-8")
     assert "| wrong_expectation | failed expectations |" in summary
-    assert "FAILED turns[1].expect.department: expected 'billing'" in summary
+    assert "FAILED turn 2 expect.department: expected 'billing'" in summary
 
 
 def test_a_folder_without_fixtures_is_an_invalid_suite(tmp_path, capsys):
@@ -133,21 +134,21 @@ def _check(report: dict, field: str, turn: TurnExpect | None = None, call: CallE
 
 
 def test_a_turn_expectation_names_the_field_the_expected_and_the_decision():
-    check = _check(_report(), "turns[0].expect.intent", turn=TurnExpect(intent="payment"))
+    check = _check(_report(), "turn 1 expect.intent", turn=TurnExpect(intent="payment"))
     assert check.status is Status.FAILED
     assert check.message == (
-        "turns[0].expect.intent: expected 'payment'; got 'billing_question' (intent 'billing_question', action "
+        "turn 1 expect.intent: expected 'payment'; got 'billing_question' (intent 'billing_question', action "
         "'reply', rule 'intent'; heard as 'I have a question about my bill')"
     )
-    assert _check(_report(), "turns[0].expect.action", turn=TurnExpect(action="reply")).status is Status.PASSED
+    assert _check(_report(), "turn 1 expect.action", turn=TurnExpect(action="reply")).status is Status.PASSED
     # null means "not understood": an understood turn fails it.
-    assert _check(_report(), "turns[0].expect.intent", turn=TurnExpect(intent=None)).status is Status.FAILED
+    assert _check(_report(), "turn 1 expect.intent", turn=TurnExpect(intent=None)).status is Status.FAILED
 
 
 def test_a_turn_the_server_never_answered_fails_every_expectation():
     report = _report()
     report["turns"][0]["exchanges"] = []
-    check = _check(report, "turns[0].expect.action", turn=TurnExpect(action="reply"))
+    check = _check(report, "turn 1 expect.action", turn=TurnExpect(action="reply"))
     assert check.status is Status.FAILED and "the server answered nothing" in check.actual
 
 
@@ -201,7 +202,7 @@ def test_against_a_running_server_decisions_are_unchecked_not_failed():
     checks = check_call(report, [TurnExpect(intent="payment")], CallExpect(outcome="transfer"), "en")
     statuses = {check.field: check.status for check in checks}
     assert statuses == {
-        "turns[0].expect.intent": Status.UNCHECKED,
+        "turn 1 expect.intent": Status.UNCHECKED,
         "expect.outcome": Status.PASSED,  # the server closed the stream and after-stream dials
         "expect.ai_disclosure": Status.UNCHECKED,
         "expect.no_talking_over": Status.PASSED,

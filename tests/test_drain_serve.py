@@ -4,6 +4,7 @@ draining, and every record is in the database once the process has exited."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import threading
@@ -31,9 +32,9 @@ WAIT_S = 60.0
 class Caller:
     """One media-stream call, as Twilio plays it: every mark is echoed as soon as it arrives (the audio "played")."""
 
-    def __init__(self, ws_url: str, call_sid: str, stream_sid: str) -> None:
+    def __init__(self, ws: ClientConnection, call_sid: str, stream_sid: str) -> None:
         self.stream_sid = stream_sid
-        self.ws: ClientConnection = connect(ws_url, open_timeout=WAIT_S, close_timeout=5)
+        self.ws = ws
         self.ws.send(json.dumps(start_message(stream_sid=stream_sid, call_sid=call_sid)))
         self.received: list[dict] = []
         self.closed = threading.Event()
@@ -67,8 +68,7 @@ class Caller:
     def media_after(self, index: int) -> int:
         return sum(1 for message in self.received[index:] if message["event"] == "media")
 
-    def close(self) -> None:
-        self.ws.close()
+    def join(self) -> None:
         self._thread.join(WAIT_S)
 
 
@@ -80,13 +80,17 @@ def _health(server: ServerProcess) -> dict:
 def test_sigterm_drains_live_calls_turns_new_ones_away_and_keeps_every_record(monkeypatch):
     monkeypatch.setenv("VOICE_AGENT_DRAIN_TIMEOUT_S", str(DRAIN_TIMEOUT_S))
     callers: list[Caller] = []
-    with ServerProcess() as server:
+    with ServerProcess() as server, contextlib.ExitStack() as streams:
+
+        def call(call_sid: str, stream_sid: str) -> Caller:
+            ws = streams.enter_context(connect(server.ws_url, open_timeout=WAIT_S, close_timeout=5))
+            callers.append(Caller(ws, call_sid, stream_sid))
+            return callers[-1]
+
         try:
-            busy = Caller(server.ws_url, "CA-busy", "MZ-busy")
-            callers.append(busy)
+            busy = call("CA-busy", "MZ-busy")
             busy.wait_for_marks(1)  # the greeting
-            quiet = Caller(server.ws_url, "CA-quiet", "MZ-quiet")
-            callers.append(quiet)
+            quiet = call("CA-quiet", "MZ-quiet")
             quiet.wait_for_marks(1)
             health = _health(server)
             assert health["status"] == "ok" and health["live_calls"] == 2
@@ -115,8 +119,9 @@ def test_sigterm_drains_live_calls_turns_new_ones_away_and_keeps_every_record(mo
             assert quiet.media_after(before) > 0
             assert server.popen.wait(WAIT_S) is not None  # and then the process stops by itself
         finally:
+            streams.close()
             for caller in callers:
-                caller.close()
+                caller.join()
         store = CallStore(default_database_url(server.data_dir))
         try:
             busy_record, quiet_record, new_record = (store.get(sid) for sid in ("CA-busy", "CA-quiet", "CA-new"))

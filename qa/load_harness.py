@@ -113,6 +113,11 @@ class ServerProcess:
     def http_base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def data_dir(self) -> Path:
+        """The server's VOICE_AGENT_DATA_DIR (its SQLite call records), removed by `stop`."""
+        return Path(self._workdir.name) / "data"
+
     def start(self) -> None:
         """Start the server and wait until /healthz answers 200.
 
@@ -122,7 +127,7 @@ class ServerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env["ORT_DISABLE_TELEMETRY"] = "1"
-        env["VOICE_AGENT_DATA_DIR"] = str(Path(self._workdir.name) / "data")
+        env["VOICE_AGENT_DATA_DIR"] = str(self.data_dir)
         command = [sys.executable, "-m", "telephony.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         say(f"starting the server: {' '.join(command[1:])} (log: {self.log_path}, removed at the end)")
         with self.log_path.open("wb") as log_file:

@@ -66,22 +66,39 @@ class Admission:
         return True
 
 
-def turn_away(registry: CallRegistry, catalogue: Catalogue, call_sid: str, caller: str | None, limit: int) -> Decision:
+def turn_away(
+    registry: CallRegistry,
+    catalogue: Catalogue,
+    call_sid: str,
+    caller: str | None,
+    limit: int,
+    draining: str | None = None,
+) -> Decision:
     """Record a call that was not admitted, as a finished call transferred to the default department.
 
     The record carries a handoff, so the person who answers hears why in the whisper and the desk shows the call,
     and a call-back chosen when nobody answers is kept on it like any other transfer's.
+
+    Args:
+        limit: the limit of simultaneous calls, reached unless `draining` says otherwise.
+        draining: why the server takes no new calls (it is draining before a stop), if that is why.
     """
     department = catalogue.policy.default_department
+    if draining is not None:
+        transfer_reason = f"the automated agent was taking no new calls: {draining}"
+        why = f"draining: {draining}"
+    else:
+        transfer_reason = "the automated agent had all the calls it may take"
+        why = f"limit of {limit} simultaneous calls reached"
     decision = Decision(
         reply=catalogue.replies.over_capacity,
         action=Action.TRANSFER,
         rule=OVER_CAPACITY_RULE,
         department=department,
-        transfer_reason="the automated agent had all the calls it may take",
-        reasons=(f"rule {OVER_CAPACITY_RULE}", f"limit of {limit} simultaneous calls reached"),
+        transfer_reason=transfer_reason,
+        reasons=(f"rule {OVER_CAPACITY_RULE}", why),
     )
-    log.warning("call turned away: %d calls is the limit", limit, extra={"call": call_sid or "-"})
+    log.warning("call turned away: %s", why, extra={"call": call_sid or "-"})
     if call_sid:
         # No media stream: the stream SID stays empty.
         info = registry.open(call_sid, stream_sid="", caller_number=caller)

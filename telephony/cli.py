@@ -164,7 +164,8 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level,
         ws="websockets-sansio",
     )
-    # Reloads the catalogue on SIGHUP; ends the desk's event streams on shutdown (plain uvicorn would wait for them).
+    # Reloads the catalogue on SIGHUP; drains the calls on SIGTERM/SIGINT, then ends the desk's event streams (plain
+    # uvicorn would wait for them).
     server = VoiceAgentServer(config)
     server.run()
     return 0 if server.started else 1  # not started: the port was taken or the app failed to load (logged)

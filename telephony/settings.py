@@ -247,6 +247,10 @@ class Settings(VoiceTuning, BaseSettings):
     """Simultaneous calls this process takes; beyond it a new call goes straight to a person (per process: each
     instance of a multi-instance deployment counts its own). Ten suits two cores when turns are spread as on a real
     line (benchmarks/concurrency.py; docs/benchmarks.md)."""
+    drain_timeout_s: float = Field(default=60.0, ge=0.0, le=3600.0)
+    """On SIGTERM or SIGINT, how long live calls may go on before each is handed to a person (new calls go to a
+    person at once); 0 hands them over at once. A service manager must wait longer than this before killing the
+    process (systemd's TimeoutStopSec)."""
     metrics_token: SecretStr | None = None
     """When set, ``GET /metrics`` needs it as a bearer token; unset, the metrics are open (they hold no personal
     data): keep /metrics off the public side of the proxy then."""

@@ -9,7 +9,7 @@ from ready to shutdown). Routes reach both through the FastAPI dependencies belo
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, status
@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from telephony.admission import Admission
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallRegistry, CallState
+from telephony.drain import Drain
 from telephony.settings import Settings
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.store import CallStore
@@ -48,6 +49,8 @@ class AppState:
     admission: Admission
     """Whether a new call is taken (VOICE_AGENT_MAX_CALLS)."""
     metrics: CallMetrics
+    drain: Drain = field(default_factory=Drain)
+    """Whether the server is draining before a stop, and the live calls' pipelines."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,6 +64,8 @@ _REDACTION_MEMORY_TURNS = 8
 # How long to wait for the transport to confirm that the last words before a handover were played, beyond their
 # length.
 _HANDOVER_GRACE_S = 5.0
+HAND_OVER_NOW_RULE = "handed_over_now"
+"""The rule of the transfer that `CallPipeline.hand_over_now` decides."""
 
 
 class AgentOutput(Protocol):
@@ -210,6 +212,10 @@ class CallPipeline:
         self._speaking: _Speaking | None = None
         self._mark_counter = 0
         self._handed_over = False
+        # A final decision (transfer or goodbye) is being spoken or handed over: `hand_over_now` leaves it be.
+        self._final = False
+        # The mark that ends `hand_over_now`'s apology, and the event set when it comes back.
+        self._apology: tuple[str, asyncio.Event] | None = None
         self.records: list[TurnRecord] = []
         """Every exchange so far, greeting first."""
         self.failure: str | None = None
@@ -223,7 +229,9 @@ class CallPipeline:
     # --- input from the wire (called on the event loop; cheap) --------------------------------------------------
 
     async def start(self) -> None:
-        """Greet the caller and start answering turns."""
+        """Greet the caller and start answering turns (nothing, if the call was already handed over)."""
+        if self._handed_over:
+            return
         self._state, greeting = self._engine.start()
         self._worker = asyncio.create_task(self._answer_turns(), name=f"turns-{self._call_id}")
         await self._speak(TurnRecord(caller=None, decision=greeting), started=None)
@@ -322,6 +330,9 @@ class CallPipeline:
 
     def marked(self, name: str) -> None:
         """The transport reports that playback reached mark `name` (or that it was interrupted)."""
+        if self._apology is not None and name == self._apology[0]:
+            self._apology[1].set()
+            return
         speaking = self._speaking
         if speaking is None or name not in speaking.pending_marks:
             return
@@ -419,13 +430,14 @@ class CallPipeline:
         self._output.decided(record)
         decision = record.decision
         final = decision.action is not Action.REPLY
+        self._final = self._final or final
         speaking = _Speaking(record, pending_marks=set(), interruptible=not final, done=asyncio.Event())
         self._speaking = speaking
         sent_samples = 0
         sentences = self._reply_audio(decision.reply)
         try:
             index = 0
-            while not record.interrupted:
+            while not record.interrupted and not (self._handed_over and not final):
                 try:
                     sentence = await anext(sentences)
                 except StopAsyncIteration:
@@ -434,8 +446,9 @@ class CallPipeline:
                     self._speaking = None
                     await self._fail(f"speech synthesis failed: {error!r}")
                     return
-                if record.interrupted:
-                    break  # the caller barged in while this sentence was being synthesised
+                if record.interrupted or (self._handed_over and not final):
+                    # The caller barged in, or the call was handed over, while this sentence was being synthesised.
+                    break
                 audio = self._at_output_rate(sentence)
                 self._mark_counter += 1
                 mark = f"{len(self.records)}.{index}.{self._mark_counter}"
@@ -477,32 +490,78 @@ class CallPipeline:
         for audio in await services.workers.run(speech.get_or_synthesize, text, timeout_s=services.tts_timeout_s):
             yield audio
 
-    async def _fail(self, why: str) -> None:
-        """Tell the caller about the problem and hand them to a person: a fault must never leave them in silence."""
-        log.error("voice pipeline failure: %s", why, extra={"call": self._call_id})
-        self.failure = why
+    async def hand_over_now(self, why: str) -> None:
+        """Hand the call to a person now, whatever it is doing: the technical-problem sentence, then a transfer.
+
+        For the call's owner, when it cannot keep the call (the server is stopping). Whatever is being played is
+        cleared and the turn being answered is dropped; the sentence comes from memory, and the stream is handed
+        over once it has been played (or after its length and a grace period). A call already handed over, or
+        already speaking its transfer or goodbye, is left to finish that.
+
+        Args:
+            why: the reason, recorded in the decision's reasons and the transfer reason.
+        """
+        if self._handed_over or self._final:
+            return
+        self._handed_over = True  # from here on no input is answered
+        log.warning("handing the call over now: %s", why, extra={"call": self._call_id})
+        tasks = [*self._background, *([self._worker] if self._worker is not None else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        speaking, self._speaking = self._speaking, None
+        if speaking is not None:
+            # Drop what the caller has not heard yet (the greeting, spoken by `start`, stops at its next sentence).
+            await self._output.interrupt()
+        decision = self._apology_decision(HAND_OVER_NOW_RULE, why, "the automated agent had to stop")
+        self._apology = (f"handover.{self._mark_counter + 1}", asyncio.Event())
+        try:
+            played_s = await self._play_apology(decision, self._apology[0])
+            if played_s is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._apology[1].wait(), timeout=played_s + _HANDOVER_GRACE_S)
+        finally:
+            await self._output.hand_over(decision)
+
+    def _apology_decision(self, rule: str, why: str, transfer_reason: str) -> Decision:
+        """A transfer with the catalogue's technical-problem sentence, to the current topic's department."""
         catalogue = self._engine.catalogue
         department = (self._state.topic_department if self._state else None) or catalogue.policy.default_department
-        decision = Decision(
+        return Decision(
             reply=catalogue.replies.technical_problem,
             action=Action.TRANSFER,
-            rule="technical_failure",
+            rule=rule,
             department=department,
-            transfer_reason=f"technical problem in the automated agent ({why})",
-            reasons=("rule technical_failure", why),
+            transfer_reason=f"{transfer_reason} ({why})",
+            reasons=(f"rule {rule}", why),
         )
+
+    async def _play_apology(self, decision: Decision, mark: str) -> float | None:
+        """Record the decision and play its reply from memory with `mark`; its length in seconds, None if unplayed."""
         record = TurnRecord(caller=None, decision=decision)
         self.records.append(record)
         self._output.decided(record)
         speech = self._services.speech
+        # Only from memory: synthesis may be what failed. The fixed replies are preloaded at start-up.
+        if decision.reply not in speech:
+            return None
+        sentences = speech.get_or_synthesize(decision.reply)
+        # One piece of audio with one mark; the empty start keeps a reply without sentences playable.
+        audio = self._at_output_rate(np.concatenate([np.zeros(0, dtype=np.float32), *sentences]))
+        self._mark_counter += 1
+        await self._output.play(audio, mark)
+        return audio.size / self._output.sample_rate_hz
+
+    async def _fail(self, why: str) -> None:
+        """Tell the caller about the problem and hand them to a person: a fault must never leave them in silence."""
+        log.error("voice pipeline failure: %s", why, extra={"call": self._call_id})
+        self.failure = why
+        self._final = True
+        decision = self._apology_decision("technical_failure", why, "technical problem in the automated agent")
         try:
-            # Only from memory: synthesis may be what failed. The fixed replies are preloaded at start-up.
-            if decision.reply in speech:
-                sentences = speech.get_or_synthesize(decision.reply)
-                # One piece of audio with one mark; the empty start keeps a reply without sentences playable.
-                audio = self._at_output_rate(np.concatenate([np.zeros(0, dtype=np.float32), *sentences]))
-                self._mark_counter += 1
-                await self._output.play(audio, f"failure.{self._mark_counter}")
+            await self._play_apology(decision, f"failure.{self._mark_counter + 1}")
         finally:
             self._handed_over = True
             await self._output.hand_over(decision)

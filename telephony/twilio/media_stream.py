@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from telephony.calls import CallInfo, CallRegistry
+from telephony.drain import Drain
 from telephony.twilio import twiml
 from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
 from telephony.twilio.messages import (
@@ -73,11 +74,13 @@ async def run_media_stream(
     registry: CallRegistry,
     counters: StreamCounters,
     redirect: Redirect | None = None,
+    drain: Drain | None = None,
 ) -> CallInfo | None:
     """Serve one Twilio media stream until it stops, the peer disconnects or the call is handed over.
 
     Args:
         redirect: in ``rest_redirect`` mode, gives a handed-over call its TwiML through Twilio's REST API.
+        drain: holds the call's pipeline while it is live, to hand it over when a drain reaches its deadline.
 
     Returns:
         The call's record, finished; None when the stream ended before a valid ``start``.
@@ -142,6 +145,8 @@ async def run_media_stream(
                     redirect=redirect,
                 )
                 log.info("call started", extra={"call": info.call_sid, "stream": info.stream_sid})
+                if drain is not None:
+                    drain.add(session.pipeline)
                 await session.pipeline.start()
                 continue
             if session is None:
@@ -164,6 +169,8 @@ async def run_media_stream(
         pass
     finally:
         if session is not None:
+            if drain is not None:
+                drain.discard(session.pipeline)
             handed_over = session.pipeline.finished
             await session.pipeline.close()
             if cut_short is not None and not handed_over and session.info.failure is None:

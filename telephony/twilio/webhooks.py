@@ -19,6 +19,7 @@ from twilio.request_validator import RequestValidator
 
 from telephony.admission import turn_away
 from telephony.calls import CallInfo
+from telephony.drain import DRAIN_REASON
 from telephony.settings import Settings
 from telephony.state import RunningDep, RunningOrNoneDep, StateDep
 from telephony.twilio import twiml
@@ -30,7 +31,7 @@ TWIML_MEDIA_TYPE = "application/xml"
 HANDOVER_WRITE_TIMEOUT_S = 2.0
 """Longest wait for the call record's write before a handed-over stream is closed."""
 TRY_AGAIN_LATER = 1013
-"""WebSocket close code for a media stream that arrives while the models are still loading."""
+"""WebSocket close code for a media stream that arrives while the models are still loading, or during a drain."""
 
 
 # --- public URLs ------------------------------------------------------------------------------------------------
@@ -96,9 +97,10 @@ async def incoming_call(request: Request, form: SignedForm, state: StateDep) -> 
     call_sid = form.get("CallSid", "")
     caller = form.get("From")
     base = public_base(request, state.settings)
-    if not state.admission.admit(call_sid):
+    draining = DRAIN_REASON if state.drain.draining else None
+    if draining is not None or not state.admission.admit(call_sid):
         # Never accepted and left waiting: a short message, then a person (the default department).
-        decision = turn_away(state.registry, state.catalogue, call_sid, caller, state.admission.max_calls)
+        decision = turn_away(state.registry, state.catalogue, call_sid, caller, state.admission.max_calls, draining)
         state.metrics.turned_away(decision)
         return _twiml(state.transfers.over_capacity(call_sid or None, base))
     log.info("incoming call", extra={"call": call_sid or "-"})
@@ -163,8 +165,10 @@ async def message_recorded(form: SignedForm, state: StateDep, running: RunningDe
 
 @router.websocket(twiml.MEDIA_PATH)
 async def media(websocket: WebSocket, state: StateDep, running: RunningOrNoneDep) -> None:
-    if running is None:
-        await websocket.close(code=TRY_AGAIN_LATER)  # the models are still loading
+    if running is None or state.drain.draining:
+        # The models are still loading, or the server is about to stop: Twilio asks /twilio/after-stream, which
+        # dials a person.
+        await websocket.close(code=TRY_AGAIN_LATER)
         return
     base = public_base_of_stream(websocket, state.settings)
 
@@ -175,6 +179,8 @@ async def media(websocket: WebSocket, state: StateDep, running: RunningOrNoneDep
             await asyncio.wait_for(asyncio.shield(running.writer.flush()), HANDOVER_WRITE_TIMEOUT_S)
         return await state.transfers.redirect(call, public_base_url=base)
 
-    call = await run_media_stream(websocket, running.services, state.registry, state.counters, redirect=before_closing)
+    call = await run_media_stream(
+        websocket, running.services, state.registry, state.counters, redirect=before_closing, drain=state.drain
+    )
     if call is not None:
         state.metrics.call_ended(call)

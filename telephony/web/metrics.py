@@ -88,6 +88,7 @@ class CallMetrics:
         self.transfers = Counter(
             "voice_agent_transfers",
             "Calls sent to a person, by the rule that decided (technical_failure: an ASR or TTS fault; "
+            "handed_over_now: still live at the end of a drain before a stop; "
             f"over_capacity: turned away by admission control; {NO_DECISION_REASON}: the stream ended undecided).",
             ["reason"],
             registry=self.registry,

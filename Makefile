@@ -36,6 +36,10 @@ lint: install
 /usr/bin/chromium:
 	apt-get update -qq && apt-get install -y -qq chromium
 
+# The proxy test runs Debian's nginx with the sample site in deploy/nginx/ in front of the server.
+/usr/sbin/nginx:
+	apt-get update -qq && apt-get install -y -qq nginx
+
 # The fairness and ASR benchmarks speak caller lines in several English accents with Debian's espeak-ng.
 /usr/bin/espeak-ng:
 	apt-get update -qq && apt-get install -y -qq espeak-ng
@@ -47,7 +51,7 @@ replay: install
 
 # The whole suite, both tiers; CI runs it (.ci/run). The storage tests also run on PostgreSQL: tests/start_postgres.sh
 # installs (Debian package) and starts it on 127.0.0.1 and prints the URL of a throwaway test database.
-test: lint /usr/bin/chromium
+test: lint /usr/bin/chromium /usr/sbin/nginx
 	VOICE_AGENT_TEST_DATABASE_URL="$$(tests/start_postgres.sh)" $(BIN)/python -m pytest
 
 # The inner loop: the tests not marked slow, without Chromium or PostgreSQL. `--fast` fails any of them that loads a

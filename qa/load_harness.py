@@ -73,7 +73,8 @@ class ServerStartError(RuntimeError):
     the end of its log."""
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -99,7 +100,7 @@ class ServerProcess:
 
     def __init__(self, start_timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
         self.start_timeout_s = start_timeout_s
-        self.port = _free_port()
+        self.port = free_port()
         self._workdir = tempfile.TemporaryDirectory(prefix="voice-agent-load-")
         self.log_path = Path(self._workdir.name) / "server.log"
         self.popen: subprocess.Popen[bytes] | None = None

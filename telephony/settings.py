@@ -1,4 +1,5 @@
-"""The one Settings object: environment variables prefixed VOICE_AGENT_, validated at start-up.
+"""The one Settings object: environment variables prefixed VOICE_AGENT_ (or lines of a `.env` file in the working
+directory, which the environment overrides), validated at start-up.
 
 The tuning knobs (`VoiceTuning`) are declared by the option dataclasses in voice/: each setting takes its default
 and description from the option field it sets (`tuned`), and `VoiceTuning.options` builds an option dataclass from
@@ -201,7 +202,10 @@ class VoiceTuning(BaseModel):
 class Settings(VoiceTuning, BaseSettings):
     """Configuration of the voice agent: where it runs and who may reach it here; the voice tuning in `VoiceTuning`."""
 
-    model_config = SettingsConfigDict(env_prefix="VOICE_AGENT_", extra="ignore", use_attribute_docstrings=True)
+    # A .env file in the working directory is read too (.env.example lists every variable); the environment wins.
+    model_config = SettingsConfigDict(
+        env_prefix="VOICE_AGENT_", env_file=".env", extra="ignore", use_attribute_docstrings=True
+    )
 
     language: Literal["en", "nl"] = "en"
     """Language the agent speaks and understands."""

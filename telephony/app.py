@@ -3,7 +3,7 @@
 `create_app` validates the configuration and the catalogue and builds the `AppState` the routes share; the lifespan
 opens the database, starts the record writer and loads the models (off the event loop), and only then makes the
 `Running` state that ``GET /healthz`` reports ready. The routes are in telephony/twilio/webhooks.py (Twilio),
-telephony/web/ (the call API, the desk, metrics, health).
+telephony/browser/router.py (a call from the browser), telephony/web/ (the call API, the desk, metrics, health).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from telephony.admission import Admission
+from telephony.browser import router as browser
 from telephony.calls import CallRegistry
+from telephony.session import StreamCounters
 from telephony.settings import Settings, load_settings
 from telephony.state import AppState, CallRecords, Running
 from telephony.storage.pseudonyms import CallerPseudonyms
@@ -26,7 +28,6 @@ from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
 from telephony.twilio import webhooks
 from telephony.twilio.deployment import load_transfer_targets
-from telephony.twilio.media_stream import StreamCounters
 from telephony.twilio.transfer import CallRedirector, Transfers
 from telephony.voice_services import load_voice_services
 from telephony.web import api, desk, health, metrics
@@ -92,6 +93,8 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(health.router)
     app.include_router(webhooks.router)
+    # WS /browser/call: a call from the desk's call page (GET /desk/call), for desk users only.
+    app.include_router(browser.router)
     return app
 
 

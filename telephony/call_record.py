@@ -206,22 +206,24 @@ def _handoff(handoff: Handoff) -> HandoffView:
     )
 
 
+def turn_view(record: TurnRecord) -> TurnView:
+    """One exchange as the API shows it, masked (the caller's words were redacted when they were recognised)."""
+    return TurnView(
+        caller=_caller_turn(record.caller),
+        decision=_decision(record.decision),
+        processing_ms=None if record.processing_ms is None else round(record.processing_ms, 1),
+        heard=record.heard,
+        interrupted=record.interrupted,
+    )
+
+
 def call_record(info: CallInfo, now: float | None = None) -> CallRecord:
     """Everything the API shows about one call, masked."""
     summary = summarise(info, now)
     return CallRecord(
         **summary.model_dump(),
         caller=info.handoff.caller if info.handoff is not None else mask_caller_number(info.caller_number),
-        turns=[
-            TurnView(
-                caller=_caller_turn(record.caller),
-                decision=_decision(record.decision),
-                processing_ms=None if record.processing_ms is None else round(record.processing_ms, 1),
-                heard=record.heard,
-                interrupted=record.interrupted,
-            )
-            for record in info.records
-        ],
+        turns=[turn_view(record) for record in info.records],
         handoff=_handoff(info.handoff) if info.handoff is not None else None,
         protocol_errors=info.protocol_errors,
         failure=mask_digits(info.failure) if info.failure else None,

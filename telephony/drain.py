@@ -43,6 +43,10 @@ class Drain:
     def discard(self, pipeline: CallPipeline) -> None:
         self._pipelines.discard(pipeline)
 
+    def holds(self, pipeline: CallPipeline) -> bool:
+        """Whether `pipeline` is counted as a live call's (and would be handed over at the deadline)."""
+        return pipeline in self._pipelines
+
     async def run(self, registry: CallRegistry, timeout_s: float, why: str = DRAIN_REASON) -> None:
         """Drain: take no new calls, wait for the live ones up to `timeout_s`, then hand the rest to a person.
 

@@ -19,12 +19,12 @@ from telephony.admission import Admission
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallRegistry, CallState
 from telephony.drain import Drain
+from telephony.session import StreamCounters
 from telephony.settings import Settings
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
 from telephony.twilio.deployment import TransferTarget
-from telephony.twilio.media_stream import StreamCounters
 from telephony.twilio.transfer import Transfers
 from telephony.web.metrics import CallMetrics
 from voice.pipeline import VoiceServices

@@ -289,7 +289,7 @@ def test_closing_a_stream_whose_peer_just_went_does_not_raise():
     a real socket when the caller closed while the server was still sending."""
     from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-    from telephony.twilio.media_stream import CLOSE_NORMAL, _close
+    from telephony.session import CLOSE_NORMAL, close_websocket
 
     class GoneMeanwhile:
         application_state = WebSocketState.CONNECTED
@@ -301,5 +301,5 @@ def test_closing_a_stream_whose_peer_just_went_does_not_raise():
             raise WebSocketDisconnect(code=1006)
 
     websocket = GoneMeanwhile()
-    asyncio.run(_close(websocket, CLOSE_NORMAL))
+    asyncio.run(close_websocket(websocket, CLOSE_NORMAL))
     assert websocket.closes == 1

@@ -10,14 +10,13 @@ connection dropped, or was closed for breaking the protocol) is recorded as the 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from dataclasses import dataclass
 
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from telephony.calls import CallInfo, CallRegistry
 from telephony.drain import Drain
+from telephony.session import CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, StreamCounters, close_websocket
 from telephony.twilio import twiml
 from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
 from telephony.twilio.messages import (
@@ -33,39 +32,18 @@ from telephony.twilio.messages import (
     parse_inbound,
 )
 from telephony.twilio.mulaw import mulaw_to_float32
-from telephony.twilio.session import CallSession, Redirect
+from telephony.twilio.session import Redirect, TwilioSession
 from voice.pipeline import VoiceServices
 
 log = logging.getLogger(__name__)
 
 # Twilio's media frames are ~250 characters; anything this large is not one of them and is not parsed.
 MAX_MESSAGE_CHARS = 64 * 1024
-# Policy violation: the peer broke the protocol.
-CLOSE_PROTOCOL_ERROR = 1008
-CLOSE_NORMAL = 1000
 CUT_SHORT = (
     "the media stream closed without a 'stop' (the connection was lost, or the caller hung up before Twilio said so)"
 )
 """The failure recorded on a call whose stream closed before a handover and without Twilio's ``stop``: from here a
 lost connection and a hang-up that Twilio did not announce look the same."""
-
-
-@dataclass(slots=True)
-class StreamCounters:
-    """Process-wide counters, exported as metrics."""
-
-    streams: int = 0
-    protocol_errors: int = 0
-    protocol_closes: int = 0
-
-
-async def _close(websocket: WebSocket, code: int) -> None:
-    # Nothing to close when either side already did (a caller hanging up closes the socket without `stop`).
-    if WebSocketState.DISCONNECTED in (websocket.application_state, websocket.client_state):
-        return
-    # The peer may go in the meantime (its close frame or a dropped connection not yet read): then it is closed.
-    with contextlib.suppress(WebSocketDisconnect):
-        await websocket.close(code=code)
 
 
 async def run_media_stream(
@@ -87,7 +65,7 @@ async def run_media_stream(
     """
     await websocket.accept()
     counters.streams += 1
-    session: CallSession | None = None
+    session: TwilioSession | None = None
     # Why the stream ended early, if it did: the call's failure unless it was handed over or stopped by Twilio.
     cut_short: str | None = CUT_SHORT
 
@@ -104,7 +82,7 @@ async def run_media_stream(
         counters.protocol_closes += 1
         call = session.info.call_sid if session else "-"
         log.warning("closing media stream: %s", why, extra={"call": call})
-        await _close(websocket, CLOSE_PROTOCOL_ERROR)
+        await close_websocket(websocket, CLOSE_PROTOCOL_ERROR)
 
     try:
         while True:
@@ -136,12 +114,12 @@ async def run_media_stream(
                     break
                 caller = event.start.custom_parameters.get(twiml.CALLER_PARAMETER)
                 info = registry.open(event.start.call_sid, event.stream_sid, caller_number=caller)
-                session = CallSession(
+                session = TwilioSession(
                     info,
                     services,
                     registry,
-                    send_text=websocket.send_text,
-                    close=lambda: _close(websocket, CLOSE_NORMAL),
+                    send=websocket.send_text,
+                    close=lambda: close_websocket(websocket, CLOSE_NORMAL),
                     redirect=redirect,
                 )
                 log.info("call started", extra={"call": info.call_sid, "stream": info.stream_sid})
@@ -171,12 +149,6 @@ async def run_media_stream(
         if session is not None:
             if drain is not None:
                 drain.discard(session.pipeline)
-            handed_over = session.pipeline.finished
-            await session.pipeline.close()
-            if cut_short is not None and not handed_over and session.info.failure is None:
-                session.info.failure = cut_short
-                log.warning("call cut short: %s", cut_short, extra={"call": session.info.call_sid})
-            registry.finish(session.info.call_sid)
-            log.info("call stream ended", extra={"call": session.info.call_sid})
-        await _close(websocket, CLOSE_NORMAL)
+            await session.end(cut_short)
+        await close_websocket(websocket, CLOSE_NORMAL)
     return session.info if session is not None else None

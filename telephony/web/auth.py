@@ -6,7 +6,8 @@ With no token configured every request is refused: the API and the desk are clos
 
 A browser's ``EventSource`` cannot send an ``Authorization`` header, so the desk exchanges its token once for a
 random session id in an HttpOnly, SameSite=Strict cookie (``POST /desk/login``); the server keeps the session's role
-and expiry. Every protected route accepts either the bearer header or that cookie.
+and expiry. Every protected route accepts either the bearer header or that cookie; the browser call's WebSocket
+(`telephony.browser.router`) takes the cookie only (`desk_session_role`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from telephony.settings import Settings
 
@@ -185,6 +187,16 @@ def authenticator_of(app: FastAPI) -> Authenticator:
     if not isinstance(auth, Authenticator):
         raise RuntimeError("app.state.auth is not set: create the app with telephony.app.create_app")
     return auth
+
+
+def desk_session_role(connection: HTTPConnection) -> Role | None:
+    """The role of the desk session whose cookie `connection` (a request or a WebSocket) carries; None without a
+    valid one, and always None while no token is configured."""
+    auth = authenticator_of(connection.app)
+    session_id = connection.cookies.get(SESSION_COOKIE)
+    if auth.closed or not session_id:
+        return None
+    return auth.sessions.role_of(session_id)
 
 
 def _refused(detail: str, invalid_token: bool) -> HTTPException:

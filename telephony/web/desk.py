@@ -1,13 +1,14 @@
-"""The agent desk: one static page (HTML, CSS, JS; no build step) and its login.
+"""The agent desk: static pages (HTML, CSS, JS; no build step) and their login.
 
     GET  /              redirects to /desk
     GET  /desk          the page: a login form, then the calls and each transfer's handoff card, updated live
-    GET  /desk/desk.js, /desk/desk.css
+    GET  /desk/call     a call to the agent from the browser (`telephony.browser`); logged in only, else the login
+    GET  /desk/desk.js, /desk/desk.css, /desk/call.js, /desk/call-worklet.js, /desk/call.css
     POST /desk/login    {"token": ...} as JSON (or a form field): sets the HttpOnly, SameSite=Strict session cookie
     POST /desk/logout   ends the session and clears the cookie
 
-The page holds no data: everything comes from the call API (`telephony.web.api`) with the session cookie, because a
-browser's EventSource cannot send a bearer header.
+The pages hold no data: the desk's comes from the call API (`telephony.web.api`) with the session cookie, because a
+browser's EventSource cannot send a bearer header; the call page's from its own call (``WS /browser/call``).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
-from telephony.web.auth import SESSION_COOKIE, authenticator_of
+from telephony.web.auth import SESSION_COOKIE, authenticator_of, desk_session_role
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "desk_static"
-_ASSETS = {"desk.js": "text/javascript; charset=utf-8", "desk.css": "text/css; charset=utf-8"}
+_SCRIPT, _STYLE = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
+_ASSETS = {"desk.js": _SCRIPT, "desk.css": _STYLE, "call.js": _SCRIPT, "call-worklet.js": _SCRIPT, "call.css": _STYLE}
 
 # Only our own files may run or be fetched, nothing may frame the desk, and no data goes elsewhere.
 _PAGE_HEADERS = {
@@ -53,9 +55,18 @@ async def desk_page() -> FileResponse:
     return FileResponse(STATIC_DIR / "desk.html", media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
 
 
+@router.get("/desk/call", include_in_schema=False, response_model=None)
+async def call_page(request: Request) -> FileResponse | RedirectResponse:
+    """The browser call page: for desk users only (it opens a call); without a session, the desk's login, which
+    comes back here."""
+    if desk_session_role(request) is None:
+        return RedirectResponse("/desk?next=call", status.HTTP_303_SEE_OTHER, headers={"Cache-Control": "no-store"})
+    return FileResponse(STATIC_DIR / "call.html", media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
 @router.get("/desk/{name}", include_in_schema=False)
 async def desk_asset(name: str) -> FileResponse:
-    """The page's script and style sheet; nothing else is served from the folder."""
+    """The pages' scripts and style sheets; nothing else is served from the folder."""
     media_type = _ASSETS.get(name)
     if media_type is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no desk file {name[:64]!r}")

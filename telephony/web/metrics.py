@@ -27,7 +27,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from telephony.calls import CallInfo, CallRegistry
-from telephony.twilio.media_stream import StreamCounters
+from telephony.session import StreamCounters
 from voice.events import Action, Decision
 from voice.pipeline import VoiceServices
 
@@ -40,7 +40,7 @@ NO_DECISION_REASON = "no_decision"
 
 
 class _LiveCollector(Collector):
-    """Values read at scrape time from the call registry and the media-stream counters."""
+    """Values read at scrape time from the call registry and the stream counters."""
 
     def __init__(self, calls: CallRegistry, counters: StreamCounters) -> None:
         self._calls = calls
@@ -48,17 +48,19 @@ class _LiveCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
-            "voice_agent_active_calls", "Calls whose media stream is live.", self._calls.live_count()
+            "voice_agent_active_calls", "Calls whose media stream (or browser call) is live.", self._calls.live_count()
         )
-        yield CounterMetricFamily("voice_agent_streams", "Media streams accepted.", self._counters.streams)
+        yield CounterMetricFamily(
+            "voice_agent_streams", "Media streams and browser calls accepted.", self._counters.streams
+        )
         yield CounterMetricFamily(
             "voice_agent_protocol_errors",
-            "Malformed media-stream messages ignored (bad JSON, binary or huge frames, bad fields).",
+            "Malformed media-stream or browser-call messages ignored (bad JSON, binary or huge frames, bad fields).",
             self._counters.protocol_errors,
         )
         yield CounterMetricFamily(
             "voice_agent_protocol_closes",
-            "Media streams closed for breaking the protocol (media before start, a second start, another stream).",
+            "Streams and browser calls closed for breaking the protocol (media before start, a second start, ...).",
             self._counters.protocol_closes,
         )
 

@@ -53,6 +53,7 @@
     $("handoffs").replaceChildren();
     $("desk").hidden = true;
     $("logout").hidden = true;
+    $("call-link").hidden = true;
     $("login").hidden = false;
     setStatus("");
     const error = $("login-error");
@@ -66,6 +67,7 @@
     $("login-error").hidden = true;
     $("desk").hidden = false;
     $("logout").hidden = false;
+    $("call-link").hidden = false;
     renderRows();
     renderEmpty();
     if (ticker === null) ticker = setInterval(renderDurations, 1000);
@@ -271,6 +273,11 @@
       return;
     }
     input.value = "";
+    // Sent here from the call page without a session: back to it (the only place `next` may name).
+    if (new URLSearchParams(location.search).get("next") === "call") {
+      location.assign("/desk/call");
+      return;
+    }
     showDesk();
     $("calls-heading").focus();
     connect();

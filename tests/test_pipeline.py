@@ -470,3 +470,52 @@ def test_caller_audio_at_16_khz_is_transcribed_and_answered_as_over_the_phone(re
     answer = [played for played in output.played if played.mark.startswith("2.")]
     assert answer and all(played.audio.size > 0 for played in answer)
     assert record.processing_ms is not None
+
+
+class SynthesizerFailingOn(FakeSynthesizer):
+    """Fails for one text, as a synthesis that breaks mid-call would."""
+
+    def __init__(self, failing_text: str) -> None:
+        super().__init__([])
+        self.failing_text = failing_text
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        if text == self.failing_text:
+            raise RuntimeError("synthesis failed")
+        yield from super().synthesize(text)
+
+
+def test_after_a_fault_the_stream_is_handed_over_only_once_the_apology_was_heard(engine_en) -> None:
+    # Closing the stream while the apology is still queued at the transport would cut it off: the caller would be
+    # left in silence, which a fault must never do.
+    opening_hours = engine_en.catalogue.intents["opening_hours"].reply
+    voice = services(engine_en, FakeRecognizer(["-"]), SynthesizerFailingOn(opening_hours))
+    voice.speech.preload([engine_en.catalogue.replies.technical_problem])
+    output = RecordingOutput([])
+    handed_over_before_the_mark: list[bool] = []
+
+    async def call() -> None:
+        pipeline = CallPipeline(voice, output)
+        await pipeline.start()
+        pipeline.feed_dtmf("7")  # opening hours: not cached, and its synthesis fails
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if any(played.mark.startswith("failure.") for played in output.played):
+                break
+        await asyncio.sleep(0.2)
+        handed_over_before_the_mark.append(output.handed_over_at is not None)
+        (apology,) = [played for played in output.played if played.mark.startswith("failure.")]
+        pipeline.marked(apology.mark)  # the transport reports the apology played
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if output.handed_over_at is not None:
+                break
+        await pipeline.close()
+
+    asyncio.run(call())
+    voice.workers.shutdown()
+
+    assert handed_over_before_the_mark == [False]
+    assert output.handed_over_at is not None
+    (failure,) = [record for record in output.records if record.decision.rule == "technical_failure"]
+    assert failure.decision.reply == engine_en.catalogue.replies.technical_problem

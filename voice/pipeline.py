@@ -516,13 +516,19 @@ class CallPipeline:
             # Drop what the caller has not heard yet (the greeting, spoken by `start`, stops at its next sentence).
             await self._output.interrupt()
         decision = self._apology_decision(HAND_OVER_NOW_RULE, why, "the automated agent had to stop")
-        self._apology = (f"handover.{self._mark_counter + 1}", asyncio.Event())
+        await self._apologise_and_hand_over(decision, "handover")
+
+    async def _apologise_and_hand_over(self, decision: Decision, mark_prefix: str) -> None:
+        """Play the apology from memory, wait until the transport says it was heard (at most its length and a grace
+        period: closing the stream earlier would cut it off), then hand the call over as `decision` says."""
+        self._apology = (f"{mark_prefix}.{self._mark_counter + 1}", asyncio.Event())
         try:
             played_s = await self._play_apology(decision, self._apology[0])
             if played_s is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._apology[1].wait(), timeout=played_s + _HANDOVER_GRACE_S)
         finally:
+            self._handed_over = True
             await self._output.hand_over(decision)
 
     def _apology_decision(self, rule: str, why: str, transfer_reason: str) -> Decision:
@@ -560,8 +566,4 @@ class CallPipeline:
         self.failure = why
         self._final = True
         decision = self._apology_decision("technical_failure", why, "technical problem in the automated agent")
-        try:
-            await self._play_apology(decision, f"failure.{self._mark_counter + 1}")
-        finally:
-            self._handed_over = True
-            await self._output.hand_over(decision)
+        await self._apologise_and_hand_over(decision, "failure")

@@ -347,15 +347,19 @@ class CallPipeline:
         self._handed_over = True
         if self._speculation is not None:
             self._speculation.close()
+        await self._cancel_tasks()
+        # The call's audio (~2.5 MB for 40 s) goes now: the pipeline and its session refer to each other, so the
+        # objects themselves wait for Python's cyclic garbage collector, which may not run for many calls.
+        self._history = _AudioHistory(_HISTORY_MS)
+
+    async def _cancel_tasks(self) -> None:
+        """Cancel the call's turn task and background sends, and wait until they have stopped."""
         tasks = [*self._background, *([self._worker] if self._worker is not None else [])]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        # The call's audio (~2.5 MB for 40 s) goes now: the pipeline and its session refer to each other, so the
-        # objects themselves wait for Python's cyclic garbage collector, which may not run for many calls.
-        self._history = _AudioHistory(_HISTORY_MS)
 
     # --- the call's single worker task ---------------------------------------------------------------------------
 
@@ -505,12 +509,7 @@ class CallPipeline:
             return
         self._handed_over = True  # from here on no input is answered
         log.warning("handing the call over now: %s", why, extra={"call": self._call_id})
-        tasks = [*self._background, *([self._worker] if self._worker is not None else [])]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._cancel_tasks()
         speaking, self._speaking = self._speaking, None
         if speaking is not None:
             # Drop what the caller has not heard yet (the greeting, spoken by `start`, stops at its next sentence).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,13 @@ def play_until_closed(ws, messages: list[dict] | None = None) -> list[str]:
 def speech_frames(clip: str = "harvard_birch_canoe.wav") -> list[bytes]:
     samples, rate = read_wav(REAL_SPEECH_AUDIO / clip)
     return pcm_to_twilio_frames(samples[: rate * 3], rate)
+
+
+# --- what a database holds ------------------------------------------------------------------------------------
+
+
+def sqlite_rows(database: Path) -> list[str]:
+    """Every row of every table of an SQLite file, one text each: for scans that nothing private is stored."""
+    with sqlite3.connect(database) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return [repr(row) for table in tables for row in connection.execute(f"SELECT * FROM {table}")]

@@ -274,9 +274,9 @@ ADMIN_ONLY = {403: {"description": "needs the admin role (VOICE_AGENT_ADMIN_TOKE
 async def export_call(
     call_sid: str,
     request: Request,
+    who: Annotated[Principal, _admin_doing(AuditAction.EXPORT)],  # first: refused before anything else is asked
     state: StateDep,
     running: RunningDep,
-    who: Annotated[Principal, _admin_doing(AuditAction.EXPORT)],
 ) -> dict[str, Any]:
     """The whole stored record of one call for an auditor, with its retention (``voice-agent export`` does the same)."""
     record = await _record(running, call_sid)
@@ -339,9 +339,9 @@ class ForgetCaller(BaseModel):
 async def forget_caller(
     body: ForgetCaller,
     request: Request,
+    who: Annotated[Principal, _admin_doing(AuditAction.FORGET_CALLER)],
     state: StateDep,
     running: RunningDep,
-    who: Annotated[Principal, _admin_doing(AuditAction.FORGET_CALLER)],
 ) -> Deleted:
     """Delete every stored call and call-back request of one caller, found by the keyed hash of their number."""
     key = running.pseudonyms.of(body.number, body.region)

@@ -304,7 +304,8 @@ def require_role(role: Role) -> Callable[..., Awaitable[Role]]:
     """As `require_principal`, returning only the role: ``dependencies=[Depends(require_role(Role.AGENT))]``."""
     principal_of = require_principal(role)
 
-    async def dependency(principal: Annotated[Principal, Depends(principal_of)]) -> Role:
+    # A default, not Annotated[...]: with postponed annotations FastAPI could not resolve a local name.
+    async def dependency(principal: Principal = Depends(principal_of)) -> Role:  # noqa: B008
         return principal.role
 
     return dependency

@@ -296,7 +296,7 @@ def _audit(args: argparse.Namespace) -> int:
     store = _open_store(load_settings())
     try:
         since = datetime.now(UTC) - timedelta(days=args.days) if args.days is not None else None
-        events = AuditTrail(store).events(since)
+        events = AuditTrail(store).events(since, limit=None)
     finally:
         store.close()
     lines = "".join(event.model_dump_json() + "\n" for event in events)

@@ -19,7 +19,7 @@ from telephony.storage.store import CallStore, _iso
 from telephony.storage.tables import AuditRow
 
 MAX_EVENTS = 10_000
-"""Events returned at most by one read (the most recent)."""
+"""Events returned at most by one API read (the most recent); the command line reads them all."""
 
 
 class AuditAction(StrEnum):
@@ -95,9 +95,10 @@ class AuditTrail:
                 )
             )
 
-    def events(self, since: datetime | None = None, limit: int = MAX_EVENTS) -> list[AuditEvent]:
-        """The events from `since` on (default: all kept), oldest first; at most `limit`, the most recent."""
-        query = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(min(limit, MAX_EVENTS))
+    def events(self, since: datetime | None = None, limit: int | None = MAX_EVENTS) -> list[AuditEvent]:
+        """The events from `since` on (default: all kept), oldest first; at most `limit` (None: no limit), the most
+        recent."""
+        query = select(AuditRow).order_by(AuditRow.at.desc(), AuditRow.id.desc()).limit(limit)
         if since is not None:
             query = query.where(AuditRow.at >= since)
         with self._store.transaction() as session:

@@ -186,3 +186,34 @@ def test_accounts_hash_their_passwords_and_check_them(store):  # noqa: F811
     ):
         with pytest.raises(AccountError):
             bad()
+
+
+def test_the_daily_purge_deletes_old_audit_events_and_records_what_it_deleted(store, queue, engine_en):  # noqa: F811
+    import asyncio
+
+    from telephony.call_record import call_record
+    from telephony.storage.retention import RETENTION_ACTOR, purge_daily
+
+    trail = AuditTrail(store)
+    trail.record("alice", AuditAction.REVEAL_NUMBER, "CA-old", at=datetime.now(UTC) - timedelta(days=400))
+    trail.record("alice", AuditAction.REVEAL_NUMBER, "CA-recent")
+    old = make_call(engine_en, "CA-aged")
+    old.started_at -= 45 * 86400
+    old.ended_at = old.started_at + 1
+    store.save(call_record(old))
+    _request(queue, "CA-aged", now=datetime.now(UTC) - timedelta(days=45))
+
+    async def one_round() -> None:
+        task = asyncio.create_task(purge_daily(store, 30, interval_s=3600, audit=trail, audit_days=365))
+        for _ in range(200):
+            if store.get("CA-aged") is None and len(trail.events()) == 2:
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(one_round())
+    assert queue.requests(include_done=True) == []
+    assert [(e.actor, e.action, e.target, e.detail) for e in trail.events()] == [
+        ("alice", "reveal_number", "CA-recent", None),
+        (RETENTION_ACTOR, "purge", None, {"deleted_calls": 1, "older_than_days": 30}),
+    ]

@@ -20,7 +20,8 @@ from telephony.roles import Role
 from telephony.storage.store import CallStore, _iso
 from telephony.storage.tables import DeskUserRow
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MAX_NAME_CHARS = 64
+NAME_PATTERN = re.compile(rf"^[a-z0-9][a-z0-9._-]{{0,{MAX_NAME_CHARS - 1}}}$")
 """Account names: lower-case letters, digits, dot, dash, underscore; they appear as such in the audit trail."""
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024
@@ -130,7 +131,7 @@ class DeskAccounts:
 
     def verify(self, name: str, password: str) -> Account | None:
         """The account if `password` is its password, else None (blocking and deliberately slow: from a thread)."""
-        if len(password) > MAX_PASSWORD_CHARS or len(name) > 64:
+        if len(password) > MAX_PASSWORD_CHARS or len(name) > MAX_NAME_CHARS:
             return None
         with self._store.transaction() as session:
             row = session.get(DeskUserRow, name)

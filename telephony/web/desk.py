@@ -23,6 +23,7 @@ import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
+from telephony.storage.accounts import MAX_NAME_CHARS
 from telephony.storage.audit import AuditAction, AuditOutcome
 from telephony.web.audit import record_audit
 from telephony.web.auth import SESSION_COOKIE, Principal, authenticator_of, desk_session_role
@@ -107,7 +108,9 @@ async def _login_fields(request: Request) -> dict[str, str]:
     fields = {key: given.get(key, "") for key in ("name", "password", "token")}
     if not all(isinstance(value, str) for value in fields.values()):
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="expected name, password and token as strings")
-    return {"name": fields["name"].strip().lower(), "password": fields["password"], "token": fields["token"].strip()}
+    # Cut to one more than the longest account name: still refused, and the throttle's keys stay small.
+    name = fields["name"].strip().lower()[: MAX_NAME_CHARS + 1]
+    return {"name": name, "password": fields["password"], "token": fields["token"].strip()}
 
 
 def _secure(request: Request) -> bool:

@@ -57,7 +57,7 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
     with FakeTwilio(recordings={RECORDING: one_second_wav()}, credentials=(ACCOUNT_SID, TWILIO_TOKEN)) as twilio:
         fetcher = RecordingFetcher(ACCOUNT_SID, TWILIO_TOKEN, api_base_url=twilio.url)
         app = create_app(load_settings(), services=voice_services, recordings=fetcher)
-        with LoopbackServer(app) as server, sync_playwright() as playwright:
+        with LoopbackServer(app) as server:
             state = app.state.voice
             for name, (role, password) in ACCOUNTS.items():
                 state.accounts.add(name, role, password)
@@ -79,67 +79,69 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
                 recorded = {**other, "RecordingSid": RECORDING, "RecordingDuration": "1"}
                 assert twilio_side.post("/twilio/message-recorded", data=recorded).status_code == 200
 
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
-            try:
-                page = browser.new_page()
-                page.set_default_timeout(15_000)
-                page.goto(f"{server.base_url}/desk")
-                page.get_by_label("Name").fill("alice")
-                page.get_by_label("Password").fill(ACCOUNTS["alice"][1])
-                page.get_by_role("button", name="Log in").click()
-                expect(page.get_by_role("heading", name="Call-backs")).to_be_visible()
+            # Playwright's sync API runs an event loop of its own: the replay (asyncio.run) comes first.
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
+                try:
+                    page = browser.new_page()
+                    page.set_default_timeout(15_000)
+                    page.goto(f"{server.base_url}/desk")
+                    page.get_by_label("Name").fill("alice")
+                    page.get_by_label("Password").fill(ACCOUNTS["alice"][1])
+                    page.get_by_role("button", name="Log in").click()
+                    expect(page.get_by_role("heading", name="Call-backs")).to_be_visible()
 
-                # The queue: masked caller, why (the handoff's topic and reason), when; the longest waiting first.
-                rows = page.locator("#callback-rows tr")
-                expect(rows).to_have_count(2)
-                request = rows.nth(0)
-                expect(request.locator(".caller")).to_have_text("*********78")
-                expect(request.locator(".about")).to_have_text(
-                    "speak to person, for billing: the caller asked for a person"
-                )
-                expect(request.locator(".voicemail")).to_have_text("none")
-                assert "612345" not in page.content()
+                    # The queue: masked caller, why (the handoff's topic and reason), when; the longest waiting first.
+                    rows = page.locator("#callback-rows tr")
+                    expect(rows).to_have_count(2)
+                    request = rows.nth(0)
+                    expect(request.locator(".caller")).to_have_text("*********78")
+                    expect(request.locator(".about")).to_have_text(
+                        "speak to person, for billing: the caller asked for a person"
+                    )
+                    expect(request.locator(".voicemail")).to_have_text("none")
+                    assert "612345" not in page.content()
 
-                # Reveal: the number is shown, and the audit trail names the account.
-                request.get_by_role("button", name="Reveal number of *********78").click()
-                expect(request.locator(".caller")).to_have_text(CALLER)
-                reveals = [e for e in state.audit.events() if e.action == "reveal_number"]
-                assert [(e.actor, e.target, e.outcome) for e in reveals] == [("alice", call_sid, "ok")]
+                    # Reveal: the number is shown, and the audit trail names the account.
+                    request.get_by_role("button", name="Reveal number of *********78").click()
+                    expect(request.locator(".caller")).to_have_text(CALLER)
+                    reveals = [e for e in state.audit.events() if e.action == "reveal_number"]
+                    assert [(e.actor, e.target, e.outcome) for e in reveals] == [("alice", call_sid, "ok")]
 
-                # The voicemail plays through the server, which fetched it from Twilio with the account's token.
-                voicemail = rows.nth(1)
-                voicemail.get_by_role("button", name="Play voicemail").click()
-                audio = voicemail.locator("audio")
-                expect(audio).to_have_count(1)
-                page.wait_for_function("document.querySelector('#callback-rows audio').readyState >= 1")
-                assert 0.9 < audio.evaluate("node => node.duration") < 1.1
-                assert twilio.requests[-1]["path"].endswith(f"/Recordings/{RECORDING}.wav")
+                    # The voicemail plays through the server, which fetched it from Twilio with the account's token.
+                    voicemail = rows.nth(1)
+                    voicemail.get_by_role("button", name="Play voicemail").click()
+                    audio = voicemail.locator("audio")
+                    expect(audio).to_have_count(1)
+                    page.wait_for_function("document.querySelector('#callback-rows audio').readyState >= 1")
+                    assert 0.9 < audio.evaluate("node => node.duration") < 1.1
+                    assert twilio.requests[-1]["path"].endswith(f"/Recordings/{RECORDING}.wav")
 
-                # Done: the request leaves the queue, its number is deleted.
-                request.get_by_role("button", name="Done: called back *********78").click()
-                expect(rows).to_have_count(1)
-                assert state.callbacks.number(call_sid) is None
+                    # Done: the request leaves the queue, its number is deleted.
+                    request.get_by_role("button", name="Done: called back *********78").click()
+                    expect(rows).to_have_count(1)
+                    assert state.callbacks.number(call_sid) is None
 
-                # The agent may not export or delete the call.
-                export_url = f"{server.base_url}/api/calls/{call_sid}/export"
-                call_url = f"{server.base_url}/api/calls/{call_sid}"
-                assert page.request.get(export_url).status == 403
-                assert page.request.delete(call_url).status == 403
+                    # The agent may not export or delete the call.
+                    export_url = f"{server.base_url}/api/calls/{call_sid}/export"
+                    call_url = f"{server.base_url}/api/calls/{call_sid}"
+                    assert page.request.get(export_url).status == 403
+                    assert page.request.delete(call_url).status == 403
 
-                # An admin may.
-                page.get_by_role("button", name="Log out").click()
-                page.get_by_label("Name").fill("root")
-                page.get_by_label("Password").fill(ACCOUNTS["root"][1])
-                page.get_by_role("button", name="Log in").click()
-                expect(page.get_by_role("heading", name="Call-backs")).to_be_visible()
-                exported = page.request.get(export_url)
-                assert exported.status == 200 and exported.json()["record"]["callback_requested"] is True
-                assert page.request.delete(call_url).json() == {"deleted": 1}
-                assert page.request.get(call_url).status == 404
-                audit = page.request.get(f"{server.base_url}/api/audit").json()
-                page.screenshot(path=str(tmp_path / "callbacks.png"), full_page=True)
-            finally:
-                browser.close()
+                    # An admin may.
+                    page.get_by_role("button", name="Log out").click()
+                    page.get_by_label("Name").fill("root")
+                    page.get_by_label("Password").fill(ACCOUNTS["root"][1])
+                    page.get_by_role("button", name="Log in").click()
+                    expect(page.get_by_role("heading", name="Call-backs")).to_be_visible()
+                    exported = page.request.get(export_url)
+                    assert exported.status == 200 and exported.json()["record"]["callback_requested"] is True
+                    assert page.request.delete(call_url).json() == {"deleted": 1}
+                    assert page.request.get(call_url).status == 404
+                    audit = page.request.get(f"{server.base_url}/api/audit").json()
+                    page.screenshot(path=str(tmp_path / "callbacks.png"), full_page=True)
+                finally:
+                    browser.close()
         state.store.close()
 
     trail = [(e["actor"], e["action"], e["target"], e["outcome"]) for e in audit]

@@ -22,15 +22,20 @@ from telephony.calls import CallRegistry
 from telephony.session import StreamCounters
 from telephony.settings import Settings, load_settings
 from telephony.state import AppState, CallRecords, Running
+from telephony.storage.accounts import DeskAccounts
+from telephony.storage.audit import AuditTrail
+from telephony.storage.callbacks import CallbackQueue
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.retention import purge_daily
 from telephony.storage.store import CallStore
+from telephony.storage.vault import NumberVault
 from telephony.storage.writer import RecordWriter
 from telephony.twilio import webhooks
 from telephony.twilio.deployment import load_transfer_targets
+from telephony.twilio.recordings import RecordingFetcher
 from telephony.twilio.transfer import CallRedirector, Transfers
 from telephony.voice_services import load_voice_services
-from telephony.web import api, desk, health, metrics
+from telephony.web import api, audit, callbacks, desk, health, metrics
 from telephony.web.auth import Authenticator
 from telephony.web.metrics import CallMetrics
 from voice.pipeline import VoiceServices
@@ -44,6 +49,7 @@ def create_app(
     settings: Settings | None = None,
     services: VoiceServices | None = None,
     redirector: CallRedirector | None = None,
+    recordings: RecordingFetcher | None = None,
 ) -> FastAPI:
     """Build the application; configuration and catalogue are validated here, models load in the lifespan.
 
@@ -53,6 +59,7 @@ def create_app(
             tests and the in-process replay share one set this way.
         redirector: in rest_redirect mode, the REST client to use instead of one for Twilio's API built from the
             settings; tests point one at a fake Twilio on 127.0.0.1.
+        recordings: the voicemail fetcher to use instead of one for Twilio's API built from the settings (tests).
 
     Raises:
         voice.prompts.PromptError, telephony.twilio.deployment.DeploymentError: naming the file and the entry at fault.
@@ -63,6 +70,7 @@ def create_app(
     catalogue = load_catalogue(settings.prompts_dir, settings.language)
     targets = dict(load_transfer_targets(settings.deployment_file, catalogue.departments))
     registry, counters = CallRegistry(), StreamCounters()
+    store = CallStore.from_settings(settings)
     state = AppState(
         settings=settings,
         catalogue=catalogue,
@@ -70,9 +78,13 @@ def create_app(
         registry=registry,
         counters=counters,
         transfers=Transfers.from_settings(settings, targets, catalogue, redirector),
-        store=CallStore.from_settings(settings),
+        store=store,
         admission=Admission(registry, settings.max_calls),
         metrics=CallMetrics(registry, counters),
+        callbacks=CallbackQueue(store, NumberVault.from_settings(settings)),
+        accounts=DeskAccounts(store),
+        audit=AuditTrail(store),
+        recordings=recordings or RecordingFetcher.from_settings(settings),
     )
 
     docs = settings.api_docs  # off by default: the schema lists the admin routes, the pages load a CDN's scripts
@@ -84,10 +96,13 @@ def create_app(
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.voice = state
-    # The call API and the agent desk; closed (401) unless VOICE_AGENT_AGENT_TOKEN or _ADMIN_TOKEN is set.
-    app.state.auth = Authenticator.from_settings(settings)
+    # The call API, the call-back queue, the audit trail and the agent desk; closed (401) until a token is set or a
+    # desk account is added.
+    app.state.auth = Authenticator.from_settings(settings, state.accounts)
     app.state.event_streams = api.EventStreams()
     app.include_router(api.router)
+    app.include_router(callbacks.router)
+    app.include_router(audit.router)
     app.include_router(desk.router)
     # GET /metrics: open unless VOICE_AGENT_METRICS_TOKEN is set (counts and timings only, no personal data).
     app.include_router(metrics.router)
@@ -114,7 +129,10 @@ async def _lifespan(app: FastAPI, state: AppState, services: VoiceServices | Non
     pseudonyms = CallerPseudonyms.from_settings(settings)
     writer = RecordWriter(store, state.registry, pseudonyms)
     writer.start()
-    retention = asyncio.create_task(purge_daily(store, settings.retention_days), name="retention")
+    retention = asyncio.create_task(
+        purge_daily(store, settings.retention_days, audit=state.audit, audit_days=settings.audit_retention_days),
+        name="retention",
+    )
     log.info("call records in %s, kept %d days", store.url, settings.retention_days)
     try:
         loaded = await asyncio.to_thread(_load_models, settings, state.catalogue, services)

@@ -1,4 +1,5 @@
-"""The ``voice-agent`` command: ``serve``, ``replay``, ``chat``, ``lint-prompts``, and ``purge`` and ``export``."""
+"""The ``voice-agent`` command: ``serve``, ``replay``, ``chat``, ``lint-prompts``, ``purge`` and ``export``, and the
+desk accounts (``users``) and the audit trail (``audit``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from telephony.settings import Settings, SettingsError, load_settings
+from telephony.storage.accounts import AccountError
 from telephony.storage.store import StorageError
 from telephony.twilio.deployment import DeploymentError
 from voice.dialogue import DialogueEngine
@@ -180,14 +182,21 @@ def _open_store(settings: Settings) -> CallStore:
 
 
 def _purge(args: argparse.Namespace) -> int:
+    from telephony.storage.audit import AuditAction, AuditOutcome, AuditTrail, cli_actor
     from telephony.storage.pseudonyms import CallerPseudonyms
-    from telephony.storage.retention import purge_older_than
+    from telephony.storage.retention import purge_audit_older_than, purge_older_than
 
     settings = load_settings()
     store = _open_store(settings)
+    audit, actor = AuditTrail(store), cli_actor()
     try:
         if args.call:
-            deleted = sum(store.delete_call(call_sid) for call_sid in args.call)
+            deleted = 0
+            for call_sid in args.call:
+                found = store.delete_call(call_sid)
+                deleted += found
+                outcome = AuditOutcome.OK if found else AuditOutcome.NOT_FOUND
+                audit.record(actor, AuditAction.DELETE_CALL, call_sid, outcome=outcome)
             what = f"{deleted} of {len(args.call)} named calls"
         elif args.caller:
             pseudonym = CallerPseudonyms.from_settings(settings).of(args.caller, args.region)
@@ -195,10 +204,13 @@ def _purge(args: argparse.Namespace) -> int:
                 print(f"voice-agent purge: not a phone number: {args.caller!r}", file=sys.stderr)
                 return 2
             deleted = store.delete_caller(pseudonym)
+            audit.record(actor, AuditAction.FORGET_CALLER, detail={"deleted_calls": deleted})
             what = f"{deleted} calls of that caller"
         else:
             days = args.older_than if args.older_than is not None else settings.retention_days
             deleted = purge_older_than(store, days)
+            audit.record(actor, AuditAction.PURGE, detail={"deleted_calls": deleted, "older_than_days": days})
+            purge_audit_older_than(audit, settings.audit_retention_days)
             what = f"{deleted} calls that ended more than {days:g} days ago"
     finally:
         store.close()
@@ -207,12 +219,15 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from telephony.storage.audit import AuditAction, AuditOutcome, AuditTrail, cli_actor
     from telephony.storage.export import export_document
 
     settings = load_settings()
     store = _open_store(settings)
     try:
         record = store.get(args.call_sid)
+        outcome = AuditOutcome.OK if record is not None else AuditOutcome.NOT_FOUND
+        AuditTrail(store).record(cli_actor(), AuditAction.EXPORT, args.call_sid, outcome=outcome)
     finally:
         store.close()
     if record is None:
@@ -224,6 +239,72 @@ def _export(args: argparse.Namespace) -> int:
     else:
         args.output.write_text(text + "\n", encoding="utf-8")
         print(f"exported {args.call_sid} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _new_password(args: argparse.Namespace) -> str:
+    """The password from stdin (``--password-stdin``, for scripts) or typed twice at a terminal."""
+    import getpass
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise AccountError("the two passwords differ")
+    return first
+
+
+def _users(args: argparse.Namespace) -> int:
+    from telephony.roles import Role
+    from telephony.storage.accounts import DeskAccounts
+    from telephony.storage.audit import AuditAction, AuditTrail, cli_actor
+
+    store = _open_store(load_settings())
+    accounts, audit, actor = DeskAccounts(store), AuditTrail(store), cli_actor()
+    try:
+        if args.action == "list":
+            for account in accounts.all():
+                print(f"{account.name}\t{account.role.value}\tsince {account.created_at}")
+            return 0
+        if args.action == "add":
+            account = accounts.add(args.name, Role(args.role), _new_password(args))
+            audit.record(actor, AuditAction.ACCOUNT_ADDED, account.name, detail={"role": account.role.value})
+            print(f"added {account.role.value} account {account.name!r}", file=sys.stderr)
+        elif args.action == "set-password":
+            accounts.set_password(args.name, _new_password(args))
+            audit.record(actor, AuditAction.PASSWORD_SET, args.name)
+            print(f"password of {args.name!r} set; its desk sessions have ended", file=sys.stderr)
+        elif args.action == "remove":
+            if not accounts.remove(args.name):
+                print(f"voice-agent users: no account {args.name!r}", file=sys.stderr)
+                return 1
+            audit.record(actor, AuditAction.ACCOUNT_REMOVED, args.name)
+            print(f"removed account {args.name!r}; its desk sessions have ended", file=sys.stderr)
+        return 0
+    except AccountError as error:
+        print(f"voice-agent users: {error}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from telephony.storage.audit import AuditTrail
+
+    store = _open_store(load_settings())
+    try:
+        since = datetime.now(UTC) - timedelta(days=args.days) if args.days is not None else None
+        events = AuditTrail(store).events(since, limit=None)
+    finally:
+        store.close()
+    lines = "".join(event.model_dump_json() + "\n" for event in events)
+    if args.output is None:
+        sys.stdout.write(lines)
+    else:
+        args.output.write_text(lines, encoding="utf-8")
+        print(f"wrote {len(events)} audit events to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -372,6 +453,37 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("call_sid", metavar="CALL_SID")
     export.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     export.set_defaults(run=_export)
+
+    users = commands.add_parser(
+        "users",
+        help="named desk accounts (agent or admin) that people log in with",
+        description="Desk accounts in the call-record database; passwords are stored as argon2id hashes. Machines "
+        "keep using VOICE_AGENT_AGENT_TOKEN and VOICE_AGENT_ADMIN_TOKEN. Every change is in the audit trail.",
+    )
+    actions = users.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="the accounts and their roles")
+    add = actions.add_parser("add", help="create an account (asks for its password)")
+    add.add_argument("name", help="lower-case letters, digits, '.', '-' or '_'")
+    add.add_argument("--role", choices=["agent", "admin"], default="agent", help="default: agent")
+    set_password = actions.add_parser("set-password", help="replace an account's password; it is logged out")
+    set_password.add_argument("name")
+    for command in (add, set_password):
+        command.add_argument(
+            "--password-stdin", action="store_true", help="read the password from the first line of stdin (scripts)"
+        )
+    remove = actions.add_parser("remove", help="delete an account; it is logged out")
+    remove.add_argument("name")
+    users.set_defaults(run=_users)
+
+    audit = commands.add_parser(
+        "audit",
+        help="print the audit trail as JSON lines: reveals, voicemails, exports, deletions, purges, logins",
+        description="Who did what to callers' data and to access, oldest first, one JSON object per line. Kept for "
+        "VOICE_AGENT_AUDIT_RETENTION_DAYS (365).",
+    )
+    audit.add_argument("--days", type=_positive_days, metavar="DAYS", help="only the last DAYS days")
+    audit.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    audit.set_defaults(run=_audit)
     return parser
 
 

@@ -53,6 +53,7 @@ _SECRET_VARIABLES = {
     "VOICE_AGENT_CALLER_KEY",
     "VOICE_AGENT_DATABASE_URL",
     "VOICE_AGENT_METRICS_TOKEN",
+    "VOICE_AGENT_NUMBER_KEY",
 }
 
 
@@ -223,6 +224,12 @@ class Settings(VoiceTuning, BaseSettings):
     caller_key: SecretStr | None = None
     """Secret for the keyed hash that finds one caller's calls without storing their number; default: a random key
     kept in the data directory (give every instance the same key when several share a database)."""
+    number_key: SecretStr | None = None
+    """Fernet key (urlsafe base64 of 32 bytes) that encrypts the numbers of callers waiting for a call-back; default:
+    a random key kept in the data directory (give every instance the same key when several share a database). Make
+    one with python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'."""
+    audit_retention_days: int = Field(default=365, ge=1, le=3650)
+    """Audit events (reveals, exports, deletions, purges, logins) older than this are deleted by the daily purge."""
     public_url: str | None = None
     """The server's public base URL (https://...), for TwiML and signature checks; else taken from each request."""
     twilio_auth_token: SecretStr | None = Field(

@@ -21,10 +21,14 @@ from telephony.calls import CallRegistry, CallState
 from telephony.drain import Drain
 from telephony.session import StreamCounters
 from telephony.settings import Settings
+from telephony.storage.accounts import DeskAccounts
+from telephony.storage.audit import AuditTrail
+from telephony.storage.callbacks import CallbackQueue
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
 from telephony.twilio.deployment import TransferTarget
+from telephony.twilio.recordings import RecordingFetcher
 from telephony.twilio.transfer import Transfers
 from telephony.web.metrics import CallMetrics
 from voice.pipeline import VoiceServices
@@ -49,6 +53,14 @@ class AppState:
     admission: Admission
     """Whether a new call is taken (VOICE_AGENT_MAX_CALLS)."""
     metrics: CallMetrics
+    callbacks: CallbackQueue
+    """Callers waiting for a call-back, their numbers encrypted (in the store's database)."""
+    accounts: DeskAccounts
+    """The named desk accounts."""
+    audit: AuditTrail
+    """Who did what to callers' data and to access."""
+    recordings: RecordingFetcher | None
+    """Voicemails from Twilio's API; None without TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."""
     drain: Drain = field(default_factory=Drain)
     """Whether the server is draining before a stop, and the live calls' pipelines."""
 

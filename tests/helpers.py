@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
+import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from fastapi import FastAPI
@@ -135,3 +140,103 @@ def play_until_closed(ws, messages: list[dict] | None = None) -> list[str]:
 def speech_frames(clip: str = "harvard_birch_canoe.wav") -> list[bytes]:
     samples, rate = read_wav(REAL_SPEECH_AUDIO / clip)
     return pcm_to_twilio_frames(samples[: rate * 3], rate)
+
+
+# --- what a database holds ------------------------------------------------------------------------------------
+
+
+def sqlite_rows(database: Path) -> list[str]:
+    """Every row of every table of an SQLite file, one text each: for scans that nothing private is stored."""
+    with sqlite3.connect(database) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return [repr(row) for table in tables for row in connection.execute(f"SELECT * FROM {table}")]
+
+
+# --- a fake Twilio REST API on 127.0.0.1 ------------------------------------------------------------------------
+
+
+class FakeTwilio:
+    """Twilio's REST API as far as ``calls(sid).update`` and fetching a recording (``GET .../Recordings/RE....wav``)
+    go: records every request and answers it.
+
+    Serves on 127.0.0.1 in a daemon thread; stops when the `with` block ends, or by itself after `lifetime_s`.
+
+    Args:
+        recordings: recording SID -> WAV bytes, served to requests with `credentials` (HTTP basic auth).
+    """
+
+    def __init__(
+        self,
+        status: int = 200,
+        lifetime_s: float = 60.0,
+        recordings: dict[str, bytes] | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.requests: list[dict] = []
+        fake = self
+        served = recordings or {}
+        expected_auth = "Basic " + base64.b64encode(":".join(credentials).encode()).decode() if credentials else None
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake.requests.append(
+                    {"method": self.command, "path": self.path, "authorization": self.headers.get("Authorization")}
+                )
+                sid = self.path.rsplit("/", 1)[-1].removesuffix(".wav")
+                if expected_auth is None or self.headers.get("Authorization") != expected_auth:
+                    code, data, media_type = 401, b'{"code": 20003}', "application/json"
+                elif sid not in served or "/Recordings/" not in self.path:
+                    code, data, media_type = 404, b'{"code": 20404}', "application/json"
+                else:
+                    code, data, media_type = 200, served[sid], "audio/x-wav"
+                self.send_response(code)
+                self.send_header("Content-Type", media_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+                fake.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "authorization": self.headers.get("Authorization"),
+                        "content_type": self.headers.get("Content-Type"),
+                        "form": parse_qs(body, keep_blank_values=True),
+                    }
+                )
+                if status == 200:
+                    answer = {"sid": self.path.rsplit("/", 1)[-1].removesuffix(".json"), "status": "in-progress"}
+                else:
+                    answer = {"code": 20404, "message": "The requested resource was not found", "status": status}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: object) -> None:  # quiet test output
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.timeout = 5
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
+        self._timer = threading.Timer(lifetime_s, self._server.shutdown)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> FakeTwilio:
+        self._thread.start()
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -165,7 +165,7 @@ def test_desk_login_sets_a_strict_http_only_session_cookie_and_logout_ends_it(cl
     assert SESSION_COOKIE not in client.cookies
 
     login = client.post("/desk/login", data={"token": ADMIN_TOKEN})  # a form works as well as JSON
-    assert login.status_code == 200 and login.json() == {"role": "admin"}
+    assert login.status_code == 200 and login.json() == {"role": "admin", "name": "token:admin"}
     cookie = login.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
     session_id = client.cookies[SESSION_COOKIE]

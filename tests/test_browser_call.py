@@ -18,10 +18,12 @@ from pathlib import Path
 
 from qa.loopback_server import LoopbackServer
 from telephony.calls import CallState
+from telephony.roles import Role
 
 from .helpers import CHROMIUM, CHROMIUM_ARGS, make_app, require_browser
 
 AGENT_TOKEN = "browser-call-agent-token-0123"
+AGENT_NAME, AGENT_PASSWORD = "caller-test", "caller-test-password"
 MICROPHONE = Path(__file__).resolve().parent.parent / "audio_fixtures" / "browser_call_billing_16k.wav"
 # A fake microphone fed from the fixture (looped), granted without a prompt.
 FAKE_MICROPHONE_ARGS = [
@@ -74,6 +76,7 @@ def test_a_browser_call_is_greeted_and_a_spoken_billing_question_gets_the_billin
     greeting_s = sum(len(part) for part in speech.get_or_synthesize(catalogue.replies.greeting)) / speech.sample_rate_hz
 
     with LoopbackServer(app) as server, sync_playwright() as playwright:
+        app.state.voice.accounts.add(AGENT_NAME, Role.AGENT, AGENT_PASSWORD)
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + FAKE_MICROPHONE_ARGS, timeout=30_000
         )
@@ -86,7 +89,8 @@ def test_a_browser_call_is_greeted_and_a_spoken_billing_question_gets_the_billin
             # The call page is for desk users: without a session it is the desk's login, which leads back to it.
             page.goto(f"{server.base_url}/desk/call")
             expect(page).to_have_url(f"{server.base_url}/desk?next=call")
-            page.get_by_label("Access token").fill(AGENT_TOKEN)
+            page.get_by_label("Name").fill(AGENT_NAME)
+            page.get_by_label("Password").fill(AGENT_PASSWORD)
             page.get_by_role("button", name="Log in").click()
             expect(page).to_have_url(f"{server.base_url}/desk/call")
             expect(page.get_by_role("heading", name="Call the agent")).to_be_visible()

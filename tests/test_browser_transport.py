@@ -119,9 +119,10 @@ def _scripted_pipeline(monkeypatch):
 
 
 def make_client(ready: bool = True, log_in: bool = True, **settings) -> TestClient:
-    """A client of the real app without its lifespan (no database, no models): `Running` holds only what the browser
-    call uses, and the scripted pipeline replaces the voice pipeline."""
+    """A client of the real app without its lifespan (no models): `Running` holds only what the browser call uses,
+    and the scripted pipeline replaces the voice pipeline. The database is made, as the audit trail records logins."""
     app = create_app(load_settings(agent_token=AGENT_TOKEN, **settings))
+    app.state.voice.store.migrate()
     if ready:
         app.state.running = Running(services=None, writer=None, pseudonyms=None, records=None)
     client = TestClient(app)

@@ -8,7 +8,6 @@ import io
 import json
 import logging
 import re
-import sqlite3
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from telephony.cli import main as cli_main
 from telephony.logs import JsonLineFormatter
 from telephony.storage.store import DEFAULT_DATABASE_FILE
 
-from .helpers import app_client
+from .helpers import app_client, sqlite_rows
 from .test_api import ADMIN_TOKEN, AGENT_TOKEN, CALLER, bearer, press_zero_call
 
 REPO = Path(__file__).resolve().parent.parent
@@ -187,12 +186,6 @@ def log_lines():
         root.setLevel(level)
 
 
-def _database_rows(database: Path) -> list[str]:
-    with sqlite3.connect(database) as connection:
-        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return [repr(row) for table in tables for row in connection.execute(f"SELECT * FROM {table}")]
-
-
 def test_a_card_number_and_an_iban_read_out_on_a_call_are_found_nowhere(voice_services, tmp_path, _data_dir, log_lines):
     result = run_replay([PRIVACY_CALL], tmp_path / "report", services=voice_services, progress=lambda line: None)
     [call] = result.calls
@@ -202,7 +195,7 @@ def test_a_card_number_and_an_iban_read_out_on_a_call_are_found_nowhere(voice_se
     # The in-process replay keeps its records in the report folder; a second app reads them from there.
     database = tmp_path / "report" / REPLAY_DATABASE_FILE
     assert not (_data_dir / DEFAULT_DATABASE_FILE).exists()  # QA's calls stay out of the real callers' records
-    rows = _database_rows(database)
+    rows = sqlite_rows(database)
     with tokened_client(voice_services, database_url=f"sqlite:///{database}") as client:
         admin = bearer(ADMIN_TOKEN)
         responses = [

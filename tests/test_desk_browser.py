@@ -1,9 +1,9 @@
 """The agent desk in a real browser: headless Chromium (Debian's package) driven by Playwright for Python.
 
-The real app is served on 127.0.0.1; the test refuses a wrong token, logs in, replays a fixture call that asks for
-a person (`voice-agent replay --server` against that server) and waits for the handoff card to appear live, without
-a reload. Playwright's own browser download cannot work offline: the browser is /usr/bin/chromium (`.ci/run`
-installs it); never run `playwright install`.
+The real app is served on 127.0.0.1; the test refuses a wrong password, logs in with a desk account, replays a
+fixture call that asks for a person (`voice-agent replay --server` against that server) and waits for the handoff
+card to appear live, without a reload. Playwright's own browser download cannot work offline: the browser is
+/usr/bin/chromium (`.ci/run` installs it); never run `playwright install`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import pytest
 from qa.loopback_server import LoopbackServer
 from qa.replay import run_replay
 from qa.report import ReplayResult
+from telephony.roles import Role
 
 from .helpers import CHROMIUM, CHROMIUM_ARGS, make_app, require_browser
 
 AGENT_TOKEN = "desk-agent-token-0123456789"
 ADMIN_TOKEN = "desk-admin-token-9876543210"
+AGENT_NAME, AGENT_PASSWORD = "desk-agent", "desk-agent-password"
 CALL = Path(__file__).resolve().parent.parent / "audio_fixtures" / "calls" / "billing_then_agent.json"
 CARD_TIMEOUT_MS = 60_000
 """The fixture call asks for a person about 20 s in; the card must appear well within this."""
@@ -30,7 +32,7 @@ CARD_TIMEOUT_MS = 60_000
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def test_desk_refuses_a_wrong_token_then_shows_a_handoff_live(voice_services, tmp_path, monkeypatch):
+def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services, tmp_path, monkeypatch):
     require_browser()
     from playwright.sync_api import expect, sync_playwright
 
@@ -41,24 +43,27 @@ def test_desk_refuses_a_wrong_token_then_shows_a_handoff_live(voice_services, tm
     progress: list[str] = []
 
     with LoopbackServer(app) as server, sync_playwright() as playwright:
+        app.state.voice.accounts.add(AGENT_NAME, Role.AGENT, AGENT_PASSWORD)
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
         try:
             page = browser.new_page()
             page.set_default_timeout(10_000)
             page.goto(f"{server.base_url}/desk")
 
-            # A wrong token is refused: a clear message, no session, no calls on screen.
+            # A wrong password is refused: a clear message, no session, no calls on screen.
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
-            page.get_by_label("Access token").fill("wrong-token-wrong-token")
+            page.get_by_label("Name").fill(AGENT_NAME)
+            page.get_by_label("Password").fill("wrong-password-wrong")
             page.get_by_role("button", name="Log in").click()
-            expect(page.get_by_role("alert")).to_have_text("That token was refused. Check it and try again.")
+            refused = "That name and password were refused. Check them and try again."
+            expect(page.get_by_role("alert")).to_have_text(refused)
             expect(page.locator("#desk")).to_be_hidden()
             expect(page.get_by_role("heading", name="Calls", exact=True)).to_have_count(0)
             assert page.context.cookies() == []
 
-            # The right token (typed and sent with the keyboard): the desk, connected to the live stream.
-            page.get_by_label("Access token").fill(AGENT_TOKEN)
-            page.get_by_label("Access token").press("Enter")
+            # The right password (typed and sent with the keyboard): the desk, connected to the live stream.
+            page.get_by_label("Password").fill(AGENT_PASSWORD)
+            page.get_by_label("Password").press("Enter")
             expect(page.get_by_role("heading", name="Calls", exact=True)).to_be_visible()
             expect(page.get_by_role("heading", name="Log in")).to_be_hidden()
             expect(page.get_by_role("status")).to_have_text("Connected: calls update live.")

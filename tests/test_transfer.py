@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import threading
 import xml.etree.ElementTree as ElementTree
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,7 +26,15 @@ from voice.events import Dtmf, Transcript
 from voice.handoff import Handoff, build_handoff
 from voice.tone import reply_problems
 
-from .helpers import app_client, dtmf_message, make_app, play_until_closed, receive_until_mark, start_message
+from .helpers import (
+    FakeTwilio,
+    app_client,
+    dtmf_message,
+    make_app,
+    play_until_closed,
+    receive_until_mark,
+    start_message,
+)
 
 TOKEN = "test-auth-token"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -275,64 +279,6 @@ def test_the_transfer_webhooks_refuse_a_missing_or_wrong_signature(voice_service
 
 
 # --- the REST redirect, against a fake Twilio on 127.0.0.1 ---------------------------------------------------
-
-
-class FakeTwilio:
-    """Twilio's REST API as far as ``calls(sid).update`` goes: records every request and answers it.
-
-    Serves on 127.0.0.1 in a daemon thread; stops when the `with` block ends, or by itself after `lifetime_s`.
-    """
-
-    def __init__(self, status: int = 200, lifetime_s: float = 60.0) -> None:
-        self.requests: list[dict] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
-                fake.requests.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "authorization": self.headers.get("Authorization"),
-                        "content_type": self.headers.get("Content-Type"),
-                        "form": parse_qs(body, keep_blank_values=True),
-                    }
-                )
-                if status == 200:
-                    answer = {"sid": self.path.rsplit("/", 1)[-1].removesuffix(".json"), "status": "in-progress"}
-                else:
-                    answer = {"code": 20404, "message": "The requested resource was not found", "status": status}
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:  # quiet test output
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.timeout = 5
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True)
-        self._timer = threading.Timer(lifetime_s, self._server.shutdown)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeTwilio:
-        self._thread.start()
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._timer.cancel()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
 import phonenumbers
 
 from telephony.settings import Settings
+from telephony.storage.keyfiles import read_or_create_key
 
 KEY_FILE_NAME = "caller-key"
 """The generated key's file inside the data directory (when ``VOICE_AGENT_CALLER_KEY`` is not set)."""
@@ -53,18 +53,8 @@ class CallerPseudonyms:
         """The configured key, else the one kept in `data_dir` (made on first use, readable by its owner only)."""
         if configured:
             return cls(configured.encode("utf-8"))
-        path = data_dir / KEY_FILE_NAME
-        if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
-            # O_EXCL: two processes starting together must not each write a different key.
-            try:
-                descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(descriptor, "w", encoding="ascii") as file:
-                    file.write(secrets.token_hex(32))
-        return cls(path.read_text(encoding="ascii").strip().encode("ascii"))
+        key = read_or_create_key(data_dir / KEY_FILE_NAME, lambda: secrets.token_hex(32))
+        return cls(key.encode("ascii"))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CallerPseudonyms:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from telephony.call_record import (
 )
 from telephony.calls import CallState
 from telephony.settings import Settings
-from telephony.storage.tables import CallRow, TurnRow
+from telephony.storage.tables import CallbackRow, CallRow, TurnRow
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,11 @@ class CallStore:
         with self._sessions.begin() as session:
             yield session
 
+    def transaction(self) -> AbstractContextManager[Session]:
+        """One unit of work, committed when the block ends (rolled back on an error); for the other tables' stores
+        (`telephony.storage.callbacks`, `accounts`, `audit`), which share this database."""
+        return self._session()
+
     # --- writing -----------------------------------------------------------------------------------------------
 
     def save(self, record: CallRecord, caller_key: str | None = None) -> None:
@@ -198,20 +203,27 @@ class CallStore:
                 row.message_recording_sid = message_recording_sid
             return True
 
+    # A call's call-back request (and the encrypted number in it) goes with the call, in the same transaction.
+
     def delete_call(self, call_sid: str) -> bool:
-        """Delete one call; False when there was none."""
+        """Delete one call and its call-back request; False when there was neither."""
         with self._session() as session:
-            return session.execute(delete(CallRow).where(CallRow.call_sid == call_sid)).rowcount > 0
+            callbacks = session.execute(delete(CallbackRow).where(CallbackRow.call_sid == call_sid)).rowcount
+            return session.execute(delete(CallRow).where(CallRow.call_sid == call_sid)).rowcount + callbacks > 0
 
     def delete_caller(self, caller_key: str) -> int:
-        """Delete every call from one caller (by `telephony.storage.pseudonyms` key); returns how many."""
+        """Delete every call and call-back request of one caller (by `telephony.storage.pseudonyms` key); returns how
+        many calls."""
         with self._session() as session:
+            session.execute(delete(CallbackRow).where(CallbackRow.caller_key == caller_key))
             return session.execute(delete(CallRow).where(CallRow.caller_key == caller_key)).rowcount
 
     def purge(self, ended_before: datetime) -> int:
-        """Delete the calls that ended (or, never finished, started) before `ended_before`; returns how many."""
+        """Delete the calls that ended (or, never finished, started) before `ended_before`, and the call-back requests
+        made before it; returns how many calls."""
         ended = func.coalesce(CallRow.ended_at, CallRow.started_at)
         with self._session() as session:
+            session.execute(delete(CallbackRow).where(CallbackRow.requested_at < ended_before))
             return session.execute(delete(CallRow).where(ended < ended_before)).rowcount
 
     # --- reading -----------------------------------------------------------------------------------------------

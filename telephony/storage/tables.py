@@ -1,11 +1,12 @@
-"""The database tables: one row per call, one per turn (with its decision). Alembic migrations follow these."""
+"""The database tables: one row per call, one per turn (with its decision), call-back requests, desk accounts and
+the audit trail. Alembic migrations follow these."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Stable constraint names, so that migrations name the same thing on SQLite and PostgreSQL.
@@ -77,3 +78,63 @@ class TurnRow(Base):
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
 
     call: Mapped[CallRow] = relationship(back_populates="turns")
+
+
+class CallbackRow(Base):
+    """A caller who asked for a call-back or left a voicemail: the one place their number is kept, encrypted.
+
+    One per call. The number goes when the request is done, when it is older than the retention period, or when the
+    caller is forgotten; the masked number, topic and reason are copied from the call so the queue reads on its own.
+    """
+
+    __tablename__ = "callbacks"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    caller: Mapped[str] = mapped_column(String(32))
+    """The caller's number with all but the last two digits masked."""
+    caller_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The keyed hash of the number (`telephony.storage.pseudonyms`), so forgetting a caller finds the request."""
+    number_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The caller's number, encrypted (`telephony.storage.vault`); None once done, or when it was withheld."""
+    intent: Mapped[str | None] = mapped_column(String(64))
+    department: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)
+    """Why the call was to go to a person (masked, from the handoff)."""
+    recording_sid: Mapped[str | None] = mapped_column(String(64))
+    """The voicemail, kept at Twilio under this recording SID; None for a plain call-back."""
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_by: Mapped[str | None] = mapped_column(String(80))
+
+
+class DeskUserRow(Base):
+    """A named desk account: who may log in to the desk, with which role; only a password hash is kept."""
+
+    __tablename__ = "desk_users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    """argon2id, with its parameters and salt (argon2-cffi's encoded form)."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    """Sessions started before this are no longer accepted."""
+
+
+class AuditRow(Base):
+    """One action on callers' data or on access: who, when, what. Never a caller's number or a password."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    """An account name, ``token:<role>`` for a machine token, ``cli:<os user>``, or ``retention``."""
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str | None] = mapped_column(String(128))
+    """The call SID or account name acted on, when there is one."""
+    outcome: Mapped[str] = mapped_column(String(16))
+    """``ok``, ``refused`` (a failed login, a throttled one) or ``not_found``."""
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    address: Mapped[str | None] = mapped_column(String(64))
+    """The client's address, for web requests."""

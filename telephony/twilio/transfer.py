@@ -224,7 +224,7 @@ class CallRedirector:
         Raises:
             ValueError: `api_base_url` is neither Twilio's API nor a loopback address.
         """
-        _check_api_base_url(api_base_url)
+        check_api_base_url(api_base_url)
         # Imported here: only rest_redirect mode needs the REST client (and requests behind it).
         from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
@@ -250,7 +250,7 @@ class CallRedirector:
         self._client.calls(call_sid).update(twiml=twiml_body)
 
 
-def _check_api_base_url(url: str) -> None:
+def check_api_base_url(url: str) -> None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     # api.twilio.com, or a regional one such as api.dublin.ie1.twilio.com.

@@ -23,6 +23,7 @@ from telephony.drain import DRAIN_REASON
 from telephony.settings import Settings
 from telephony.state import RunningDep, RunningOrNoneDep, StateDep
 from telephony.twilio import twiml
+from telephony.twilio.callback_requests import take_callback_request
 from telephony.twilio.media_stream import run_media_stream
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ async def dial_choice(request: Request, form: SignedForm, state: StateDep, runni
     if state.transfers.callback_chosen(digits):
         log.info("call-back requested", extra={"call": call_sid})
         await running.records.note(call_sid, callback_requested=True)
+        await take_callback_request(state, running, form)
     return _twiml(body)
 
 
@@ -157,6 +159,7 @@ async def message_recorded(form: SignedForm, state: StateDep, running: RunningDe
     call_sid = form.get("CallSid", "-")
     log.info("message recorded", extra={"call": call_sid})
     await running.records.note(call_sid, message_recording_sid=form.get("RecordingSid") or None)
+    await take_callback_request(state, running, form, recording_sid=form.get("RecordingSid") or None)
     return _twiml(state.transfers.message_recorded())
 
 

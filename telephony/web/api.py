@@ -9,11 +9,13 @@
     DELETE /api/calls/{call_sid}       admin: delete one call's record
     POST /api/purge                    admin: delete the records older than N days (default: the retention period)
     POST /api/callers/forget           admin: delete every record of one caller (number in the body, never the URL)
+                                       and their call-back request
     POST /api/catalogue/reload         admin: check prompts/ as lint-prompts does and use it for the next call
                                        (`telephony.catalogue_reload`); 422 with the problems, the old one stays
 
 Reading needs the agent role (`telephony.web.auth`): a bearer token or the desk's session cookie; deleting and exporting
-need the admin role. Only masked data leaves here (`telephony.call_record`).
+need the admin role, and each is in the audit trail with who did it (`telephony.web.audit`). Only masked data leaves
+here (`telephony.call_record`); the call-back queue is in `telephony.web.callbacks`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import uvicorn
@@ -33,9 +35,11 @@ from telephony import catalogue_reload
 from telephony.call_record import CallRecord, CallSummary, summarise
 from telephony.calls import CallRegistry, CallState
 from telephony.state import Running, RunningDep, StateDep
+from telephony.storage.audit import AuditAction, AuditOutcome
 from telephony.storage.export import export_document
 from telephony.storage.retention import purge_older_than
-from telephony.web.auth import Role, require_role
+from telephony.web.audit import record_audit
+from telephony.web.auth import Principal, Role, require_principal, require_role
 
 if TYPE_CHECKING:
     import asyncio
@@ -250,16 +254,33 @@ async def get_call(call_sid: str, running: RunningDep) -> CallRecord:
 # --- data care (admin) ------------------------------------------------------------------------------------------
 
 _admin = [Depends(require_role(Role.ADMIN))]
+
+
+def _admin_doing(action: AuditAction) -> Any:
+    """The admin who does `action`, for the audit trail (`telephony.web.audit`); an agent's attempt is audited too."""
+
+    async def refused(request: Request, principal: Principal) -> None:
+        target = request.path_params.get("call_sid")
+        await record_audit(request, principal.actor, action, target, AuditOutcome.REFUSED)
+
+    return Depends(require_principal(Role.ADMIN, on_forbidden=refused))
+
+
 ADMIN_ONLY = {403: {"description": "needs the admin role (VOICE_AGENT_ADMIN_TOKEN)"}}
 """The OpenAPI responses entry that marks a route as the admin role's."""
 
 
-@router.get(
-    "/calls/{call_sid}/export", dependencies=_admin, responses={404: {"description": "no such call"}, **ADMIN_ONLY}
-)
-async def export_call(call_sid: str, state: StateDep, running: RunningDep) -> dict[str, Any]:
+@router.get("/calls/{call_sid}/export", responses={404: {"description": "no such call"}, **ADMIN_ONLY})
+async def export_call(
+    call_sid: str,
+    request: Request,
+    who: Annotated[Principal, _admin_doing(AuditAction.EXPORT)],  # first: refused before anything else is asked
+    state: StateDep,
+    running: RunningDep,
+) -> dict[str, Any]:
     """The whole stored record of one call for an auditor, with its retention (``voice-agent export`` does the same)."""
     record = await _record(running, call_sid)
+    await record_audit(request, who.actor, AuditAction.EXPORT, call_sid)
     log.info("call record exported", extra={"call": call_sid[:_MAX_SID_CHARS]})
     return export_document(record, state.settings.retention_days)
 
@@ -269,8 +290,10 @@ class Deleted(BaseModel):
     """How many call records were deleted."""
 
 
-@router.delete("/calls/{call_sid}", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
-async def delete_call(call_sid: str, state: StateDep) -> Deleted:
+@router.delete("/calls/{call_sid}", response_model=Deleted, responses=ADMIN_ONLY)
+async def delete_call(
+    call_sid: str, request: Request, state: StateDep, who: Annotated[Principal, _admin_doing(AuditAction.DELETE_CALL)]
+) -> Deleted:
     """Delete one call's record (a live call cannot be deleted until it ends)."""
     info = state.registry.get(call_sid)
     if info is not None and info.state is CallState.LIVE:
@@ -278,7 +301,9 @@ async def delete_call(call_sid: str, state: StateDep) -> Deleted:
     state.registry.forget(call_sid)
     deleted = await anyio.to_thread.run_sync(state.store.delete_call, call_sid)
     if not deleted and info is None:
+        await record_audit(request, who.actor, AuditAction.DELETE_CALL, call_sid, AuditOutcome.NOT_FOUND)
         raise _not_found(call_sid)
+    await record_audit(request, who.actor, AuditAction.DELETE_CALL, call_sid)
     log.info("call record deleted", extra={"call": call_sid[:_MAX_SID_CHARS]})
     return Deleted(deleted=1)
 
@@ -288,11 +313,18 @@ class PurgeRequest(BaseModel):
     """Delete what ended more than this many days ago; default: the configured retention period."""
 
 
-@router.post("/purge", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
-async def purge(state: StateDep, body: PurgeRequest | None = None) -> Deleted:
+@router.post("/purge", response_model=Deleted, responses=ADMIN_ONLY)
+async def purge(
+    request: Request,
+    state: StateDep,
+    who: Annotated[Principal, _admin_doing(AuditAction.PURGE)],
+    body: PurgeRequest | None = None,
+) -> Deleted:
     """Delete the records older than the retention period (or `older_than_days`), as the daily purge does."""
     days = (body.older_than_days if body else None) or state.settings.retention_days
     deleted = await anyio.to_thread.run_sync(purge_older_than, state.store, days)
+    detail = {"deleted_calls": deleted, "older_than_days": days}
+    await record_audit(request, who.actor, AuditAction.PURGE, detail=detail)
     return Deleted(deleted=deleted)
 
 
@@ -303,9 +335,15 @@ class ForgetCaller(BaseModel):
     """Two-letter country for a number written without +country code (e.g. NL for 0612345678)."""
 
 
-@router.post("/callers/forget", dependencies=_admin, response_model=Deleted, responses=ADMIN_ONLY)
-async def forget_caller(body: ForgetCaller, state: StateDep, running: RunningDep) -> Deleted:
-    """Delete every stored call of one caller, found by the keyed hash of their number."""
+@router.post("/callers/forget", response_model=Deleted, responses=ADMIN_ONLY)
+async def forget_caller(
+    body: ForgetCaller,
+    request: Request,
+    who: Annotated[Principal, _admin_doing(AuditAction.FORGET_CALLER)],
+    state: StateDep,
+    running: RunningDep,
+) -> Deleted:
+    """Delete every stored call and call-back request of one caller, found by the keyed hash of their number."""
     key = running.pseudonyms.of(body.number, body.region)
     if key is None:
         raise HTTPException(422, detail="not a phone number")
@@ -313,6 +351,8 @@ async def forget_caller(body: ForgetCaller, state: StateDep, running: RunningDep
         if info.state is not CallState.LIVE and running.pseudonyms.of(info.caller_number) == key:
             state.registry.forget(info.call_sid)
     deleted = await anyio.to_thread.run_sync(state.store.delete_caller, key)
+    # Neither the number nor its pseudonym: the audit trail must not keep a link to a forgotten caller.
+    await record_audit(request, who.actor, AuditAction.FORGET_CALLER, detail={"deleted_calls": deleted})
     log.info("caller's records deleted", extra={"deleted_calls": deleted})
     return Deleted(deleted=deleted)
 

@@ -4,7 +4,8 @@
     GET  /desk          the page: a login form, then the calls and each transfer's handoff card, updated live
     GET  /desk/call     a call to the agent from the browser (`telephony.browser`); logged in only, else the login
     GET  /desk/desk.js, /desk/desk.css, /desk/call.js, /desk/call-worklet.js, /desk/call.css
-    POST /desk/login    {"token": ...} as JSON (or a form field): sets the HttpOnly, SameSite=Strict session cookie
+    POST /desk/login    {"name": ..., "password": ...} (a desk account) or {"token": ...} (a machine) as JSON or form
+                        fields: sets the HttpOnly, SameSite=Strict session cookie; failures are throttled
     POST /desk/logout   ends the session and clears the cookie
 
 The pages hold no data: the desk's comes from the call API (`telephony.web.api`) with the session cookie, because a
@@ -15,23 +16,32 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 
-from telephony.web.auth import SESSION_COOKIE, authenticator_of, desk_session_role
+from telephony.storage.accounts import MAX_NAME_CHARS
+from telephony.storage.audit import AuditAction, AuditOutcome
+from telephony.web.audit import record_audit
+from telephony.web.auth import SESSION_COOKIE, Principal, authenticator_of, desk_session_role
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "desk_static"
 _SCRIPT, _STYLE = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
 _ASSETS = {"desk.js": _SCRIPT, "desk.css": _STYLE, "call.js": _SCRIPT, "call-worklet.js": _SCRIPT, "call.css": _STYLE}
+# The call-back queue's own script (telephony/web/callbacks.py serves its data).
+_ASSETS["callbacks.js"] = _SCRIPT
 
 # Only our own files may run or be fetched, nothing may frame the desk, and no data goes elsewhere.
 _PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+        # Voicemails are played from our own API (the server fetches them from Twilio).
+        "media-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
@@ -73,11 +83,11 @@ async def desk_asset(name: str) -> FileResponse:
     return FileResponse(STATIC_DIR / name, media_type=media_type, headers=_PAGE_HEADERS)
 
 
-async def _presented_token(request: Request) -> str:
-    """The token from a JSON body ``{"token": ...}`` or a form field ``token``.
+async def _login_fields(request: Request) -> dict[str, str]:
+    """``name`` and ``password`` (a person), or ``token`` (a machine), from a JSON body or form fields.
 
     Raises:
-        HTTPException: 400 for a body that is neither, or too large.
+        HTTPException: 400 for a body that is neither, or too large, or a field that is not a string.
     """
     body = await request.body()
     if len(body) > _MAX_LOGIN_BODY_BYTES:
@@ -85,16 +95,22 @@ async def _presented_token(request: Request) -> str:
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("application/json"):
-            token = json.loads(body or b"{}").get("token", "")
+            given = json.loads(body or b"{}")
+            if not isinstance(given, dict):
+                raise ValueError("not an object")
         else:
-            token = (await request.form()).get("token", "")
+            given = dict(await request.form())
     except (ValueError, AttributeError) as error:
         raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, detail='expected JSON {"token": "..."} or a form field "token"'
+            status.HTTP_400_BAD_REQUEST,
+            detail='expected JSON {"name": "...", "password": "..."} (or {"token": "..."}) or those form fields',
         ) from error
-    if not isinstance(token, str):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail='expected the token as a string: {"token": "..."}')
-    return token.strip()
+    fields = {key: given.get(key, "") for key in ("name", "password", "token")}
+    if not all(isinstance(value, str) for value in fields.values()):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="expected name, password and token as strings")
+    # Cut to one more than the longest account name: still refused, and the throttle's keys stay small.
+    name = fields["name"].strip().lower()[: MAX_NAME_CHARS + 1]
+    return {"name": name, "password": fields["password"], "token": fields["token"].strip()}
 
 
 def _secure(request: Request) -> bool:
@@ -109,21 +125,26 @@ def _refused(detail: str) -> JSONResponse:
     )
 
 
-@router.post("/desk/login", tags=["desk"])
-async def desk_login(request: Request) -> Response:
-    """Exchange a token for a desk session cookie; 401 when the token is refused (or none is configured)."""
+def _throttled(retry_after_s: float) -> JSONResponse:
+    minutes = max(1, math.ceil(retry_after_s / 60))
+    return JSONResponse(
+        {"detail": f"Too many failed logins. Wait {minutes} minute{'s' if minutes > 1 else ''} and try again."},
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        headers={"Retry-After": str(math.ceil(retry_after_s))},
+    )
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def _logged_in(request: Request, principal: Principal) -> JSONResponse:
     auth = authenticator_of(request.app)
-    token = await _presented_token(request)
-    if auth.closed:
-        return _refused("The desk is closed: no access token is configured on the server.")
-    role = auth.role_for_token(token) if token else None
-    if role is None:
-        # Neither the token nor any part of it is logged.
-        log.warning("desk login refused", extra={"client": request.client.host if request.client else "-"})
-        return _refused("That token was refused. Check it and try again.")
-    session_id = auth.sessions.create(role)
-    log.info("desk login", extra={"role": role.value})
-    response = JSONResponse({"role": role.value}, headers={"Cache-Control": "no-store"})
+    session_id = auth.sessions.create(principal.role, principal.account)
+    log.info("desk login", extra={"role": principal.role.value, "actor": principal.actor})
+    response = JSONResponse(
+        {"role": principal.role.value, "name": principal.actor}, headers={"Cache-Control": "no-store"}
+    )
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -134,6 +155,68 @@ async def desk_login(request: Request) -> Response:
         samesite="strict",
     )
     return response
+
+
+@router.post("/desk/login", tags=["desk"])
+async def desk_login(request: Request) -> Response:
+    """Exchange a name and password (or a token) for a desk session cookie; 401 when refused, 429 after too many
+    failures for that name or from that address. Every attempt that is checked is in the audit trail."""
+    fields = await _login_fields(request)
+    if fields["name"] or fields["password"]:
+        return await _account_login(request, fields["name"], fields["password"])
+    return await _token_login(request, fields["token"])
+
+
+async def _account_login(request: Request, name: str, password: str) -> Response:
+    auth = authenticator_of(request.app)
+    address = _address(request)
+    wait = max(auth.name_throttle.retry_after(name), auth.address_throttle.retry_after(address))
+    if wait > 0:
+        # Logged, not audited: a flood of throttled tries must not fill the database.
+        log.warning("desk login throttled", extra={"client": address})
+        return _throttled(wait)
+    accounts = auth.accounts
+    account = await anyio.to_thread.run_sync(accounts.verify, name, password) if accounts and name else None
+    if account is None:
+        auth.name_throttle.failed(name)
+        auth.address_throttle.failed(address)
+        # A name typed into the wrong field could be a password: only names of real accounts are kept.
+        known = accounts is not None and await anyio.to_thread.run_sync(accounts.get, name) is not None
+        await record_audit(
+            request,
+            name if known else "unknown",
+            AuditAction.LOGIN,
+            name if known else None,
+            AuditOutcome.REFUSED,
+            {"method": "password"},
+        )
+        log.warning("desk login refused", extra={"client": address})
+        return _refused("That name and password were refused. Check them and try again.")
+    auth.name_throttle.forget(name)
+    principal = Principal(account.role, account.name)
+    await record_audit(request, principal.actor, AuditAction.LOGIN, account.name, detail={"method": "password"})
+    return _logged_in(request, principal)
+
+
+async def _token_login(request: Request, token: str) -> Response:
+    auth = authenticator_of(request.app)
+    address = _address(request)
+    if auth.closed:
+        return _refused("Token login is closed: no access token is configured on the server. Log in with your name.")
+    wait = auth.address_throttle.retry_after(address)
+    if wait > 0:
+        log.warning("desk login throttled", extra={"client": address})
+        return _throttled(wait)
+    role = auth.role_for_token(token) if token else None
+    if role is None:
+        auth.address_throttle.failed(address)
+        # Neither the token nor any part of it is logged.
+        await record_audit(request, "unknown", AuditAction.LOGIN, None, AuditOutcome.REFUSED, {"method": "token"})
+        log.warning("desk login refused", extra={"client": address})
+        return _refused("That token was refused. Check it and try again.")
+    principal = Principal(role)
+    await record_audit(request, principal.actor, AuditAction.LOGIN, detail={"method": "token"})
+    return _logged_in(request, principal)
 
 
 @router.post("/desk/logout", status_code=status.HTTP_204_NO_CONTENT, tags=["desk"])

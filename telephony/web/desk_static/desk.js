@@ -1,4 +1,4 @@
-// The agent desk: log in with a token, then follow the calls and their handoffs live (Server-Sent Events).
+// The agent desk: log in with a desk account, then follow the calls and their handoffs live (Server-Sent Events).
 // No framework and no build step. Every value from the server is written with textContent, never as HTML.
 "use strict";
 
@@ -59,7 +59,7 @@
     const error = $("login-error");
     error.textContent = message || "";
     error.hidden = !message;
-    $("token").focus();
+    $("name").focus();
   }
 
   function showDesk() {
@@ -251,7 +251,7 @@
 
   async function logIn(event) {
     event.preventDefault();
-    const input = $("token");
+    const input = $("password");
     const error = $("login-error");
     error.hidden = true;
     let response;
@@ -260,7 +260,7 @@
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({ token: input.value }),
+        body: JSON.stringify({ name: $("name").value, password: input.value }),
       });
     } catch {
       showLoginError("The server cannot be reached. Try again in a moment.");
@@ -268,7 +268,7 @@
     }
     if (!response.ok) {
       const body = await response.json().catch(() => ({}));
-      showLoginError(body.detail || "The token was refused.");
+      showLoginError(body.detail || "That name and password were refused.");
       input.select();
       return;
     }

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from telephony.admission import Admission
 from telephony.browser import router as browser
 from telephony.calls import CallRegistry
+from telephony.connection_cap import ConnectionsPerAddress
 from telephony.session import StreamCounters
 from telephony.settings import Settings, load_settings
 from telephony.state import AppState, CallRecords, Running
@@ -28,6 +29,7 @@ from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
 from telephony.twilio import webhooks
 from telephony.twilio.deployment import load_transfer_targets
+from telephony.twilio.signature import UNSIGNED_WARNING, TwilioSignatures
 from telephony.twilio.transfer import CallRedirector, Transfers
 from telephony.voice_services import load_voice_services
 from telephony.web import api, desk, health, metrics
@@ -73,7 +75,11 @@ def create_app(
         store=CallStore.from_settings(settings),
         admission=Admission(registry, settings.max_calls),
         metrics=CallMetrics(registry, counters),
+        signatures=TwilioSignatures(settings),
+        stream_addresses=ConnectionsPerAddress(settings.max_streams_per_address),
     )
+    if state.signatures.unsigned:
+        log.warning(UNSIGNED_WARNING)
 
     docs = settings.api_docs  # off by default: the schema lists the admin routes, the pages load a CDN's scripts
     app = FastAPI(

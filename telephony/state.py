@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from telephony.admission import Admission
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallRegistry, CallState
+from telephony.connection_cap import ConnectionsPerAddress
 from telephony.drain import Drain
 from telephony.session import StreamCounters
 from telephony.settings import Settings
@@ -25,6 +26,7 @@ from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
 from telephony.twilio.deployment import TransferTarget
+from telephony.twilio.signature import RecentRequests, TwilioSignatures
 from telephony.twilio.transfer import Transfers
 from telephony.web.metrics import CallMetrics
 from voice.pipeline import VoiceServices
@@ -49,6 +51,12 @@ class AppState:
     admission: Admission
     """Whether a new call is taken (VOICE_AGENT_MAX_CALLS)."""
     metrics: CallMetrics
+    signatures: TwilioSignatures
+    """Whether a webhook or media stream comes from Twilio."""
+    stream_addresses: ConnectionsPerAddress
+    """Open media streams by client address (VOICE_AGENT_MAX_STREAMS_PER_ADDRESS)."""
+    recent_requests: RecentRequests = field(default_factory=RecentRequests)
+    """Recent state-changing webhooks, so that a repeat changes nothing."""
     drain: Drain = field(default_factory=Drain)
     """Whether the server is draining before a stop, and the live calls' pipelines."""
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from qa.twilio_emulator import TwilioSide
+from qa.twilio_signing import TEST_CALLER, TwilioCredentials, incoming_call_form, stream_parameters
 from telephony.app import create_app
 from telephony.settings import DEFAULT_PROMPTS_DIR, load_settings
 from telephony.twilio.framing import pcm_to_twilio_frames
@@ -66,38 +72,108 @@ def app_client(services: VoiceServices, redirector: CallRedirector | None = None
     return TestClient(make_app(services, redirector, **settings))
 
 
-# --- Twilio's side of a media stream, as the TestClient's WebSocket sends and receives it --------------------------
+# --- Twilio's side of a call, as the TestClient sends it: signed, with the stream's secret -------------------------
 
 REAL_SPEECH_AUDIO = Path(__file__).resolve().parents[1] / "audio_fixtures" / "real_speech" / "audio"
 SILENCE = b"\xff" * 160
 
+TEST_AUTH_TOKEN = "test-twilio-auth-token"
+"""The TWILIO_AUTH_TOKEN every test's app checks signatures with (tests/conftest.py sets it)."""
+TWILIO = TwilioCredentials(TEST_AUTH_TOKEN)
+BASE = "http://testserver"
+"""The TestClient's base URL: what the app sees, and what Twilio signs."""
 
-def start_message(stream_sid: str = "MZ1", call_sid: str = "CA1") -> dict:
+
+def call_sid(label: str = "1") -> str:
+    """A well-formed call SID (CA and 32 hex digits), the same for the same label."""
+    return "CA" + hashlib.md5(f"call {label}".encode()).hexdigest()
+
+
+def stream_sid(label: str = "1") -> str:
+    """A well-formed stream SID (MZ and 32 hex digits), the same for the same label."""
+    return "MZ" + hashlib.md5(f"stream {label}".encode()).hexdigest()
+
+
+CALL_SID = call_sid()
+STREAM_SID = stream_sid()
+
+
+def post_webhook(client: TestClient, path: str, form: dict[str, str], credentials: TwilioCredentials = TWILIO):
+    """POST a Twilio webhook to `path` (query string included), signed as Twilio signs it."""
+    return client.post(path, data=form, headers=credentials.headers(BASE + path, form))
+
+
+def admit(client: TestClient, sid: str = CALL_SID, caller: str | None = TEST_CALLER) -> dict[str, str]:
+    """Offer the call to ``/twilio/voice`` (signed); returns its stream's parameters (the secret, the caller)."""
+    side = TwilioSide("AC" + "0" * 32, sid, STREAM_SID)
+    response = post_webhook(client, "/twilio/voice", incoming_call_form(side, caller))
+    assert response.status_code == 200, response.text
+    return stream_parameters(response.text)
+
+
+class TwilioStream:
+    """A media stream as Twilio opens it: the `start` of the admitted call carries its TwiML's stream parameters
+    (filled in when a test's start message leaves ``customParameters`` empty); everything else is the WebSocket's."""
+
+    def __init__(self, ws: Any, calls: dict[str, dict[str, str]]) -> None:
+        self._ws = ws
+        self._calls = calls
+
+    def send_json(self, message: dict) -> None:
+        start = message.get("start") if message.get("event") == "start" else None
+        if isinstance(start, dict) and not start.get("customParameters"):
+            parameters = self._calls.get(start.get("callSid", ""))
+            if parameters is not None:
+                message = {**message, "start": {**start, "customParameters": parameters}}
+        self._ws.send_json(message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
+
+
+def signed_upgrade(client: TestClient, credentials: TwilioCredentials = TWILIO) -> Any:
+    """``client.websocket_connect`` to the media stream with Twilio's signature of its URL (a context manager)."""
+    url = "ws://testserver/twilio/media"
+    return client.websocket_connect("/twilio/media", headers=credentials.headers(url))
+
+
+@contextlib.contextmanager
+def twilio_stream(client: TestClient, *sids: str, caller: str | None = TEST_CALLER) -> Iterator[TwilioStream]:
+    """Admit the calls `sids` (default: `CALL_SID`) through ``/twilio/voice`` and open a signed media stream whose
+    ``start`` for any of them carries that call's secret, as Twilio's would."""
+    calls = {sid: admit(client, sid, caller) for sid in sids or (CALL_SID,)}
+    with signed_upgrade(client) as ws:
+        yield TwilioStream(ws, calls)
+
+
+def start_message(
+    stream_sid: str = STREAM_SID, call_sid: str = CALL_SID, parameters: dict[str, str] | None = None
+) -> dict:
     return {
         "event": "start",
         "sequenceNumber": "1",
         "streamSid": stream_sid,
         "start": {
-            "accountSid": "AC1",
+            "accountSid": "AC" + "0" * 32,
             "streamSid": stream_sid,
             "callSid": call_sid,
             "tracks": ["inbound"],
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            "customParameters": {},
+            "customParameters": dict(parameters or {}),
         },
     }
 
 
-def media_message(frame: bytes, stream_sid: str = "MZ1") -> dict:
+def media_message(frame: bytes, stream_sid: str = STREAM_SID) -> dict:
     payload = base64.b64encode(frame).decode()
     return {"event": "media", "streamSid": stream_sid, "media": {"track": "inbound", "payload": payload}}
 
 
-def dtmf_message(digit: str, stream_sid: str = "MZ1") -> dict:
+def dtmf_message(digit: str, stream_sid: str = STREAM_SID) -> dict:
     return {"event": "dtmf", "streamSid": stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}}
 
 
-def mark_message(name: str, stream_sid: str = "MZ1") -> dict:
+def mark_message(name: str, stream_sid: str = STREAM_SID) -> dict:
     return {"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}
 
 

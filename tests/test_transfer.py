@@ -403,16 +403,21 @@ def test_close_stream_mode_never_redirects(voice_services, deployment):
     assert app.state.voice.transfers.redirector is None
 
 
+PUBLIC = "VOICE_AGENT_PUBLIC_URL"
+
+
 @pytest.mark.parametrize(
     ("environment", "missing"),
     [
-        ({}, "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"),
-        ({"TWILIO_ACCOUNT_SID": ACCOUNT_SID}, "TWILIO_AUTH_TOKEN"),
-        ({"TWILIO_AUTH_TOKEN": TOKEN}, "TWILIO_ACCOUNT_SID"),
+        ({PUBLIC: "https://voice.example.com"}, "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_ACCOUNT_SID": ACCOUNT_SID, PUBLIC: "https://voice.example.com"}, "TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_AUTH_TOKEN": TOKEN, PUBLIC: "https://voice.example.com"}, "TWILIO_ACCOUNT_SID"),
+        # The redirect's TwiML URL must not come from a request's (forgeable) Host header.
+        ({"TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID}, PUBLIC),
     ],
 )
 def test_rest_redirect_without_credentials_stops_start_up_naming_them(deployment, monkeypatch, environment, missing):
-    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "VOICE_AGENT_TWILIO_ACCOUNT_SID"):
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "VOICE_AGENT_TWILIO_ACCOUNT_SID", PUBLIC):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("VOICE_AGENT_TWILIO_AUTH_TOKEN", raising=False)
     for name, value in environment.items():

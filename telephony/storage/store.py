@@ -221,6 +221,11 @@ class CallStore:
             row = session.get(CallRow, call_sid, options=[selectinload(CallRow.turns)])
             return None if row is None else _record(row)
 
+    def exists(self, call_sid: str) -> bool:
+        """Whether a record of the call is kept."""
+        with self._session() as session:
+            return session.get(CallRow, call_sid) is not None
+
     def summaries(self, limit: int = 500) -> list[CallSummary]:
         """The most recently started calls first."""
         with self._session() as session:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,6 +17,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from qa.twilio_emulator import TwilioSide
 from qa.twilio_signing import TEST_CALLER, TwilioCredentials, incoming_call_form, stream_parameters
+from telephony.admission import STREAM_SECRET_PARAMETER
 from telephony.app import create_app
 from telephony.settings import DEFAULT_PROMPTS_DIR, load_settings
 from telephony.twilio.framing import pcm_to_twilio_frames
@@ -98,33 +100,64 @@ CALL_SID = call_sid()
 STREAM_SID = stream_sid()
 
 
-def post_webhook(client: TestClient, path: str, form: dict[str, str], credentials: TwilioCredentials = TWILIO):
-    """POST a Twilio webhook to `path` (query string included), signed as Twilio signs it."""
-    return client.post(path, data=form, headers=credentials.headers(BASE + path, form))
+def post_webhook(client: TestClient, url: str, form: dict[str, str], credentials: TwilioCredentials = TWILIO):
+    """POST a Twilio webhook to `url` (a path, query string included, or a full URL on `BASE`), signed as Twilio
+    signs it."""
+    full = url if url.startswith("http") else BASE + url
+    return client.post(url, data=form, headers=credentials.headers(full, form))
 
 
 def admit(client: TestClient, sid: str = CALL_SID, caller: str | None = TEST_CALLER) -> dict[str, str]:
     """Offer the call to ``/twilio/voice`` (signed); returns its stream's parameters (the secret, the caller)."""
-    side = TwilioSide("AC" + "0" * 32, sid, STREAM_SID)
-    response = post_webhook(client, "/twilio/voice", incoming_call_form(side, caller))
+    response = post_webhook(client, "/twilio/voice", incoming_call_form(_side(sid), caller))
     assert response.status_code == 200, response.text
     return stream_parameters(response.text)
 
 
-class TwilioStream:
-    """A media stream as Twilio opens it: the `start` of the admitted call carries its TwiML's stream parameters
-    (filled in when a test's start message leaves ``customParameters`` empty); everything else is the WebSocket's."""
+def admit_on(base_url: str, sid: str, caller: str | None = TEST_CALLER) -> dict[str, str]:
+    """Offer the call to a served app's ``/twilio/voice`` (signed); returns its stream's parameters."""
+    form, url = incoming_call_form(_side(sid), caller), base_url + "/twilio/voice"
+    response = httpx.post(url, data=form, headers=TWILIO.headers(url, form), timeout=10)
+    assert response.status_code == 200, response.text
+    return stream_parameters(response.text)
 
-    def __init__(self, ws: Any, calls: dict[str, dict[str, str]]) -> None:
+
+def _side(sid: str) -> TwilioSide:
+    return TwilioSide("AC" + "0" * 32, sid, STREAM_SID)
+
+
+class TwilioStream:
+    """A media stream as Twilio opens it, over the TestClient's WebSocket.
+
+    A ``start`` without a stream secret gets the parameters of its call's TwiML (under those it names), as Twilio's
+    would: the call is offered to ``/twilio/voice`` first (signed) unless `admit` already did. A test that sends a
+    secret of its own (a forged one) sends it as it is. Everything else is the WebSocket's.
+    """
+
+    def __init__(self, client: TestClient, ws: Any, caller: str | None, credentials: TwilioCredentials) -> None:
+        self._client = client
+        self._credentials = credentials
         self._ws = ws
-        self._calls = calls
+        self._caller = caller
+        self._calls: dict[str, dict[str, str]] = {}
+
+    def admit(self, sid: str) -> Any:
+        """Offer the call `sid` to ``/twilio/voice``; returns the response (its stream parameters are kept)."""
+        form = incoming_call_form(_side(sid), self._caller)
+        response = post_webhook(self._client, "/twilio/voice", form, self._credentials)
+        if response.status_code == 200 and "<Stream " in response.text:
+            self._calls[sid] = stream_parameters(response.text)
+        return response
 
     def send_json(self, message: dict) -> None:
         start = message.get("start") if message.get("event") == "start" else None
-        if isinstance(start, dict) and not start.get("customParameters"):
-            parameters = self._calls.get(start.get("callSid", ""))
-            if parameters is not None:
-                message = {**message, "start": {**start, "customParameters": parameters}}
+        given = start.get("customParameters") or {} if isinstance(start, dict) else {}
+        if isinstance(start, dict) and STREAM_SECRET_PARAMETER not in given:
+            sid = str(start.get("callSid", ""))
+            if sid not in self._calls:
+                self.admit(sid)
+            parameters = {**self._calls.get(sid, {}), **given}
+            message = {**message, "start": {**start, "customParameters": parameters}}
         self._ws.send_json(message)
 
     def __getattr__(self, name: str) -> Any:
@@ -138,12 +171,12 @@ def signed_upgrade(client: TestClient, credentials: TwilioCredentials = TWILIO) 
 
 
 @contextlib.contextmanager
-def twilio_stream(client: TestClient, *sids: str, caller: str | None = TEST_CALLER) -> Iterator[TwilioStream]:
-    """Admit the calls `sids` (default: `CALL_SID`) through ``/twilio/voice`` and open a signed media stream whose
-    ``start`` for any of them carries that call's secret, as Twilio's would."""
-    calls = {sid: admit(client, sid, caller) for sid in sids or (CALL_SID,)}
-    with signed_upgrade(client) as ws:
-        yield TwilioStream(ws, calls)
+def twilio_stream(
+    client: TestClient, caller: str | None = TEST_CALLER, credentials: TwilioCredentials = TWILIO
+) -> Iterator[TwilioStream]:
+    """A signed media stream whose ``start`` carries its call's stream secret, as Twilio's would (`TwilioStream`)."""
+    with signed_upgrade(client, credentials) as ws:
+        yield TwilioStream(client, ws, caller, credentials)
 
 
 def start_message(

@@ -56,9 +56,16 @@ class InProcessServer:
         Raises:
             telephony.settings.SettingsError: naming the variable at fault.
         """
+        import os
+        import secrets
+
         from telephony.settings import load_settings
 
-        self.settings = load_settings(language=language, database_url=database_url)
+        # The replay talks to this server as Twilio does, signing with its auth token: a throwaway one when none is
+        # configured, so that the replayed calls take the path real calls take.
+        configured = os.environ.get("TWILIO_AUTH_TOKEN") or os.environ.get("VOICE_AGENT_TWILIO_AUTH_TOKEN")
+        token = None if configured else secrets.token_urlsafe(24)
+        self.settings = load_settings(language=language, database_url=database_url, twilio_auth_token=token)
         self.services = services
         self._owns_services = services is None
         self.app: FastAPI | None = None

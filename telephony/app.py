@@ -9,6 +9,7 @@ telephony/browser/router.py (a call from the browser), telephony/web/ (the call 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from telephony.connection_cap import ConnectionsPerAddress
 from telephony.session import StreamCounters
 from telephony.settings import Settings, load_settings
 from telephony.state import AppState, CallRecords, Running
+from telephony.storage.instances import keep_alive, new_owner_id, recover_orphaned
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.retention import purge_daily
 from telephony.storage.store import CallStore
@@ -58,7 +60,8 @@ def create_app(
 
     Raises:
         voice.prompts.PromptError, telephony.twilio.deployment.DeploymentError: naming the file and the entry at fault.
-        telephony.settings.SettingsError: a setting is invalid, or settings do not fit together (from the environment).
+        telephony.settings.SettingsError: a setting is invalid, or settings do not fit together (from the environment),
+            or no TWILIO_AUTH_TOKEN is set and unsigned requests are not explicitly allowed.
         telephony.storage.store.StorageError: VOICE_AGENT_DATABASE_URL is unusable.
     """
     settings = settings or load_settings()
@@ -117,8 +120,12 @@ async def _lifespan(app: FastAPI, state: AppState, services: VoiceServices | Non
     settings, store = state.settings, state.store
     # The database first: an unreachable one should stop the start-up before the models take their 25 s.
     await asyncio.to_thread(store.migrate)
+    # Records a killed predecessor left live are finished now; with several instances, only those of the dead ones.
+    owner_id = new_owner_id()
+    await asyncio.to_thread(recover_orphaned, store, owner_id, settings.instance_heartbeat_s)
+    heartbeat = asyncio.create_task(keep_alive(store, owner_id, settings.instance_heartbeat_s), name="heartbeat")
     pseudonyms = CallerPseudonyms.from_settings(settings)
-    writer = RecordWriter(store, state.registry, pseudonyms)
+    writer = RecordWriter(store, state.registry, pseudonyms, owner_id)
     writer.start()
     retention = asyncio.create_task(purge_daily(store, settings.retention_days), name="retention")
     log.info("call records in %s, kept %d days", store.url, settings.retention_days)
@@ -140,6 +147,12 @@ async def _lifespan(app: FastAPI, state: AppState, services: VoiceServices | Non
                 loaded.workers.shutdown()
     finally:
         retention.cancel()
-        await asyncio.gather(retention, return_exceptions=True)
+        heartbeat.cancel()
+        await asyncio.gather(retention, heartbeat, return_exceptions=True)
         await writer.stop()
+        if not state.registry.live_count():
+            # Stopped cleanly: nothing of ours is left live. A call still live stays ours until the others (or the
+            # next start) see that our heartbeat has stopped.
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(store.retire, owner_id)
         store.close()

@@ -278,6 +278,9 @@ class Settings(VoiceTuning, BaseSettings):
     max_streams_per_address: int = Field(default=20, ge=1, le=10000)
     """Open media streams from one client address; a further one is refused (behind a proxy every stream has the
     proxy's address unless uvicorn is told to trust its forwarded headers)."""
+    instance_heartbeat_s: float = Field(default=10.0, ge=0.5, le=300.0)
+    """How often this server tells the database it is alive; records of live calls whose server has been silent for
+    three heartbeats (killed, or its machine gone) are finished as "the server stopped during the call"."""
     api_docs: bool = False
     """Serve the API's documentation at /docs, /redoc and /openapi.json; off, they are not served at all (the page
     lists every route, admin ones included, and its scripts come from a CDN)."""
@@ -311,19 +314,6 @@ class Settings(VoiceTuning, BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("expected an http:// or https:// URL such as https://voice.example.com")
         return value.rstrip("/")
-
-    @model_validator(mode="after")
-    def _requests_are_signed(self) -> Self:
-        token = self.twilio_auth_token.get_secret_value() if self.twilio_auth_token else ""
-        if self.transfer_mode is TransferMode.REST_REDIRECT:
-            return self  # needs the token whatever else is set: its own check names it
-        if not token and not self.allow_unsigned_webhooks:
-            raise SettingsError(
-                "TWILIO_AUTH_TOKEN is not set, so nothing would check that webhooks and media streams come from "
-                "Twilio: set it to your account's auth token, or, for development only, set "
-                "VOICE_AGENT_ALLOW_UNSIGNED_WEBHOOKS=true"
-            )
-        return self
 
     @model_validator(mode="after")
     def _rest_redirect_has_credentials(self) -> Self:

@@ -15,6 +15,7 @@ from pathlib import Path
 import phonenumbers
 
 from telephony.settings import Settings
+from telephony.storage.private_files import private_dir, private_file
 
 KEY_FILE_NAME = "caller-key"
 """The generated key's file inside the data directory (when ``VOICE_AGENT_CALLER_KEY`` is not set)."""
@@ -54,8 +55,8 @@ class CallerPseudonyms:
         if configured:
             return cls(configured.encode("utf-8"))
         path = data_dir / KEY_FILE_NAME
+        private_dir(data_dir)
         if not path.exists():
-            data_dir.mkdir(parents=True, exist_ok=True)
             # O_EXCL: two processes starting together must not each write a different key.
             try:
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -64,6 +65,7 @@ class CallerPseudonyms:
             else:
                 with os.fdopen(descriptor, "w", encoding="ascii") as file:
                     file.write(secrets.token_hex(32))
+        private_file(path)  # a key file made before, or copied in, with wider permissions is tightened
         return cls(path.read_text(encoding="ascii").strip().encode("ascii"))
 
     @classmethod

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from starlette.requests import HTTPConnection
 from twilio.request_validator import RequestValidator
 
-from telephony.settings import Settings
+from telephony.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,19 @@ class TwilioSignatures:
     """Checks X-Twilio-Signature with the configured auth token (or lets everything through, said loudly)."""
 
     def __init__(self, settings: Settings) -> None:
+        """Check with the settings' auth token.
+
+        Raises:
+            SettingsError: no auth token, and unsigned requests are not explicitly allowed.
+        """
         self._settings = settings
         token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
+        if not token and not settings.allow_unsigned_webhooks:
+            raise SettingsError(
+                "TWILIO_AUTH_TOKEN is not set, so nothing would check that webhooks and media streams come from "
+                "Twilio: set it to your account's auth token, or, for development only, set "
+                "VOICE_AGENT_ALLOW_UNSIGNED_WEBHOOKS=true"
+            )
         self._validator = RequestValidator(token) if token else None
 
     @property

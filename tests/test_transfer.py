@@ -127,15 +127,15 @@ def decide_and_finish(client: TestClient, call_sid: str, *turns: Transcript | Dt
 def test_transfer_dials_the_department_with_a_whisper_naming_reason_and_intent(
     client, turn, target, timeout_s, intent, reason
 ):
-    call_sid = "CA-" + intent.replace(" ", "-")
-    decide_and_finish(client, call_sid, turn)
+    sid = call_sid(intent)
+    decide_and_finish(client, sid, turn)
 
-    body = post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid}).text
+    body = post_webhook(client, "/twilio/after-stream", {"CallSid": sid}).text
     dial = parse(body).find("Dial")
     assert dial.attrib == {"action": f"{BASE}/twilio/dial-status", "method": "POST", "timeout": timeout_s}
     noun = dial.find(target[0])
     assert noun.text == target[1]
-    assert noun.attrib == {"url": f"{BASE}/twilio/whisper?call={call_sid}", "method": "POST"}
+    assert noun.attrib == {"url": f"{BASE}/twilio/whisper?call={sid}", "method": "POST"}
 
     # Twilio fetches the whisper for the new leg (its own CallSid) and plays it to the person who answers.
     whisper = post_webhook(client, noun.attrib["url"], {"CallSid": call_sid("agent-leg")})

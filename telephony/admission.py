@@ -12,14 +12,12 @@ spread calls.
 
 from __future__ import annotations
 
-import hmac
 import logging
-import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from telephony.calls import CallRegistry
+from telephony.stream_tickets import StreamTickets
 from voice.events import Action, Decision
 from voice.handoff import build_handoff
 from voice.prompts import Catalogue
@@ -30,13 +28,7 @@ PENDING_STREAM_S = 15.0
 """How long an admitted call counts while its media stream has not started (Twilio opens it within seconds)."""
 OVER_CAPACITY_RULE = "over_capacity"
 STREAM_SECRET_PARAMETER = "ticket"
-"""The ``<Stream><Parameter>`` (and ``start.customParameters`` entry) that carries a call's one-time stream secret."""
-
-
-@dataclass(slots=True)
-class _Pending:
-    deadline: float
-    secret: str
+"""The ``<Stream><Parameter>`` (and ``start.customParameters`` entry) that carries a call's stream ticket."""
 
 
 class Admission:
@@ -46,25 +38,28 @@ class Admission:
         self,
         registry: CallRegistry,
         max_calls: int,
+        tickets: StreamTickets | None = None,
         pending_stream_s: float = PENDING_STREAM_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Count against `max_calls`; `tickets` issues and checks the streams' tickets (default: this process's)."""
         if max_calls < 1:
             raise ValueError(f"max_calls must be at least 1, got {max_calls}")
         self.max_calls = max_calls
         self._registry = registry
         self._pending_stream_s = pending_stream_s
         self._clock = clock
-        # Call SID -> when its admission lapses if no stream has started for it by then, and the stream's secret.
-        self._pending: dict[str, _Pending] = {}
+        self._tickets = tickets or StreamTickets()
+        # Call SID -> when its admission lapses if no stream has started for it by then.
+        self._pending: dict[str, float] = {}
 
     def calls(self) -> int:
         """Calls this process holds: live streams, and admitted calls whose stream has not started yet."""
         now = self._clock()
         self._pending = {
-            sid: pending
-            for sid, pending in self._pending.items()
-            if pending.deadline > now and self._registry.get(sid) is None
+            sid: deadline
+            for sid, deadline in self._pending.items()
+            if deadline > now and self._registry.get(sid) is None
         }
         return self._registry.live_count() + len(self._pending)
 
@@ -72,35 +67,29 @@ class Admission:
         """Take the call (and count it from now) if fewer than `max_calls` are held.
 
         Returns:
-            The one-time secret its media stream must carry in ``start`` (a new one if the call was already
-            admitted and its stream has not started: Twilio retried the webhook); None to turn the call away.
+            The ticket its media stream must carry in ``start`` (a fresh one if the call was already admitted and
+            its stream has not started: Twilio retried the webhook); None to turn the call away.
         """
-        if call_sid in self._pending:
-            self._pending[call_sid] = _Pending(self._clock() + self._pending_stream_s, secrets.token_urlsafe(24))
-            return self._pending[call_sid].secret
-        if self.calls() >= self.max_calls:
+        if call_sid not in self._pending and self.calls() >= self.max_calls:
             return None
-        pending = _Pending(self._clock() + self._pending_stream_s, secrets.token_urlsafe(24))
         if call_sid:
-            self._pending[call_sid] = pending
-        return pending.secret
+            self._pending[call_sid] = self._clock() + self._pending_stream_s
+        return self._tickets.issue(call_sid)
 
     def pending(self, call_sid: str) -> bool:
-        """Whether `call_sid` was admitted and its stream has not started yet."""
+        """Whether `call_sid` was admitted here and its stream has not started yet."""
         return call_sid in self._pending and self._registry.get(call_sid) is None
 
-    def claim(self, call_sid: str, secret: str) -> bool:
-        """Whether a media stream may carry the call: admitted, not lapsed, and `secret` is its ticket.
+    def claim(self, call_sid: str, ticket: str) -> bool:
+        """Whether a media stream may carry the call: `ticket` was issued for it (here, or by another instance with
+        the same key) and is still valid, and the call is not open here.
 
-        A ticket is used once: the caller of a successful claim must open the call in the registry at once (before
-        awaiting anything), where it goes on counting as live.
+        The caller of a successful claim must open the call in the registry at once (before awaiting anything),
+        where it goes on counting as live; a call already recorded elsewhere is the caller's to refuse first.
         """
-        pending = self._pending.get(call_sid)
-        if pending is None or pending.deadline <= self._clock() or self._registry.get(call_sid) is not None:
+        if self._registry.get(call_sid) is not None or not self._tickets.valid(call_sid, ticket):
             return False
-        if not hmac.compare_digest(pending.secret.encode(), secret.encode()):
-            return False
-        del self._pending[call_sid]
+        self._pending.pop(call_sid, None)
         return True
 
 

@@ -29,6 +29,7 @@ from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.retention import purge_daily
 from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
+from telephony.stream_tickets import StreamTickets
 from telephony.twilio import webhooks
 from telephony.twilio.deployment import load_transfer_targets
 from telephony.twilio.signature import UNSIGNED_WARNING, TwilioSignatures
@@ -76,7 +77,7 @@ def create_app(
         counters=counters,
         transfers=Transfers.from_settings(settings, targets, catalogue, redirector),
         store=CallStore.from_settings(settings),
-        admission=Admission(registry, settings.max_calls),
+        admission=Admission(registry, settings.max_calls, StreamTickets(_ticket_key(settings))),
         metrics=CallMetrics(registry, counters),
         signatures=TwilioSignatures(settings),
         stream_addresses=ConnectionsPerAddress(settings.max_streams_per_address),
@@ -105,6 +106,13 @@ def create_app(
     # WS /browser/call: a call from the desk's call page (GET /desk/call), for desk users only.
     app.include_router(browser.router)
     return app
+
+
+def _ticket_key(settings: Settings) -> bytes | None:
+    """What stream tickets are signed with: the Twilio auth token, which every instance shares (so that a stream
+    may reach another instance than its webhook did); without one, a key of this process."""
+    token = settings.twilio_auth_token
+    return token.get_secret_value().encode() if token else None
 
 
 def _load_models(settings: Settings, catalogue: Catalogue, services: VoiceServices | None) -> VoiceServices:

@@ -19,6 +19,7 @@ from telephony.app import create_app
 from telephony.call_record import call_record
 from telephony.calls import CallRegistry, CallState
 from telephony.settings import SettingsError, load_settings
+from telephony.stream_tickets import StreamTickets
 
 from .helpers import (
     BASE,
@@ -206,16 +207,29 @@ def test_a_start_naming_a_live_or_finished_call_is_refused_and_both_records_are_
         assert store.get(call_sid("done")) == stored_before
 
 
-def test_a_secret_is_used_once():
+def test_a_ticket_opens_only_its_own_call_once_and_only_while_valid():
     registry = CallRegistry()
-    admission = Admission(registry, max_calls=2)
-    secret = admission.admit(call_sid("once"))
-    assert secret is not None and not admission.claim(call_sid("once"), secret + "x")
-    assert admission.claim(call_sid("once"), secret)
+    clock = [1000.0]
+    tickets = StreamTickets(b"the shared auth token", lifetime_s=30, clock=lambda: clock[0])
+    admission = Admission(registry, max_calls=2, tickets=tickets)
+    ticket = admission.admit(call_sid("once"))
+    assert ticket is not None and not admission.claim(call_sid("once"), ticket + "0")
+    assert not admission.claim(call_sid("other"), ticket)  # another call's
+    # Another instance with the same token may open the stream (the webhook and the stream may land apart) ...
+    elsewhere = Admission(
+        CallRegistry(), max_calls=2, tickets=StreamTickets(b"the shared auth token", clock=lambda: clock[0])
+    )
+    assert elsewhere.claim(call_sid("once"), ticket)
+    # ... one with another key may not, nor anyone once the ticket has expired.
+    assert not Admission(CallRegistry(), max_calls=2).claim(call_sid("once"), ticket)
+    clock[0] += 31
+    assert not admission.claim(call_sid("once"), ticket)
+    clock[0] -= 31
+    assert admission.claim(call_sid("once"), ticket)
     registry.open(call_sid("once"), stream_sid("once"))
-    assert not admission.claim(call_sid("once"), secret)  # reused
+    assert not admission.claim(call_sid("once"), ticket)  # reused while the call is live
     registry.finish(call_sid("once"))
-    assert not admission.claim(call_sid("once"), secret)  # reused after the call ended
+    assert not admission.claim(call_sid("once"), ticket)  # reused after it ended
 
 
 # --- deadlines and bounds -------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -54,8 +54,9 @@ CUT_SHORT = (
 """The failure recorded on a call whose stream closed before a handover and without Twilio's ``stop``: from here a
 lost connection and a hang-up that Twilio did not announce look the same."""
 
-StartCheck = Callable[[Start], str | None]
-"""Whether a ``start`` may open its call: None when it may (its ticket is then used up), else why not."""
+StartCheck = Callable[[Start], Awaitable[str | None]]
+"""Whether a ``start`` may open its call: None when it may (the call must then be opened before awaiting anything),
+else why not."""
 
 
 async def run_media_stream(
@@ -143,7 +144,7 @@ async def run_media_stream(
                 if media_format.encoding != MULAW_ENCODING or media_format.sample_rate != TWILIO_SAMPLE_RATE_HZ:
                     await refuse(f"unsupported media format {media_format.encoding} at {media_format.sample_rate} Hz")
                     break
-                refused = check_start(event)
+                refused = await check_start(event)
                 if refused is not None:
                     await refuse(f"'start' refused: {refused}")
                     break

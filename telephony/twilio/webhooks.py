@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
@@ -31,7 +30,7 @@ from telephony.session import CLOSE_PROTOCOL_ERROR
 from telephony.settings import Settings
 from telephony.state import AppState, Running, RunningDep, RunningOrNoneDep, StateDep
 from telephony.twilio import twiml
-from telephony.twilio.media_stream import run_media_stream
+from telephony.twilio.media_stream import StartCheck, run_media_stream
 from telephony.twilio.messages import Start
 from telephony.twilio.sids import is_call_sid, is_stream_sid
 
@@ -192,19 +191,20 @@ async def message_recorded(request: Request, form: SignedForm, state: StateDep, 
 # --- the media stream ---------------------------------------------------------------------------------------------
 
 
-def _start_check(state: AppState) -> Callable[[Start], str | None]:
-    """Whether a ``start`` may open its call: well-formed SIDs, a call this process admitted and nobody has opened,
-    and that call's one-time stream secret."""
+def _start_check(state: AppState) -> StartCheck:
+    """Whether a ``start`` may open its call: well-formed SIDs, that call's ticket, and no record of the call yet
+    (live or finished, here or, when another instance admitted it, in the database)."""
 
-    def check(event: Start) -> str | None:
+    async def check(event: Start) -> str | None:
         call_sid, stream_sid = event.start.call_sid, event.stream_sid
         if not is_call_sid(call_sid) or not is_stream_sid(stream_sid) or event.start.stream_sid not in ("", stream_sid):
             return "malformed call or stream SID"
-        if state.registry.get(call_sid) is not None:
-            return "the call already has (or had) a stream"
-        secret = event.start.custom_parameters.get(STREAM_SECRET_PARAMETER, "")
-        if not state.admission.claim(call_sid, secret):
-            return "no admitted call with this stream secret (unknown, lapsed or already used)"
+        if not state.admission.pending(call_sid) and await _recorded(state, call_sid):
+            return "the call already has a record"
+        # After the last await: the claim and the opening of the call happen in one step of the loop.
+        ticket = event.start.custom_parameters.get(STREAM_SECRET_PARAMETER, "")
+        if not state.admission.claim(call_sid, ticket):
+            return "no valid ticket for this call (never admitted, expired, or the call is open already)"
         return None
 
     return check

@@ -24,6 +24,8 @@ from voice.events import Action, Decision, Transcript
 from voice.pipeline import TurnRecord
 
 from .helpers import (
+    TWILIO,
+    admit_on,
     app_client,
     call_sid,
     dtmf_message,
@@ -367,10 +369,10 @@ def test_the_event_stream_delivers_call_changes_and_ends_when_the_client_goes_aw
         assert wait_until(lambda: len(streams) == 1)
         lines = response.iter_lines()
         # An unbounded queue: the greeting's frames, unread here, must not hold up the closing handshake.
-        with ws_connect(live.ws_url, open_timeout=10, max_queue=None) as call:
-            start = start_message(stream_sid=stream_sid("sse"), call_sid=call_sid("sse"))
-            start["start"]["customParameters"] = {"caller": CALLER}
-            call.send(json.dumps(start))
+        signed = TWILIO.headers(live.ws_url)
+        with ws_connect(live.ws_url, additional_headers=signed, open_timeout=10, max_queue=None) as call:
+            parameters = admit_on(live.base_url, call_sid("sse"), caller=CALLER)
+            call.send(json.dumps(start_message(stream_sid("sse"), call_sid("sse"), parameters=parameters)))
             events = read_events(lines, lambda events: any(e["call_sid"] == call_sid("sse") for e in events))
             call.send(json.dumps({"event": "stop", "streamSid": stream_sid("sse")}))
             events += read_events(lines, lambda events: events[-1]["state"] == "finished")

@@ -106,11 +106,11 @@ def test_the_reload_needs_the_admin_role(prompts):
 
 def greet(ws, call_sid: str, voice_services) -> None:
     """Start a call and play the whole greeting (each sentence's mark echoed), so that the next input is no barge-in."""
-    ws.send_json(start_message(stream_sid=f"MZ-{call_sid}", call_sid=call_sid))
+    ws.send_json(start_message(stream_sid="MZ" + call_sid[2:], call_sid=call_sid))
     greeting = voice_services.engine.catalogue.replies.greeting
     for _sentence in voice_services.speech.get_or_synthesize(greeting):
         _, mark = receive_until_mark(ws)
-        ws.send_json(mark_message(mark, stream_sid=f"MZ-{call_sid}"))
+        ws.send_json(mark_message(mark, stream_sid="MZ" + call_sid[2:]))
 
 
 def ask_opening_hours(ws, call_sid: str, synthesizer) -> None:
@@ -118,7 +118,7 @@ def ask_opening_hours(ws, call_sid: str, synthesizer) -> None:
     audio = np.concatenate(list(synthesizer.synthesize("What are your opening hours?")))
     frames = [SILENCE] * 10 + pcm_to_twilio_frames(audio, synthesizer.sample_rate_hz) + [SILENCE] * 75
     for frame in frames:
-        ws.send_json(media_message(frame, stream_sid=f"MZ-{call_sid}"))
+        ws.send_json(media_message(frame, stream_sid="MZ" + call_sid[2:]))
 
 
 def reply_of_last_turn(client: TestClient, call_sid: str, ws) -> str:
@@ -126,7 +126,7 @@ def reply_of_last_turn(client: TestClient, call_sid: str, ws) -> str:
     registry = client.app.state.voice.registry
     while True:
         _, mark = receive_until_mark(ws)
-        ws.send_json(mark_message(mark, stream_sid=f"MZ-{call_sid}"))
+        ws.send_json(mark_message(mark, stream_sid="MZ" + call_sid[2:]))
         records = registry.get(call_sid).records
         if len(records) >= 2:
             return records[-1].decision.reply

@@ -155,7 +155,7 @@ def test_the_command_line_exports_and_purges(voice_services, tmp_path, capsys):
     assert cli_main(["export", call_sid("cli-1"), "--output", str(output)]) == 0
     assert json.loads(output.read_text())["record"] == document["record"]
     assert cli_main(["export", call_sid("nobody")]) == 1
-    assert "no call 'CA-nobody'" in capsys.readouterr().err
+    assert f"no call '{call_sid('nobody')}'" in capsys.readouterr().err
 
     assert cli_main(["purge"]) == 0  # nothing is older than 30 days
     assert "deleted 0 calls that ended more than 30 days ago" in capsys.readouterr().err
@@ -205,7 +205,7 @@ def test_a_card_number_and_an_iban_read_out_on_a_call_are_found_nowhere(voice_se
     result = run_replay([PRIVACY_CALL], tmp_path / "report", services=voice_services, progress=lambda line: None)
     [call] = result.calls
     assert call.data["completed"], call.data
-    call_sid = call.data["call_sid"]
+    sid = call.data["call_sid"]
 
     # The in-process replay keeps its records in the report folder; a second app reads them from there.
     database = tmp_path / "report" / REPLAY_DATABASE_FILE
@@ -215,14 +215,12 @@ def test_a_card_number_and_an_iban_read_out_on_a_call_are_found_nowhere(voice_se
         admin = bearer(ADMIN_TOKEN)
         responses = [
             client.get("/api/calls", headers=admin).text,
-            client.get(f"/api/calls/{call_sid}", headers=admin).text,
-            client.get(f"/api/calls/{call_sid}/export", headers=admin).text,
+            client.get(f"/api/calls/{sid}", headers=admin).text,
+            client.get(f"/api/calls/{sid}/export", headers=admin).text,
         ]
-        record = client.get(f"/api/calls/{call_sid}", headers=admin).json()
+        record = client.get(f"/api/calls/{sid}", headers=admin).json()
         # This app did not run the call: the whisper comes from the stored handoff.
-        responses.append(
-            post_webhook(client, f"/twilio/whisper?call={call_sid}", {"CallSid": call_sid("agent-leg")}).text
-        )
+        responses.append(post_webhook(client, f"/twilio/whisper?call={sid}", {"CallSid": call_sid("agent-leg")}).text)
         assert "Transferred caller" in responses[-1]
 
     # Not vacuous: the caller's turns reached the record, and the numbers in them were redacted, not lost.

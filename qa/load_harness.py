@@ -100,8 +100,15 @@ class ServerProcess:
     environment, so `VOICE_AGENT_MODEL_WORKERS=1 python benchmarks/concurrency.py` measures that configuration.
     """
 
-    def __init__(self, start_timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
+    def __init__(self, start_timeout_s: float = SERVER_START_TIMEOUT_S, max_calls: int | None = None) -> None:
+        """Configure the server (from this process's environment); nothing starts until `start`.
+
+        Args:
+            max_calls: VOICE_AGENT_MAX_CALLS for the server, for a benchmark that carries more simultaneous calls
+                than the configured limit admits (every call is admitted through /twilio/voice); default: as set.
+        """
         self.start_timeout_s = start_timeout_s
+        self.max_calls = max_calls
         self.port = free_port()
         self._workdir = tempfile.TemporaryDirectory(prefix="voice-agent-load-")
         self.log_path = Path(self._workdir.name) / "server.log"
@@ -139,6 +146,8 @@ class ServerProcess:
         env["VOICE_AGENT_DATA_DIR"] = str(self.data_dir)
         if self._own_token:
             env["TWILIO_AUTH_TOKEN"] = self._own_token
+        if self.max_calls is not None:
+            env["VOICE_AGENT_MAX_CALLS"] = str(self.max_calls)
         command = [sys.executable, "-m", "telephony.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         say(f"starting the server: {' '.join(command[1:])} (log: {self.log_path}, removed at the end)")
         with self.log_path.open("wb") as log_file:

@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine (see README):
-#   make run    install, then start the server on the embedded defaults (bundled models, sample catalogue)
+#   make run    install, then start the server on the embedded defaults (bundled models, sample catalogue); a
+#               development server: unsigned Twilio requests are allowed unless TWILIO_AUTH_TOKEN is set
 #   make test   install, then lint and run the whole test suite (what CI runs)
 #   make test-fast  install, then lint and run the fast tier only: no model, browser or database server (~1 min)
 #   make replay install, then replay the QA suite of fixture calls with a report
@@ -21,8 +22,13 @@ $(BIN)/voice-agent: pyproject.toml
 
 install: $(BIN)/voice-agent
 
+# A development server: without TWILIO_AUTH_TOKEN it accepts unsigned Twilio requests (and says so loudly). Set the
+# token (environment or .env) and it checks every webhook and media stream, as a deployment must.
 run: install
-	$(BIN)/voice-agent serve --host $(HOST) --port $(PORT)
+	@[ -n "$$TWILIO_AUTH_TOKEN$$VOICE_AGENT_TWILIO_AUTH_TOKEN" ] || grep -qs '^TWILIO_AUTH_TOKEN=.' .env || \
+		echo "make run: no TWILIO_AUTH_TOKEN: unsigned Twilio requests allowed (development only)"
+	VOICE_AGENT_ALLOW_UNSIGNED_WEBHOOKS=$${VOICE_AGENT_ALLOW_UNSIGNED_WEBHOOKS:-true} \
+		$(BIN)/voice-agent serve --host $(HOST) --port $(PORT)
 
 chat: install
 	$(BIN)/voice-agent chat

@@ -253,7 +253,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="voice-agent-concurrency-") as scratch:
             report_root = args.report or Path(scratch)
-            with ServerProcess() as server:
+            # Every call is admitted through /twilio/voice: the limit must let the largest level in.
+            with ServerProcess(max_calls=max(args.levels)) as server:
                 idle = server.snapshot()
                 print(f"server idle after start: RSS {idle.rss_mb:.0f} MB, {idle.threads} threads", flush=True)
                 print()

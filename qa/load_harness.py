@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -33,6 +34,7 @@ import psutil
 from qa.fixtures import CallerVoice, PreparedCall, load_fixtures, prepare_call
 from qa.replay import replay_calls
 from qa.report import CallReport
+from qa.twilio_signing import TwilioCredentials
 from telephony.twilio.twiml import MEDIA_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -98,13 +100,26 @@ class ServerProcess:
     environment, so `VOICE_AGENT_MODEL_WORKERS=1 python benchmarks/concurrency.py` measures that configuration.
     """
 
-    def __init__(self, start_timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
+    def __init__(self, start_timeout_s: float = SERVER_START_TIMEOUT_S, max_calls: int | None = None) -> None:
+        """Configure the server (from this process's environment); nothing starts until `start`.
+
+        Args:
+            max_calls: VOICE_AGENT_MAX_CALLS for the server, for a benchmark that carries more simultaneous calls
+                than the configured limit admits (every call is admitted through /twilio/voice); default: as set.
+        """
         self.start_timeout_s = start_timeout_s
+        self.max_calls = max_calls
         self.port = free_port()
         self._workdir = tempfile.TemporaryDirectory(prefix="voice-agent-load-")
         self.log_path = Path(self._workdir.name) / "server.log"
         self.popen: subprocess.Popen[bytes] | None = None
         self.process: psutil.Process | None = None
+        # The calls are signed as Twilio signs them: with the configured auth token, else a throwaway one given to
+        # the server (it refuses to start without one).
+        token = os.environ.get("TWILIO_AUTH_TOKEN") or os.environ.get("VOICE_AGENT_TWILIO_AUTH_TOKEN")
+        self._own_token = None if token else secrets.token_urlsafe(24)
+        self.credentials = TwilioCredentials(token or self._own_token)
+        """What to sign the server's webhooks and media streams with."""
 
     @property
     def ws_url(self) -> str:
@@ -129,6 +144,10 @@ class ServerProcess:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env["ORT_DISABLE_TELEMETRY"] = "1"
         env["VOICE_AGENT_DATA_DIR"] = str(self.data_dir)
+        if self._own_token:
+            env["TWILIO_AUTH_TOKEN"] = self._own_token
+        if self.max_calls is not None:
+            env["VOICE_AGENT_MAX_CALLS"] = str(self.max_calls)
         command = [sys.executable, "-m", "telephony.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         say(f"starting the server: {' '.join(command[1:])} (log: {self.log_path}, removed at the end)")
         with self.log_path.open("wb") as log_file:
@@ -415,7 +434,13 @@ async def run_calls(
         folder = report_dir / f"{index + 1:04d}-{call.name}"
         try:
             result = await asyncio.wait_for(
-                replay_calls([call], folder, server_url=server.ws_url, progress=say if verbose else _quiet),
+                replay_calls(
+                    [call],
+                    folder,
+                    server_url=server.ws_url,
+                    progress=say if verbose else _quiet,
+                    credentials=server.credentials,
+                ),
                 call_timeout_s,
             )
         except TimeoutError:

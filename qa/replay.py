@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
@@ -73,6 +74,7 @@ from qa.twilio_emulator import (
     TwilioSide,
     check_server_message,
 )
+from qa.twilio_signing import NotAdmittedError, TwilioCredentials, admit_call
 from telephony.twilio.framing import FRAME_BYTES, FRAME_MS
 
 if TYPE_CHECKING:
@@ -105,9 +107,13 @@ def progress_to_stderr(line: str) -> None:
 class _CallRunner:
     """Plays one prepared call over one WebSocket: a clock task, a receiver task and the script."""
 
-    def __init__(self, call: PreparedCall, ws_url: str, progress: Progress) -> None:
+    def __init__(
+        self, call: PreparedCall, ws_url: str, http_base: str, credentials: TwilioCredentials, progress: Progress
+    ) -> None:
         self._call = call
         self._url = ws_url
+        self._http_base = http_base
+        self._credentials = credentials
         self._progress = progress
         self._twilio = TwilioSide.random()
         self.log = CallLog(call=call, twilio=self._twilio, turns=[TurnLog(turn) for turn in call.turns])
@@ -137,9 +143,18 @@ class _CallRunner:
     async def run(self) -> CallLog:
         """Replay the call to its end and return what happened."""
         try:
+            # As Twilio does: the incoming-call webhook first (it gives the stream its secret), then a signed upgrade.
+            await admit_call(self._http_base, self._twilio, self._credentials)
             # No compression and no pings: Twilio uses neither, and the server should see what Twilio sends.
-            self._ws = await connect(self._url, compression=None, ping_interval=None, open_timeout=10, max_size=2**20)
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as error:
+            self._ws = await connect(
+                self._url,
+                additional_headers=self._credentials.headers(self._url),
+                compression=None,
+                ping_interval=None,
+                open_timeout=10,
+                max_size=2**20,
+            )
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, NotAdmittedError, httpx.HTTPError) as error:
             self.log.ended_by = EndedBy.ERROR
             self.log.detail = f"cannot connect to {self._url}: {error}"
             self._progress(f"[{self._call.name}] {self.log.detail}")
@@ -427,6 +442,7 @@ async def replay_calls(
     progress: Progress = progress_to_stderr,
     on_call_done: Callable[[CallReport], None] | None = None,
     inline_audio: bool | None = None,
+    credentials: TwilioCredentials | None = None,
 ) -> ReplayResult:
     """Replay prepared calls against a server and write the report.
 
@@ -443,6 +459,8 @@ async def replay_calls(
         on_call_done: called with each call's report as soon as it is written.
         inline_audio: recordings inside report.html (True) or linked beside it (False); default: inline for up to
             `qa.html_report.INLINE_AUDIO_MAX_CALLS` calls.
+        credentials: with `server_url`, what to sign Twilio's requests with; default: TWILIO_AUTH_TOKEN and
+            VOICE_AGENT_PUBLIC_URL from the environment, as the server reads them.
 
     Returns:
         The reports of the calls, in the order given.
@@ -452,15 +470,16 @@ async def replay_calls(
     """
     if in_process is not None:
         ws_url, http_base, server_name = in_process.ws_url, in_process.http_base, "in-process server"
-        token = in_process.settings.twilio_auth_token
-        auth_token = token.get_secret_value() if token else None
-        public_url = in_process.settings.public_url
+        auth = in_process.settings.twilio_auth_token
+        credentials = TwilioCredentials(auth.get_secret_value() if auth else None, in_process.settings.public_url)
     elif server_url is not None:
         import os
 
         ws_url, http_base, server_name = server_url, http_base_of(server_url), server_url
-        auth_token = os.environ.get("TWILIO_AUTH_TOKEN") or None
-        public_url = os.environ.get("VOICE_AGENT_PUBLIC_URL") or None
+        if credentials is None:
+            credentials = TwilioCredentials(
+                os.environ.get("TWILIO_AUTH_TOKEN") or None, os.environ.get("VOICE_AGENT_PUBLIC_URL") or None
+            )
     else:
         raise ValueError("give server_url or in_process")
     if parallel < 1:
@@ -476,7 +495,7 @@ async def replay_calls(
         missing = SERVER_DATA_MISSING
         view: ServerView | None = None
         async with slots:
-            log = await _CallRunner(call, ws_url, progress).run()
+            log = await _CallRunner(call, ws_url, http_base, credentials, progress).run()
             if in_process is not None:
                 view = await in_process.view(log.twilio.call_sid)
             elif api_token:
@@ -485,7 +504,7 @@ async def replay_calls(
                 except CallApiError as error:
                     missing = f"transcripts and decisions are not available: {error}"
                     progress(f"[{call.name}] {missing}")
-            after_stream = await fetch_after_stream(http_base, log.twilio, auth_token, public_url)
+            after_stream = await fetch_after_stream(http_base, log.twilio, credentials)
         report = write_call_report(report_dir, log, server_name, view, after_stream, missing)
         if on_call_done is not None:
             on_call_done(report)

@@ -2,7 +2,7 @@
 
 InProcessServer: the voice-agent app (configured from the environment, as `voice-agent serve` is), served by
     uvicorn on 127.0.0.1 in a background thread; after each call it tells what the server heard and decided
-fetch_after_stream: ``POST /twilio/after-stream`` as Twilio posts it, signed when an auth token is configured
+fetch_after_stream: ``POST /twilio/after-stream`` as Twilio posts it, signed
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from qa.call_log import ServerView
 from qa.expect import IN_PROCESS_DATA
 from qa.loopback_server import LoopbackServer
 from qa.twilio_emulator import TwilioSide
+from qa.twilio_signing import TwilioCredentials
 from telephony.twilio.twiml import AFTER_STREAM_PATH, MEDIA_PATH
 
 if TYPE_CHECKING:
@@ -55,9 +56,16 @@ class InProcessServer:
         Raises:
             telephony.settings.SettingsError: naming the variable at fault.
         """
+        import os
+        import secrets
+
         from telephony.settings import load_settings
 
-        self.settings = load_settings(language=language, database_url=database_url)
+        # The replay talks to this server as Twilio does, signing with its auth token: a throwaway one when none is
+        # configured, so that the replayed calls take the path real calls take.
+        configured = os.environ.get("TWILIO_AUTH_TOKEN") or os.environ.get("VOICE_AGENT_TWILIO_AUTH_TOKEN")
+        token = None if configured else secrets.token_urlsafe(24)
+        self.settings = load_settings(language=language, database_url=database_url, twilio_auth_token=token)
         self.services = services
         self._owns_services = services is None
         self.app: FastAPI | None = None
@@ -154,30 +162,22 @@ def http_base_of(ws_url: str) -> str:
     return ("https" if parts.scheme == "wss" else "http") + "://" + parts.netloc
 
 
-async def fetch_after_stream(
-    http_base: str, twilio: TwilioSide, auth_token: str | None = None, public_url: str | None = None
-) -> dict[str, Any]:
+async def fetch_after_stream(http_base: str, twilio: TwilioSide, credentials: TwilioCredentials) -> dict[str, Any]:
     """Ask ``POST /twilio/after-stream`` what Twilio would do next with the call, as Twilio asks it.
 
     Args:
         http_base: the server's HTTP base URL.
         twilio: the call's SIDs.
-        auth_token: when the server checks webhook signatures, the Twilio auth token to sign with.
-        public_url: the server's configured public URL, which is what a signature covers.
+        credentials: what Twilio signs with.
 
     Returns:
         ``{"status", "twiml", "verb"}``; verb is the first TwiML verb (Dial, Hangup, Enqueue) or None.
     """
     form = {"CallSid": twilio.call_sid, "AccountSid": twilio.account_sid, "CallStatus": "in-progress"}
-    headers = {}
-    if auth_token:
-        from twilio.request_validator import RequestValidator
-
-        signed_url = (public_url or http_base).rstrip("/") + AFTER_STREAM_PATH
-        headers["X-Twilio-Signature"] = RequestValidator(auth_token).compute_signature(signed_url, form)
+    url = http_base + AFTER_STREAM_PATH
     try:
         async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.post(http_base + AFTER_STREAM_PATH, data=form, headers=headers)
+            response = await client.post(url, data=form, headers=credentials.headers(url, form))
     except httpx.HTTPError as error:
         return {"status": None, "twiml": None, "verb": None, "error": str(error)}
     return {"status": response.status_code, "twiml": response.text, "verb": _first_verb(response.text)}

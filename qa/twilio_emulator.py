@@ -40,6 +40,8 @@ class TwilioSide:
         self.account_sid = account_sid
         self.call_sid = call_sid
         self.stream_sid = stream_sid
+        self.custom_parameters: dict[str, str] = {}
+        """The ``<Stream><Parameter>`` values of the call's TwiML (`qa.twilio_signing.admit_call` fills them in)."""
         self._sequence = 0
         self._chunk = 0
 
@@ -57,7 +59,7 @@ class TwilioSide:
         return json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
 
     def start(self) -> str:
-        """Stream metadata: the SIDs, the track and the media format (8 kHz mu-law mono)."""
+        """Stream metadata: the SIDs, the track, the stream's parameters and the media format (8 kHz mu-law mono)."""
         return self._message(
             "start",
             start={
@@ -65,7 +67,7 @@ class TwilioSide:
                 "streamSid": self.stream_sid,
                 "callSid": self.call_sid,
                 "tracks": ["inbound"],
-                "customParameters": {},
+                "customParameters": dict(self.custom_parameters),
                 "mediaFormat": {"encoding": MULAW_ENCODING, "sampleRate": TWILIO_SAMPLE_RATE_HZ, "channels": 1},
             },
         )

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 
 from telephony.calls import CallRegistry
+from telephony.stream_tickets import StreamTickets
 from voice.events import Action, Decision
 from voice.handoff import build_handoff
 from voice.prompts import Catalogue
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 PENDING_STREAM_S = 15.0
 """How long an admitted call counts while its media stream has not started (Twilio opens it within seconds)."""
 OVER_CAPACITY_RULE = "over_capacity"
+STREAM_SECRET_PARAMETER = "ticket"
+"""The ``<Stream><Parameter>`` (and ``start.customParameters`` entry) that carries a call's stream ticket."""
 
 
 class Admission:
@@ -35,15 +38,18 @@ class Admission:
         self,
         registry: CallRegistry,
         max_calls: int,
+        tickets: StreamTickets | None = None,
         pending_stream_s: float = PENDING_STREAM_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """Count against `max_calls`; `tickets` issues and checks the streams' tickets (default: this process's)."""
         if max_calls < 1:
             raise ValueError(f"max_calls must be at least 1, got {max_calls}")
         self.max_calls = max_calls
         self._registry = registry
         self._pending_stream_s = pending_stream_s
         self._clock = clock
+        self._tickets = tickets or StreamTickets()
         # Call SID -> when its admission lapses if no stream has started for it by then.
         self._pending: dict[str, float] = {}
 
@@ -57,12 +63,33 @@ class Admission:
         }
         return self._registry.live_count() + len(self._pending)
 
-    def admit(self, call_sid: str) -> bool:
-        """Take the call (and count it from now) if fewer than `max_calls` are held; False to turn it away."""
-        if self.calls() >= self.max_calls:
-            return False
+    def admit(self, call_sid: str) -> str | None:
+        """Take the call (and count it from now) if fewer than `max_calls` are held.
+
+        Returns:
+            The ticket its media stream must carry in ``start`` (a fresh one if the call was already admitted and
+            its stream has not started: Twilio retried the webhook); None to turn the call away.
+        """
+        if call_sid not in self._pending and self.calls() >= self.max_calls:
+            return None
         if call_sid:
             self._pending[call_sid] = self._clock() + self._pending_stream_s
+        return self._tickets.issue(call_sid)
+
+    def pending(self, call_sid: str) -> bool:
+        """Whether `call_sid` was admitted here and its stream has not started yet."""
+        return call_sid in self._pending and self._registry.get(call_sid) is None
+
+    def claim(self, call_sid: str, ticket: str) -> bool:
+        """Whether a media stream may carry the call: `ticket` was issued for it (here, or by another instance with
+        the same key) and is still valid, and the call is not open here.
+
+        The caller of a successful claim must open the call in the registry at once (before awaiting anything),
+        where it goes on counting as live; a call already recorded elsewhere is the caller's to refuse first.
+        """
+        if self._registry.get(call_sid) is not None or not self._tickets.valid(call_sid, ticket):
+            return False
+        self._pending.pop(call_sid, None)
         return True
 
 

@@ -9,6 +9,7 @@ telephony/browser/router.py (a call from the browser), telephony/web/ (the call 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -19,20 +20,24 @@ from fastapi import FastAPI
 from telephony.admission import Admission
 from telephony.browser import router as browser
 from telephony.calls import CallRegistry
+from telephony.connection_cap import ConnectionsPerAddress
 from telephony.session import StreamCounters
 from telephony.settings import Settings, load_settings
 from telephony.state import AppState, CallRecords, Running
 from telephony.storage.accounts import DeskAccounts
 from telephony.storage.audit import AuditTrail
 from telephony.storage.callbacks import CallbackQueue
+from telephony.storage.instances import keep_alive, new_owner_id, recover_orphaned
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.retention import purge_daily
 from telephony.storage.store import CallStore
 from telephony.storage.vault import NumberVault
 from telephony.storage.writer import RecordWriter
+from telephony.stream_tickets import StreamTickets
 from telephony.twilio import webhooks
 from telephony.twilio.deployment import load_transfer_targets
 from telephony.twilio.recordings import RecordingFetcher
+from telephony.twilio.signature import UNSIGNED_WARNING, TwilioSignatures
 from telephony.twilio.transfer import CallRedirector, Transfers
 from telephony.voice_services import load_voice_services
 from telephony.web import api, audit, callbacks, desk, health, metrics
@@ -63,7 +68,8 @@ def create_app(
 
     Raises:
         voice.prompts.PromptError, telephony.twilio.deployment.DeploymentError: naming the file and the entry at fault.
-        telephony.settings.SettingsError: a setting is invalid, or settings do not fit together (from the environment).
+        telephony.settings.SettingsError: a setting is invalid, or settings do not fit together (from the environment),
+            or no TWILIO_AUTH_TOKEN is set and unsigned requests are not explicitly allowed.
         telephony.storage.store.StorageError: VOICE_AGENT_DATABASE_URL is unusable.
     """
     settings = settings or load_settings()
@@ -79,13 +85,17 @@ def create_app(
         counters=counters,
         transfers=Transfers.from_settings(settings, targets, catalogue, redirector),
         store=store,
-        admission=Admission(registry, settings.max_calls),
+        admission=Admission(registry, settings.max_calls, StreamTickets(_ticket_key(settings))),
         metrics=CallMetrics(registry, counters),
         callbacks=CallbackQueue(store, NumberVault.from_settings(settings)),
         accounts=DeskAccounts(store),
         audit=AuditTrail(store),
         recordings=recordings or RecordingFetcher.from_settings(settings),
+        signatures=TwilioSignatures(settings),
+        stream_addresses=ConnectionsPerAddress(settings.max_streams_per_address),
     )
+    if state.signatures.unsigned:
+        log.warning(UNSIGNED_WARNING)
 
     docs = settings.api_docs  # off by default: the schema lists the admin routes, the pages load a CDN's scripts
     app = FastAPI(
@@ -113,6 +123,13 @@ def create_app(
     return app
 
 
+def _ticket_key(settings: Settings) -> bytes | None:
+    """What stream tickets are signed with: the Twilio auth token, which every instance shares (so that a stream
+    may reach another instance than its webhook did); without one, a key of this process."""
+    token = settings.twilio_auth_token
+    return token.get_secret_value().encode() if token else None
+
+
 def _load_models(settings: Settings, catalogue: Catalogue, services: VoiceServices | None) -> VoiceServices:
     """The models every call needs, loaded (blocking: run it in a thread); `services` when already loaded."""
     # The VAD session is the process's, not part of the services: load it here too, or the first call would.
@@ -126,8 +143,12 @@ async def _lifespan(app: FastAPI, state: AppState, services: VoiceServices | Non
     settings, store = state.settings, state.store
     # The database first: an unreachable one should stop the start-up before the models take their 25 s.
     await asyncio.to_thread(store.migrate)
+    # Records a killed predecessor left live are finished now; with several instances, only those of the dead ones.
+    owner_id = new_owner_id()
+    await asyncio.to_thread(recover_orphaned, store, owner_id, settings.instance_heartbeat_s)
+    heartbeat = asyncio.create_task(keep_alive(store, owner_id, settings.instance_heartbeat_s), name="heartbeat")
     pseudonyms = CallerPseudonyms.from_settings(settings)
-    writer = RecordWriter(store, state.registry, pseudonyms)
+    writer = RecordWriter(store, state.registry, pseudonyms, owner_id)
     writer.start()
     retention = asyncio.create_task(
         purge_daily(store, settings.retention_days, audit=state.audit, audit_days=settings.audit_retention_days),
@@ -152,6 +173,12 @@ async def _lifespan(app: FastAPI, state: AppState, services: VoiceServices | Non
                 loaded.workers.shutdown()
     finally:
         retention.cancel()
-        await asyncio.gather(retention, return_exceptions=True)
+        heartbeat.cancel()
+        await asyncio.gather(retention, heartbeat, return_exceptions=True)
         await writer.stop()
+        if not state.registry.live_count():
+            # Stopped cleanly: nothing of ours is left live. A call still live stays ours until the others (or the
+            # next start) see that our heartbeat has stopped.
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(store.retire, owner_id)
         store.close()

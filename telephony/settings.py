@@ -235,7 +235,11 @@ class Settings(VoiceTuning, BaseSettings):
     twilio_auth_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "VOICE_AGENT_TWILIO_AUTH_TOKEN")
     )
-    """When set, webhooks without a valid X-Twilio-Signature are refused."""
+    """Checks that every webhook and media stream comes from Twilio (X-Twilio-Signature); without it the server
+    refuses to start unless VOICE_AGENT_ALLOW_UNSIGNED_WEBHOOKS=true."""
+    allow_unsigned_webhooks: bool = False
+    """Development only: without TWILIO_AUTH_TOKEN, accept webhooks and media streams that nobody signed (anyone who
+    reaches the server can then open and steer calls); said at start-up and on /healthz."""
     twilio_account_sid: str | None = Field(
         default=None,
         pattern=r"^AC[0-9a-fA-F]{32}$",
@@ -267,6 +271,23 @@ class Settings(VoiceTuning, BaseSettings):
     data): keep /metrics off the public side of the proxy then."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Lowest level of the log lines written, ours and uvicorn's (debug, info, warning, error)."""
+    stream_start_timeout_s: float = Field(default=10.0, gt=0.0, le=120.0)
+    """A media stream that sends no valid ``start`` within this time is closed (Twilio sends it at once)."""
+    stream_silence_timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
+    """A started stream that sends no media for this long is handed to a person (Twilio sends a frame every 20 ms,
+    silence included)."""
+    max_call_s: float = Field(default=1800.0, ge=30.0, le=86400.0)
+    """Longest automated part of a call; then the call is handed to a person."""
+    max_turns: int = Field(default=60, ge=2, le=10000)
+    """Most exchanges (caller turns and key presses) in one call; then the call is handed to a person."""
+    max_keys_per_s: float = Field(default=5.0, gt=0.0, le=100.0)
+    """Key presses accepted per second on one call (a burst of 2 s worth is allowed); faster ones are ignored."""
+    max_streams_per_address: int = Field(default=20, ge=1, le=10000)
+    """Open media streams from one client address; a further one is refused (behind a proxy every stream has the
+    proxy's address unless uvicorn is told to trust its forwarded headers)."""
+    instance_heartbeat_s: float = Field(default=10.0, ge=0.5, le=300.0)
+    """How often this server tells the database it is alive; records of live calls whose server has been silent for
+    three heartbeats (killed, or its machine gone) are finished as "the server stopped during the call"."""
     api_docs: bool = False
     """Serve the API's documentation at /docs, /redoc and /openapi.json; off, they are not served at all (the page
     lists every route, admin ones included, and its scripts come from a CDN)."""
@@ -311,10 +332,14 @@ class Settings(VoiceTuning, BaseSettings):
             for name, value in (("TWILIO_ACCOUNT_SID", self.twilio_account_sid), ("TWILIO_AUTH_TOKEN", token))
             if not value
         ]
+        if not self.public_url:
+            # The redirect's TwiML URL must never come from a request's Host header, which anyone can forge.
+            missing.append("VOICE_AGENT_PUBLIC_URL")
         if missing:
             raise SettingsError(
                 f"VOICE_AGENT_TRANSFER_MODE={TransferMode.REST_REDIRECT.value} redirects live calls with Twilio's REST "
-                f"API and needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN; not set: {', '.join(missing)}"
+                "API and needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and VOICE_AGENT_PUBLIC_URL; not set: "
+                f"{', '.join(missing)}"
             )
         return self
 

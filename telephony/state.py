@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from telephony.admission import Admission
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallRegistry, CallState
+from telephony.connection_cap import ConnectionsPerAddress
 from telephony.drain import Drain
 from telephony.session import StreamCounters
 from telephony.settings import Settings
@@ -29,6 +30,7 @@ from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
 from telephony.twilio.deployment import TransferTarget
 from telephony.twilio.recordings import RecordingFetcher
+from telephony.twilio.signature import RecentRequests, TwilioSignatures
 from telephony.twilio.transfer import Transfers
 from telephony.web.metrics import CallMetrics
 from voice.pipeline import VoiceServices
@@ -61,6 +63,12 @@ class AppState:
     """Who did what to callers' data and to access."""
     recordings: RecordingFetcher | None
     """Voicemails from Twilio's API; None without TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."""
+    signatures: TwilioSignatures
+    """Whether a webhook or media stream comes from Twilio."""
+    stream_addresses: ConnectionsPerAddress
+    """Open media streams by client address (VOICE_AGENT_MAX_STREAMS_PER_ADDRESS)."""
+    recent_requests: RecentRequests = field(default_factory=RecentRequests)
+    """Recent state-changing webhooks, so that a repeat changes nothing."""
     drain: Drain = field(default_factory=Drain)
     """Whether the server is draining before a stop, and the live calls' pipelines."""
 

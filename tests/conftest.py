@@ -80,6 +80,17 @@ def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return data_dir
 
 
+@pytest.fixture(autouse=True)
+def _twilio_auth_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test's app checks Twilio's signatures, as a deployed one must; tests/helpers.py signs with this token."""
+    from tests.helpers import TEST_AUTH_TOKEN
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TEST_AUTH_TOKEN)
+    for variable in ("VOICE_AGENT_TWILIO_AUTH_TOKEN", "VOICE_AGENT_ALLOW_UNSIGNED_WEBHOOKS"):
+        monkeypatch.delenv(variable, raising=False)
+    return TEST_AUTH_TOKEN
+
+
 @pytest.fixture(scope="session")
 def engines() -> dict[str, DialogueEngine]:
     return {language: DialogueEngine.from_prompts(PROMPTS_DIR, language) for language in LANGUAGES}

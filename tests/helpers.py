@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from qa.twilio_emulator import TwilioSide
+from qa.twilio_signing import TEST_CALLER, TwilioCredentials, incoming_call_form, stream_parameters
+from telephony.admission import STREAM_SECRET_PARAMETER
 from telephony.app import create_app
 from telephony.settings import DEFAULT_PROMPTS_DIR, load_settings
 from telephony.twilio.framing import pcm_to_twilio_frames
@@ -71,38 +79,139 @@ def app_client(services: VoiceServices, redirector: CallRedirector | None = None
     return TestClient(make_app(services, redirector, **settings))
 
 
-# --- Twilio's side of a media stream, as the TestClient's WebSocket sends and receives it --------------------------
+# --- Twilio's side of a call, as the TestClient sends it: signed, with the stream's secret -------------------------
 
 REAL_SPEECH_AUDIO = Path(__file__).resolve().parents[1] / "audio_fixtures" / "real_speech" / "audio"
 SILENCE = b"\xff" * 160
 
+TEST_AUTH_TOKEN = "test-twilio-auth-token"
+"""The TWILIO_AUTH_TOKEN every test's app checks signatures with (tests/conftest.py sets it)."""
+TWILIO = TwilioCredentials(TEST_AUTH_TOKEN)
+BASE = "http://testserver"
+"""The TestClient's base URL: what the app sees, and what Twilio signs."""
 
-def start_message(stream_sid: str = "MZ1", call_sid: str = "CA1") -> dict:
+
+def call_sid(label: str = "1") -> str:
+    """A well-formed call SID (CA and 32 hex digits), the same for the same label."""
+    return "CA" + hashlib.md5(f"call {label}".encode()).hexdigest()
+
+
+def stream_sid(label: str = "1") -> str:
+    """A well-formed stream SID (MZ and 32 hex digits), the same for the same label."""
+    return "MZ" + hashlib.md5(f"stream {label}".encode()).hexdigest()
+
+
+CALL_SID = call_sid()
+STREAM_SID = stream_sid()
+
+
+def post_webhook(client: TestClient, url: str, form: dict[str, str], credentials: TwilioCredentials = TWILIO):
+    """POST a Twilio webhook to `url` (a path, query string included, or a full URL on `BASE`), signed as Twilio
+    signs it."""
+    full = url if url.startswith("http") else BASE + url
+    return client.post(url, data=form, headers=credentials.headers(full, form))
+
+
+def admit(client: TestClient, sid: str = CALL_SID, caller: str | None = TEST_CALLER) -> dict[str, str]:
+    """Offer the call to ``/twilio/voice`` (signed); returns its stream's parameters (the secret, the caller)."""
+    response = post_webhook(client, "/twilio/voice", incoming_call_form(_side(sid), caller))
+    assert response.status_code == 200, response.text
+    return stream_parameters(response.text)
+
+
+def admit_on(base_url: str, sid: str, caller: str | None = TEST_CALLER) -> dict[str, str]:
+    """Offer the call to a served app's ``/twilio/voice`` (signed); returns its stream's parameters."""
+    form, url = incoming_call_form(_side(sid), caller), base_url + "/twilio/voice"
+    response = httpx.post(url, data=form, headers=TWILIO.headers(url, form), timeout=10)
+    assert response.status_code == 200, response.text
+    return stream_parameters(response.text)
+
+
+def _side(sid: str) -> TwilioSide:
+    return TwilioSide("AC" + "0" * 32, sid, STREAM_SID)
+
+
+class TwilioStream:
+    """A media stream as Twilio opens it, over the TestClient's WebSocket.
+
+    A ``start`` without a stream secret gets the parameters of its call's TwiML (under those it names), as Twilio's
+    would: the call is offered to ``/twilio/voice`` first (signed) unless `admit` already did. A test that sends a
+    secret of its own (a forged one) sends it as it is. Everything else is the WebSocket's.
+    """
+
+    def __init__(self, client: TestClient, ws: Any, caller: str | None, credentials: TwilioCredentials) -> None:
+        self._client = client
+        self._credentials = credentials
+        self._ws = ws
+        self._caller = caller
+        self._calls: dict[str, dict[str, str]] = {}
+
+    def admit(self, sid: str) -> Any:
+        """Offer the call `sid` to ``/twilio/voice``; returns the response (its stream parameters are kept)."""
+        form = incoming_call_form(_side(sid), self._caller)
+        response = post_webhook(self._client, "/twilio/voice", form, self._credentials)
+        if response.status_code == 200 and "<Stream " in response.text:
+            self._calls[sid] = stream_parameters(response.text)
+        return response
+
+    def send_json(self, message: dict) -> None:
+        start = message.get("start") if message.get("event") == "start" else None
+        given = start.get("customParameters") or {} if isinstance(start, dict) else {}
+        if isinstance(start, dict) and STREAM_SECRET_PARAMETER not in given:
+            sid = str(start.get("callSid", ""))
+            if sid not in self._calls:
+                self.admit(sid)
+            parameters = {**self._calls.get(sid, {}), **given}
+            message = {**message, "start": {**start, "customParameters": parameters}}
+        self._ws.send_json(message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
+
+
+def signed_upgrade(client: TestClient, credentials: TwilioCredentials = TWILIO) -> Any:
+    """``client.websocket_connect`` to the media stream with Twilio's signature of its URL (a context manager)."""
+    url = "ws://testserver/twilio/media"
+    return client.websocket_connect("/twilio/media", headers=credentials.headers(url))
+
+
+@contextlib.contextmanager
+def twilio_stream(
+    client: TestClient, caller: str | None = TEST_CALLER, credentials: TwilioCredentials = TWILIO
+) -> Iterator[TwilioStream]:
+    """A signed media stream whose ``start`` carries its call's stream secret, as Twilio's would (`TwilioStream`)."""
+    with signed_upgrade(client, credentials) as ws:
+        yield TwilioStream(client, ws, caller, credentials)
+
+
+def start_message(
+    stream_sid: str = STREAM_SID, call_sid: str = CALL_SID, parameters: dict[str, str] | None = None
+) -> dict:
     return {
         "event": "start",
         "sequenceNumber": "1",
         "streamSid": stream_sid,
         "start": {
-            "accountSid": "AC1",
+            "accountSid": "AC" + "0" * 32,
             "streamSid": stream_sid,
             "callSid": call_sid,
             "tracks": ["inbound"],
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            "customParameters": {},
+            "customParameters": dict(parameters or {}),
         },
     }
 
 
-def media_message(frame: bytes, stream_sid: str = "MZ1") -> dict:
+def media_message(frame: bytes, stream_sid: str = STREAM_SID) -> dict:
     payload = base64.b64encode(frame).decode()
     return {"event": "media", "streamSid": stream_sid, "media": {"track": "inbound", "payload": payload}}
 
 
-def dtmf_message(digit: str, stream_sid: str = "MZ1") -> dict:
+def dtmf_message(digit: str, stream_sid: str = STREAM_SID) -> dict:
     return {"event": "dtmf", "streamSid": stream_sid, "dtmf": {"track": "inbound_track", "digit": digit}}
 
 
-def mark_message(name: str, stream_sid: str = "MZ1") -> dict:
+def mark_message(name: str, stream_sid: str = STREAM_SID) -> dict:
     return {"event": "mark", "streamSid": stream_sid, "mark": {"name": name}}
 
 

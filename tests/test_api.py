@@ -23,14 +23,26 @@ from telephony.web.auth import SESSION_COOKIE, Authenticator, DeskSessions, Role
 from voice.events import Action, Decision, Transcript
 from voice.pipeline import TurnRecord
 
-from .helpers import app_client, dtmf_message, make_app, play_until_closed, receive_until_mark, start_message
+from .helpers import (
+    TWILIO,
+    admit_on,
+    app_client,
+    call_sid,
+    dtmf_message,
+    make_app,
+    play_until_closed,
+    receive_until_mark,
+    start_message,
+    stream_sid,
+    twilio_stream,
+)
 
 AGENT_TOKEN = "agent-token-0123456789abcdef"
 ADMIN_TOKEN = "admin-token-fedcba9876543210"
 CALLER = "+15005550006"
 # Any four consecutive digits of the caller's number would be a leak; the masked form keeps only the last two.
 CALLER_PIECES = {CALLER[i : i + 4] for i in range(1, len(CALLER) - 3)}
-PROTECTED = ("/api/calls", "/api/calls/CA-any", "/api/events")
+PROTECTED = ("/api/calls", f"/api/calls/{call_sid('any')}", "/api/events")
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -209,14 +221,14 @@ def test_desk_sessions_are_bounded():
 
 
 def test_an_unknown_call_is_404(client):
-    response = client.get("/api/calls/CA-nobody", headers=bearer(AGENT_TOKEN))
+    response = client.get(f"/api/calls/{call_sid('nobody')}", headers=bearer(AGENT_TOKEN))
     assert response.status_code == 404
-    assert "CA-nobody" in response.json()["detail"]
+    assert call_sid("nobody") in response.json()["detail"]
 
 
 def press_zero_call(client: TestClient, call_sid: str) -> None:
     """A call as Twilio streams it: the caller presses 0 during the greeting and is handed over."""
-    with client.websocket_connect("/twilio/media") as ws:
+    with twilio_stream(client) as ws:
         start = start_message(call_sid=call_sid)
         start["start"]["customParameters"] = {"caller": CALLER}
         ws.send_json(start)
@@ -230,17 +242,17 @@ def press_zero_call(client: TestClient, call_sid: str) -> None:
 
 
 def test_the_record_of_a_transferred_call(client):
-    press_zero_call(client, "CA-api")
+    press_zero_call(client, call_sid("api"))
     headers = bearer(AGENT_TOKEN)
 
     [summary] = client.get("/api/calls", headers=headers).json()
-    assert summary["call_sid"] == "CA-api" and summary["state"] == "finished"
+    assert summary["call_sid"] == call_sid("api") and summary["state"] == "finished"
     assert summary["intent"] == "speak_to_person"
     assert summary["outcome"] == {"action": "transfer", "department": "customer_service"}
     assert summary["has_handoff"] is True
     assert summary["duration_s"] > 0 and summary["ended_at"] >= summary["started_at"]
 
-    record = client.get("/api/calls/CA-api", headers=headers).json()
+    record = client.get(f"/api/calls/{call_sid('api')}", headers=headers).json()
     assert record["caller"] == "*********06"
     greeting, key = record["turns"]
     assert greeting["caller"] is None and greeting["decision"]["rule"] == "greeting"
@@ -273,11 +285,11 @@ def test_the_record_of_a_transferred_call(client):
 
 
 def test_the_caller_number_never_appears_unmasked(client):
-    press_zero_call(client, "CA-private")
+    press_zero_call(client, call_sid("private"))
     headers = bearer(ADMIN_TOKEN)
     texts = [
         client.get("/api/calls", headers=headers).text,
-        client.get("/api/calls/CA-private", headers=headers).text,
+        client.get(f"/api/calls/{call_sid('private')}", headers=headers).text,
         client.get("/openapi.json").text,
     ]
     for text in texts:
@@ -297,7 +309,7 @@ def test_spoken_numbers_are_masked_in_transcripts_replies_and_reasons():
         transfer_reason="a card was mentioned",
         reasons=("matched 'my card is 4111 1111 1111 1111'",),
     )
-    info = CallInfo(call_sid="CA-mask", stream_sid="MZ-mask", caller_number="+31 6 1234 5678")
+    info = CallInfo(call_sid=call_sid("mask"), stream_sid=stream_sid("mask"), caller_number="+31 6 1234 5678")
     info.records.append(TurnRecord(caller=Transcript(said, 0.8, 100, 2000), decision=decision))
     info.failure = "ASR failed on 06-1234-5678"
     text = call_record(info).model_dump_json()
@@ -357,14 +369,14 @@ def test_the_event_stream_delivers_call_changes_and_ends_when_the_client_goes_aw
         assert wait_until(lambda: len(streams) == 1)
         lines = response.iter_lines()
         # An unbounded queue: the greeting's frames, unread here, must not hold up the closing handshake.
-        with ws_connect(live.ws_url, open_timeout=10, max_queue=None) as call:
-            start = start_message(stream_sid="MZ-sse", call_sid="CA-sse")
-            start["start"]["customParameters"] = {"caller": CALLER}
-            call.send(json.dumps(start))
-            events = read_events(lines, lambda events: any(e["call_sid"] == "CA-sse" for e in events))
-            call.send(json.dumps({"event": "stop", "streamSid": "MZ-sse"}))
+        signed = TWILIO.headers(live.ws_url)
+        with ws_connect(live.ws_url, additional_headers=signed, open_timeout=10, max_queue=None) as call:
+            parameters = admit_on(live.base_url, call_sid("sse"), caller=CALLER)
+            call.send(json.dumps(start_message(stream_sid("sse"), call_sid("sse"), parameters=parameters)))
+            events = read_events(lines, lambda events: any(e["call_sid"] == call_sid("sse") for e in events))
+            call.send(json.dumps({"event": "stop", "streamSid": stream_sid("sse")}))
             events += read_events(lines, lambda events: events[-1]["state"] == "finished")
-        assert {event["call_sid"] for event in events} == {"CA-sse"}
+        assert {event["call_sid"] for event in events} == {call_sid("sse")}
         assert events[0]["state"] == "live" and events[-1]["state"] == "finished"
         assert set(events[0]) == {
             "call_sid",

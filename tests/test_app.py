@@ -9,13 +9,25 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 
+from qa.twilio_signing import TwilioCredentials
 from telephony.app import create_app
 from telephony.settings import load_settings
 from voice.events import Action, Decision
 
-from .helpers import app_client, media_message, receive_until_mark, speech_frames, start_message
+from .helpers import (
+    STREAM_SID,
+    TEST_AUTH_TOKEN,
+    app_client,
+    call_sid,
+    media_message,
+    post_webhook,
+    receive_until_mark,
+    speech_frames,
+    start_message,
+    twilio_stream,
+)
 
-TOKEN = "test-auth-token"
+TOKEN = TEST_AUTH_TOKEN
 
 
 @pytest.fixture
@@ -39,7 +51,7 @@ def test_healthz_is_503_before_the_models_are_loaded(voice_services):
 
 
 def test_incoming_call_connects_a_bidirectional_stream_from_the_request_url(client):
-    response = client.post("/twilio/voice", data={"CallSid": "CA1", "From": "+15005550006"})
+    response = post_webhook(client, "/twilio/voice", {"CallSid": call_sid("1"), "From": "+15005550006"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     assert '<Connect action="http://testserver/twilio/after-stream"' in response.text
@@ -48,8 +60,9 @@ def test_incoming_call_connects_a_bidirectional_stream_from_the_request_url(clie
 
 
 def test_incoming_call_uses_the_configured_public_url(voice_services):
+    public = TwilioCredentials(TOKEN, "https://voice.example.com")
     with app_client(voice_services, public_url="https://voice.example.com/") as client:
-        response = client.post("/twilio/voice", data={"CallSid": "CA1"})
+        response = post_webhook(client, "/twilio/voice", {"CallSid": call_sid("1")}, public)
     assert '<Stream url="wss://voice.example.com/twilio/media"' in response.text
 
 
@@ -59,7 +72,7 @@ def _signed(url: str, params: dict[str, str]) -> dict[str, str]:
 
 def test_webhooks_without_a_valid_signature_are_refused_when_a_token_is_set(voice_services, monkeypatch):
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    params = {"CallSid": "CA1", "From": "+15005550006"}
+    params = {"CallSid": call_sid("1"), "From": "+15005550006"}
     with app_client(voice_services) as client:
         assert client.post("/twilio/voice", data=params).status_code == 403
         bad = {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
@@ -72,7 +85,7 @@ def test_webhooks_without_a_valid_signature_are_refused_when_a_token_is_set(voic
 def test_signature_behind_a_tls_proxy_uses_the_public_url(voice_services, monkeypatch):
     # The proxy terminates TLS and forwards to http://testserver; Twilio signed the public https URL.
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    params = {"CallSid": "CA1"}
+    params = {"CallSid": call_sid("1")}
     headers = _signed("https://voice.example.com/twilio/voice", params)
     with app_client(voice_services, public_url="https://voice.example.com") as client:
         assert client.post("/twilio/voice", data=params, headers=headers).status_code == 200
@@ -87,21 +100,25 @@ def _finish_call(client: TestClient, call_sid: str, decision: Decision | None) -
 
 
 def test_after_a_goodbye_the_call_hangs_up(client):
-    _finish_call(client, "CA-bye", Decision(reply="Goodbye.", action=Action.END, rule="intent", intent="goodbye"))
-    response = client.post("/twilio/after-stream", data={"CallSid": "CA-bye"})
+    _finish_call(
+        client, call_sid("bye"), Decision(reply="Goodbye.", action=Action.END, rule="intent", intent="goodbye")
+    )
+    response = post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid("bye")})
     assert "<Hangup />" in response.text
 
 
 def test_after_a_transfer_decision_the_department_is_dialled(client):
     decision = Decision(reply="...", action=Action.TRANSFER, rule="sensitive", department="fraud")
-    _finish_call(client, "CA-fraud", decision)
-    response = client.post("/twilio/after-stream", data={"CallSid": "CA-fraud"})
+    _finish_call(client, call_sid("fraud"), decision)
+    response = post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid("fraud")})
     assert '<Dial action="http://testserver/twilio/dial-status" method="POST" timeout="30">' in response.text
-    assert 'url="http://testserver/twilio/whisper?call=CA-fraud">+15005550107</Number></Dial>' in response.text
+    assert (
+        f'url="http://testserver/twilio/whisper?call={call_sid("fraud")}">+15005550107</Number></Dial>' in response.text
+    )
 
 
 def test_a_stream_that_ended_without_a_decision_still_reaches_a_person(client):
-    response = client.post("/twilio/after-stream", data={"CallSid": "CA-unknown"})
+    response = post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid("unknown")})
     assert ">+15005550101</Number></Dial>" in response.text
 
 
@@ -135,7 +152,7 @@ def test_bad_turn_setting_names_the_variable(monkeypatch):
 
 def test_the_media_stream_is_refused_with_try_again_later_before_the_models_are_loaded(voice_services):
     client = app_client(voice_services)  # not entered: the lifespan has not run
-    with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/twilio/media") as ws:
+    with pytest.raises(WebSocketDisconnect) as closed, twilio_stream(client) as ws:
         ws.receive_json()
     assert closed.value.code == 1013
 
@@ -164,13 +181,13 @@ def test_the_vad_model_is_loaded_at_start_up_off_the_event_loop_before_ready(voi
     with client:
         assert loads == [{"on_event_loop": False, "ready": False}]
         assert client.get("/healthz").status_code == 200
-        with client.websocket_connect("/twilio/media") as ws:
-            ws.send_json(start_message(call_sid="CA-vad"))
+        with twilio_stream(client) as ws:
+            ws.send_json(start_message(call_sid=call_sid("vad")))
             receive_until_mark(ws)
             for frame in speech_frames()[:50]:  # the call's VAD scores real speech
                 ws.send_json(media_message(frame))
-            ws.send_json({"event": "stop", "streamSid": "MZ1"})
-        assert client.app.state.voice.registry.get("CA-vad").failure is None
+            ws.send_json({"event": "stop", "streamSid": STREAM_SID})
+        assert client.app.state.voice.registry.get(call_sid("vad")).failure is None
     # The call's pipeline used the session loaded at start-up.
     assert len(loads) == 1
     assert vad._vad_session.cache_info().misses == 1

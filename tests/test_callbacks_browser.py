@@ -24,7 +24,7 @@ from telephony.roles import Role
 from telephony.settings import load_settings
 from telephony.twilio.recordings import RecordingFetcher
 
-from .helpers import CHROMIUM, CHROMIUM_ARGS, FakeTwilio, require_browser
+from .helpers import CHROMIUM, CHROMIUM_ARGS, TWILIO, FakeTwilio, call_sid, require_browser
 
 CALL = Path(__file__).resolve().parent.parent / "audio_fixtures" / "calls" / "billing_then_agent.json"
 CALLER = "+31612345678"
@@ -50,7 +50,8 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
     require_browser()
     from playwright.sync_api import expect, sync_playwright
 
-    for name in ("VOICE_AGENT_AGENT_TOKEN", "VOICE_AGENT_ADMIN_TOKEN", "TWILIO_AUTH_TOKEN", "TWILIO_ACCOUNT_SID"):
+    # TWILIO_AUTH_TOKEN stays as tests/conftest.py sets it: the replay and the webhooks below sign with it.
+    for name in ("VOICE_AGENT_AGENT_TOKEN", "VOICE_AGENT_ADMIN_TOKEN", "TWILIO_ACCOUNT_SID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
@@ -65,19 +66,23 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
             # The caller: a billing question, then a person; the replay ends when the server hands the call over.
             result = run_replay([CALL], tmp_path / "replay", server_url=server.ws_url, progress=lambda line: None)
             assert result.exit_code == 0
-            call_sid = result.calls[0].data["call_sid"]
+            replayed_sid = result.calls[0].data["call_sid"]
             # Twilio, after the stream: the dial, nobody answers, the caller presses 1 for a call-back.
-            form = {"CallSid": call_sid, "From": CALLER}
+            form = {"CallSid": replayed_sid, "From": CALLER}
             with httpx.Client(base_url=server.base_url) as twilio_side:
-                assert "<Dial" in twilio_side.post("/twilio/after-stream", data=form).text
-                offer = twilio_side.post("/twilio/dial-status", data={**form, "DialCallStatus": "no-answer"})
+
+                def post(path: str, data: dict[str, str]) -> httpx.Response:
+                    return twilio_side.post(path, data=data, headers=TWILIO.headers(server.base_url + path, data))
+
+                assert "<Dial" in post("/twilio/after-stream", form).text
+                offer = post("/twilio/dial-status", {**form, "DialCallStatus": "no-answer"})
                 assert "<Gather" in offer.text
-                assert twilio_side.post("/twilio/dial-choice", data={**form, "Digits": "1"}).status_code == 200
+                assert post("/twilio/dial-choice", {**form, "Digits": "1"}).status_code == 200
                 # Another caller leaves a message instead.
-                other = {"CallSid": "CA-voicemail", "From": "+441632960001"}
-                assert twilio_side.post("/twilio/dial-choice", data={**other, "Digits": "2"}).status_code == 200
+                other = {"CallSid": call_sid("voicemail"), "From": "+441632960001"}
+                assert post("/twilio/dial-choice", {**other, "Digits": "2"}).status_code == 200
                 recorded = {**other, "RecordingSid": RECORDING, "RecordingDuration": "1"}
-                assert twilio_side.post("/twilio/message-recorded", data=recorded).status_code == 200
+                assert post("/twilio/message-recorded", recorded).status_code == 200
 
             # Playwright's sync API runs an event loop of its own: the replay (asyncio.run) comes first.
             with sync_playwright() as playwright:
@@ -106,7 +111,7 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
                     request.get_by_role("button", name="Reveal number of *********78").click()
                     expect(request.locator(".caller")).to_have_text(CALLER)
                     reveals = [e for e in state.audit.events() if e.action == "reveal_number"]
-                    assert [(e.actor, e.target, e.outcome) for e in reveals] == [("alice", call_sid, "ok")]
+                    assert [(e.actor, e.target, e.outcome) for e in reveals] == [("alice", replayed_sid, "ok")]
 
                     # The voicemail plays through the server, which fetched it from Twilio with the account's token.
                     voicemail = rows.nth(1)
@@ -124,11 +129,11 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
                     # Done: the request leaves the queue, its number is deleted.
                     request.get_by_role("button", name="Done: called back *********78").click()
                     expect(rows).to_have_count(1)
-                    assert state.callbacks.number(call_sid) is None
+                    assert state.callbacks.number(replayed_sid) is None
 
                     # The agent may not export or delete the call.
-                    export_url = f"{server.base_url}/api/calls/{call_sid}/export"
-                    call_url = f"{server.base_url}/api/calls/{call_sid}"
+                    export_url = f"{server.base_url}/api/calls/{replayed_sid}/export"
+                    call_url = f"{server.base_url}/api/calls/{replayed_sid}"
                     assert page.request.get(export_url).status == 403
                     assert page.request.delete(call_url).status == 403
 
@@ -151,14 +156,14 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
     trail = [(e["actor"], e["action"], e["target"], e["outcome"]) for e in audit]
     assert trail == [
         ("alice", "login", "alice", "ok"),
-        ("alice", "reveal_number", call_sid, "ok"),
-        ("alice", "play_voicemail", "CA-voicemail", "ok"),
-        ("alice", "callback_done", call_sid, "ok"),
-        ("alice", "export", call_sid, "refused"),
-        ("alice", "delete_call", call_sid, "refused"),
+        ("alice", "reveal_number", replayed_sid, "ok"),
+        ("alice", "play_voicemail", call_sid("voicemail"), "ok"),
+        ("alice", "callback_done", replayed_sid, "ok"),
+        ("alice", "export", replayed_sid, "refused"),
+        ("alice", "delete_call", replayed_sid, "refused"),
         ("root", "login", "root", "ok"),
-        ("root", "export", call_sid, "ok"),
-        ("root", "delete_call", call_sid, "ok"),
+        ("root", "export", replayed_sid, "ok"),
+        ("root", "delete_call", replayed_sid, "ok"),
     ]
     assert all(event["address"] == "127.0.0.1" for event in audit)
     assert "612345" not in str(audit)

@@ -18,7 +18,7 @@ from telephony.cli import main as cli_main
 from telephony.logs import JsonLineFormatter
 from telephony.storage.store import DEFAULT_DATABASE_FILE
 
-from .helpers import app_client, sqlite_rows
+from .helpers import app_client, call_sid, post_webhook, sqlite_rows
 from .test_api import ADMIN_TOKEN, AGENT_TOKEN, CALLER, bearer, press_zero_call
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,58 +71,62 @@ def tokened_client(voice_services, **settings):
 
 def test_call_records_survive_a_restart_of_the_server(voice_services):
     with tokened_client(voice_services) as client:
-        press_zero_call(client, "CA-durable")
-        before = client.get("/api/calls/CA-durable", headers=bearer(AGENT_TOKEN)).json()
+        press_zero_call(client, call_sid("durable"))
+        before = client.get(f"/api/calls/{call_sid('durable')}", headers=bearer(AGENT_TOKEN)).json()
     # A new process: nothing in memory, everything from the database.
     with tokened_client(voice_services) as client:
-        after = client.get("/api/calls/CA-durable", headers=bearer(AGENT_TOKEN))
+        after = client.get(f"/api/calls/{call_sid('durable')}", headers=bearer(AGENT_TOKEN))
         assert after.status_code == 200
         assert after.json() == before
         [summary] = client.get("/api/calls", headers=bearer(AGENT_TOKEN)).json()
-        assert summary["call_sid"] == "CA-durable" and summary["state"] == "finished"
+        assert summary["call_sid"] == call_sid("durable") and summary["state"] == "finished"
 
 
 def test_the_webhooks_after_the_stream_may_land_on_another_instance(voice_services):
     # Two instances behind one load balancer share the database (and the caller key, in the same data folder).
     with tokened_client(voice_services) as first, tokened_client(voice_services) as second:
-        press_zero_call(first, "CA-elsewhere")
-        form = {"CallSid": "CA-elsewhere"}
-        after = second.post("/twilio/after-stream", data=form)
-        assert after.status_code == 200 and "<Dial" in after.text and "whisper?call=CA-elsewhere" in after.text
-        whisper = second.post("/twilio/whisper?call=CA-elsewhere", data={"CallSid": "CA-agent-leg"})
+        press_zero_call(first, call_sid("elsewhere"))
+        form = {"CallSid": call_sid("elsewhere")}
+        after = post_webhook(second, "/twilio/after-stream", form)
+        assert (
+            after.status_code == 200 and "<Dial" in after.text and f"whisper?call={call_sid('elsewhere')}" in after.text
+        )
+        whisper = post_webhook(
+            second, f"/twilio/whisper?call={call_sid('elsewhere')}", {"CallSid": call_sid("agent-leg")}
+        )
         assert "Transferred caller about speak to person" in whisper.text
-        assert second.post("/twilio/dial-status", data={**form, "DialCallStatus": "no-answer"}).status_code == 200
-        assert second.post("/twilio/dial-choice", data={**form, "Digits": "1"}).status_code == 200
-        record = first.get("/api/calls/CA-elsewhere", headers=bearer(AGENT_TOKEN)).json()
+        assert post_webhook(second, "/twilio/dial-status", {**form, "DialCallStatus": "no-answer"}).status_code == 200
+        assert post_webhook(second, "/twilio/dial-choice", {**form, "Digits": "1"}).status_code == 200
+        record = first.get(f"/api/calls/{call_sid('elsewhere')}", headers=bearer(AGENT_TOKEN)).json()
         assert record["transfer_status"] == "no-answer" and record["callback_requested"] is True
 
 
 def test_only_an_admin_may_export_delete_or_purge(voice_services):
     with tokened_client(voice_services) as client:
-        press_zero_call(client, "CA-admin")
+        press_zero_call(client, call_sid("admin"))
         agent, admin = bearer(AGENT_TOKEN), bearer(ADMIN_TOKEN)
-        assert client.get("/api/calls/CA-admin/export", headers=agent).status_code == 403
-        assert client.delete("/api/calls/CA-admin", headers=agent).status_code == 403
+        assert client.get(f"/api/calls/{call_sid('admin')}/export", headers=agent).status_code == 403
+        assert client.delete(f"/api/calls/{call_sid('admin')}", headers=agent).status_code == 403
         assert client.post("/api/purge", headers=agent).status_code == 403
         assert client.post("/api/callers/forget", headers=agent, json={"number": CALLER}).status_code == 403
 
-        export = client.get("/api/calls/CA-admin/export", headers=admin)
+        export = client.get(f"/api/calls/{call_sid('admin')}/export", headers=admin)
         assert export.status_code == 200 and export.headers["Cache-Control"] == "no-store"
         document = export.json()
         assert document["retention_days"] == 30
-        assert document["record"]["call_sid"] == "CA-admin"
+        assert document["record"]["call_sid"] == call_sid("admin")
         assert document["record"]["turns"][1]["decision"]["rule"] == "dtmf_zero"
 
         assert client.post("/api/purge", headers=admin, json={"older_than_days": 1}).json() == {"deleted": 0}
-        assert client.delete("/api/calls/CA-admin", headers=admin).json() == {"deleted": 1}
-        assert client.get("/api/calls/CA-admin", headers=agent).status_code == 404
-        assert client.delete("/api/calls/CA-admin", headers=admin).status_code == 404
+        assert client.delete(f"/api/calls/{call_sid('admin')}", headers=admin).json() == {"deleted": 1}
+        assert client.get(f"/api/calls/{call_sid('admin')}", headers=agent).status_code == 404
+        assert client.delete(f"/api/calls/{call_sid('admin')}", headers=admin).status_code == 404
 
 
 def test_an_admin_can_forget_one_caller(voice_services):
     with tokened_client(voice_services) as client:
-        press_zero_call(client, "CA-forget-1")
-        press_zero_call(client, "CA-forget-2")
+        press_zero_call(client, call_sid("forget-1"))
+        press_zero_call(client, call_sid("forget-2"))
         admin = bearer(ADMIN_TOKEN)
         assert client.post("/api/callers/forget", headers=admin, json={"number": "+441632960001"}).json() == {
             "deleted": 0
@@ -135,22 +139,22 @@ def test_an_admin_can_forget_one_caller(voice_services):
 
 def test_the_command_line_exports_and_purges(voice_services, tmp_path, capsys):
     with tokened_client(voice_services) as client:
-        press_zero_call(client, "CA-cli-1")
-        press_zero_call(client, "CA-cli-2")
+        press_zero_call(client, call_sid("cli-1"))
+        press_zero_call(client, call_sid("cli-2"))
 
-    assert cli_main(["export", "CA-cli-1"]) == 0
+    assert cli_main(["export", call_sid("cli-1")]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["record"]["call_sid"] == "CA-cli-1"
+    assert document["record"]["call_sid"] == call_sid("cli-1")
     assert document["record"]["caller"] == "*********06"
     output = tmp_path / "audit.json"
-    assert cli_main(["export", "CA-cli-1", "--output", str(output)]) == 0
+    assert cli_main(["export", call_sid("cli-1"), "--output", str(output)]) == 0
     assert json.loads(output.read_text())["record"] == document["record"]
-    assert cli_main(["export", "CA-nobody"]) == 1
-    assert "no call 'CA-nobody'" in capsys.readouterr().err
+    assert cli_main(["export", call_sid("nobody")]) == 1
+    assert f"no call '{call_sid('nobody')}'" in capsys.readouterr().err
 
     assert cli_main(["purge"]) == 0  # nothing is older than 30 days
     assert "deleted 0 calls that ended more than 30 days ago" in capsys.readouterr().err
-    assert cli_main(["purge", "--call", "CA-cli-2", "CA-nobody"]) == 0
+    assert cli_main(["purge", "--call", call_sid("cli-2"), call_sid("nobody")]) == 0
     assert "deleted 1 of 2 named calls" in capsys.readouterr().err
     time.sleep(0.01)
     assert cli_main(["purge", "--older-than", "0.0000001"]) == 0
@@ -161,7 +165,7 @@ def test_the_command_line_exports_and_purges(voice_services, tmp_path, capsys):
 
 def test_the_command_line_names_an_unusable_database(monkeypatch, capsys):
     monkeypatch.setenv("VOICE_AGENT_DATABASE_URL", "postgresql+psycopg://someone:hunter2-secret@127.0.0.1:9/none")
-    assert cli_main(["export", "CA-x"]) == 2
+    assert cli_main(["export", call_sid("x")]) == 2
     error = capsys.readouterr().err
     assert "cannot open the call-record database" in error and "hunter2-secret" not in error
 
@@ -190,7 +194,7 @@ def test_a_card_number_and_an_iban_read_out_on_a_call_are_found_nowhere(voice_se
     result = run_replay([PRIVACY_CALL], tmp_path / "report", services=voice_services, progress=lambda line: None)
     [call] = result.calls
     assert call.data["completed"], call.data
-    call_sid = call.data["call_sid"]
+    sid = call.data["call_sid"]
 
     # The in-process replay keeps its records in the report folder; a second app reads them from there.
     database = tmp_path / "report" / REPLAY_DATABASE_FILE
@@ -200,12 +204,12 @@ def test_a_card_number_and_an_iban_read_out_on_a_call_are_found_nowhere(voice_se
         admin = bearer(ADMIN_TOKEN)
         responses = [
             client.get("/api/calls", headers=admin).text,
-            client.get(f"/api/calls/{call_sid}", headers=admin).text,
-            client.get(f"/api/calls/{call_sid}/export", headers=admin).text,
+            client.get(f"/api/calls/{sid}", headers=admin).text,
+            client.get(f"/api/calls/{sid}/export", headers=admin).text,
         ]
-        record = client.get(f"/api/calls/{call_sid}", headers=admin).json()
+        record = client.get(f"/api/calls/{sid}", headers=admin).json()
         # This app did not run the call: the whisper comes from the stored handoff.
-        responses.append(client.post(f"/twilio/whisper?call={call_sid}", data={"CallSid": "CA-agent-leg"}).text)
+        responses.append(post_webhook(client, f"/twilio/whisper?call={sid}", {"CallSid": call_sid("agent-leg")}).text)
         assert "Transferred caller" in responses[-1]
 
     # Not vacuous: the caller's turns reached the record, and the numbers in them were redacted, not lost.

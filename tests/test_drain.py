@@ -16,7 +16,7 @@ from telephony.drain import DRAIN_REASON, Drain
 from telephony.settings import SettingsError, load_settings
 from voice.events import Action, Decision
 
-from .helpers import start_message
+from .helpers import call_sid, post_webhook, signed_upgrade, start_message
 
 
 @pytest.fixture
@@ -28,7 +28,8 @@ def draining_client() -> TestClient:
 
 
 def test_a_new_call_during_a_drain_hears_the_calm_message_and_is_dialled_to_a_person(draining_client):
-    response = draining_client.post("/twilio/voice", data={"CallSid": "CA-new", "From": "+15005550006"})
+    form = {"CallSid": call_sid("new"), "From": "+15005550006"}
+    response = post_webhook(draining_client, "/twilio/voice", form)
     assert response.status_code == 200
     verbs = list(ElementTree.fromstring(response.text))
     assert [verb.tag for verb in verbs] == ["Say", "Dial"]  # never a Stream the stopping server would refuse
@@ -36,7 +37,7 @@ def test_a_new_call_during_a_drain_hears_the_calm_message_and_is_dialled_to_a_pe
     assert verbs[0].text == state.catalogue.replies.over_capacity
     assert verbs[1].find("Number").text == "+15005550101"  # the default department (customer service)
 
-    call = state.registry.get("CA-new")
+    call = state.registry.get(call_sid("new"))
     assert call.state is CallState.FINISHED
     assert call.outcome.rule == "over_capacity" and call.outcome.action is Action.TRANSFER
     assert call.outcome.reasons[-1] == f"draining: {DRAIN_REASON}"
@@ -53,11 +54,11 @@ def test_healthz_says_draining_with_the_live_calls(draining_client):
 def test_a_media_stream_during_a_drain_is_refused_as_while_loading(draining_client):
     from starlette.websockets import WebSocketDisconnect
 
-    with pytest.raises(WebSocketDisconnect) as closed, draining_client.websocket_connect("/twilio/media") as ws:
-        ws.send_json(start_message(call_sid="CA-late"))
+    with pytest.raises(WebSocketDisconnect) as closed, signed_upgrade(draining_client) as ws:
+        ws.send_json(start_message(call_sid=call_sid("late")))
         ws.receive_json()
     assert closed.value.code == 1013
-    assert draining_client.app.state.voice.registry.get("CA-late") is None
+    assert draining_client.app.state.voice.registry.get(call_sid("late")) is None
 
 
 def test_drain_timeout_is_validated_naming_the_variable(monkeypatch):

@@ -21,7 +21,7 @@ from telephony.drain import DRAIN_REASON
 from telephony.storage.store import CallStore, default_database_url
 from voice.pipeline import HAND_OVER_NOW_RULE
 
-from .helpers import dtmf_message, mark_message, start_message
+from .helpers import TWILIO, admit_on, call_sid, dtmf_message, mark_message, start_message, stream_sid
 
 DRAIN_TIMEOUT_S = 15
 """Long enough for the busy call's two key presses on a loaded machine (its replies come from the phrase cache)."""
@@ -32,10 +32,10 @@ WAIT_S = 60.0
 class Caller:
     """One media-stream call, as Twilio plays it: every mark is echoed as soon as it arrives (the audio "played")."""
 
-    def __init__(self, ws: ClientConnection, call_sid: str, stream_sid: str) -> None:
+    def __init__(self, ws: ClientConnection, call_sid: str, stream_sid: str, parameters: dict[str, str]) -> None:
         self.stream_sid = stream_sid
         self.ws = ws
-        self.ws.send(json.dumps(start_message(stream_sid=stream_sid, call_sid=call_sid)))
+        self.ws.send(json.dumps(start_message(stream_sid=stream_sid, call_sid=call_sid, parameters=parameters)))
         self.received: list[dict] = []
         self.closed = threading.Event()
         self._marks = 0
@@ -79,18 +79,24 @@ def _health(server: ServerProcess) -> dict:
 @pytest.mark.slow
 def test_sigterm_drains_live_calls_turns_new_ones_away_and_keeps_every_record(monkeypatch):
     monkeypatch.setenv("VOICE_AGENT_DRAIN_TIMEOUT_S", str(DRAIN_TIMEOUT_S))
+    # These callers send no audio frames (Twilio's would, silence included): the silence bound must not end them.
+    monkeypatch.setenv("VOICE_AGENT_STREAM_SILENCE_TIMEOUT_S", "300")
     callers: list[Caller] = []
     with ServerProcess() as server, contextlib.ExitStack() as streams:
 
-        def call(call_sid: str, stream_sid: str) -> Caller:
-            ws = streams.enter_context(connect(server.ws_url, open_timeout=WAIT_S, close_timeout=5))
-            callers.append(Caller(ws, call_sid, stream_sid))
+        def call(sid: str, stream: str) -> Caller:
+            parameters = admit_on(server.http_base, sid)
+            signed = TWILIO.headers(server.ws_url)
+            ws = streams.enter_context(
+                connect(server.ws_url, additional_headers=signed, open_timeout=WAIT_S, close_timeout=5)
+            )
+            callers.append(Caller(ws, sid, stream, parameters))
             return callers[-1]
 
         try:
-            busy = call("CA-busy", "MZ-busy")
+            busy = call(call_sid("busy"), stream_sid("busy"))
             busy.wait_for_marks(1)  # the greeting
-            quiet = call("CA-quiet", "MZ-quiet")
+            quiet = call(call_sid("quiet"), stream_sid("quiet"))
             quiet.wait_for_marks(1)
             health = _health(server)
             assert health["status"] == "ok" and health["live_calls"] == 2
@@ -103,7 +109,8 @@ def test_sigterm_drains_live_calls_turns_new_ones_away_and_keeps_every_record(mo
             assert health == {"status": "draining", "live_calls": 2}
 
             # A new call goes to a person after the calm message; a stream is never offered.
-            response = httpx.post(f"{server.http_base}/twilio/voice", data={"CallSid": "CA-new"}, timeout=10)
+            url, form = f"{server.http_base}/twilio/voice", {"CallSid": call_sid("new")}
+            response = httpx.post(url, data=form, headers=TWILIO.headers(url, form), timeout=10)
             assert [verb.tag for verb in ElementTree.fromstring(response.text)] == ["Say", "Dial"]
 
             # The busy caller goes on: opening hours (key 7), then a person (key 0); the stream is then closed.
@@ -124,7 +131,7 @@ def test_sigterm_drains_live_calls_turns_new_ones_away_and_keeps_every_record(mo
                 caller.join()
         store = CallStore(default_database_url(server.data_dir))
         try:
-            busy_record, quiet_record, new_record = (store.get(sid) for sid in ("CA-busy", "CA-quiet", "CA-new"))
+            busy_record, quiet_record, new_record = (store.get(sid) for sid in map(call_sid, ("busy", "quiet", "new")))
         finally:
             store.close()
 

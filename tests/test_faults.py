@@ -36,15 +36,21 @@ from voice.workers import ModelWorkers
 
 from .helpers import (
     SILENCE,
+    STREAM_SID,
+    TWILIO,
+    admit_on,
     app_client,
+    call_sid,
     dtmf_message,
     make_app,
     mark_message,
     media_message,
     play_until_closed,
+    post_webhook,
     receive_until_mark,
     speech_frames,
     start_message,
+    twilio_stream,
 )
 
 FAULT_TIMEOUT_S = 0.5
@@ -158,7 +164,7 @@ def assert_apology_then_a_person(client: TestClient, ws, voice_services: VoiceSe
     assert call.outcome.action.value == "transfer" and call.outcome.rule == "technical_failure"
     assert call.records[-1].decision.reply == apology
     assert call.handoff.reason.startswith("technical problem in the automated agent")
-    dial = ElementTree.fromstring(client.post("/twilio/after-stream", data={"CallSid": call_sid}).text).find("Dial")
+    dial = ElementTree.fromstring(post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid}).text).find("Dial")
     assert dial.find("Number").text == "+15005550101"  # customer service: no topic yet
     return call
 
@@ -170,11 +176,11 @@ def pipeline_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
 def test_speech_recognition_error_apologises_and_transfers(voice_services, gate, caplog):
     with (
         faulty_app(voice_services, gate, recognizer=FaultyRecognizer()) as client,
-        client.websocket_connect("/twilio/media") as ws,
+        twilio_stream(client) as ws,
     ):
-        greet(ws, "CA-asr-error", voice_services)
+        greet(ws, call_sid("asr-error"), voice_services)
         speak(ws)
-        call = assert_apology_then_a_person(client, ws, voice_services, "CA-asr-error")
+        call = assert_apology_then_a_person(client, ws, voice_services, call_sid("asr-error"))
     assert call.failure == "speech recognition failed: RuntimeError('speech model crashed')"
     assert pipeline_errors(caplog) == [f"voice pipeline failure: {call.failure}"]
 
@@ -182,11 +188,11 @@ def test_speech_recognition_error_apologises_and_transfers(voice_services, gate,
 def test_speech_recognition_that_hangs_times_out_apologises_and_transfers(voice_services, gate, caplog):
     with (
         faulty_app(voice_services, gate, recognizer=FaultyRecognizer(gate)) as client,
-        client.websocket_connect("/twilio/media") as ws,
+        twilio_stream(client) as ws,
     ):
-        greet(ws, "CA-asr-hang", voice_services)
+        greet(ws, call_sid("asr-hang"), voice_services)
         speak(ws)
-        call = assert_apology_then_a_person(client, ws, voice_services, "CA-asr-hang")
+        call = assert_apology_then_a_person(client, ws, voice_services, call_sid("asr-hang"))
         assert gate.entered.is_set() and not gate.released.is_set()  # still hung: the timeout ended the wait
     assert call.failure == "speech recognition failed: TimeoutError()"
     assert pipeline_errors(caplog) == [f"voice pipeline failure: {call.failure}"]
@@ -194,20 +200,20 @@ def test_speech_recognition_that_hangs_times_out_apologises_and_transfers(voice_
 
 def test_speech_synthesis_error_apologises_from_memory_and_transfers(voice_services, gate, caplog):
     speech = FaultySpeech(voice_services.speech, opening_hours_reply(voice_services))
-    with faulty_app(voice_services, gate, speech=speech) as client, client.websocket_connect("/twilio/media") as ws:
-        greet(ws, "CA-tts-error", voice_services)
+    with faulty_app(voice_services, gate, speech=speech) as client, twilio_stream(client) as ws:
+        greet(ws, call_sid("tts-error"), voice_services)
         ws.send_json(dtmf_message(OPENING_HOURS_KEY))
-        call = assert_apology_then_a_person(client, ws, voice_services, "CA-tts-error")
+        call = assert_apology_then_a_person(client, ws, voice_services, call_sid("tts-error"))
     assert call.failure == "speech synthesis failed: RuntimeError('speech synthesis crashed')"
     assert pipeline_errors(caplog) == [f"voice pipeline failure: {call.failure}"]
 
 
 def test_speech_synthesis_that_hangs_times_out_apologises_and_transfers(voice_services, gate, caplog):
     speech = FaultySpeech(voice_services.speech, opening_hours_reply(voice_services), gate)
-    with faulty_app(voice_services, gate, speech=speech) as client, client.websocket_connect("/twilio/media") as ws:
-        greet(ws, "CA-tts-hang", voice_services)
+    with faulty_app(voice_services, gate, speech=speech) as client, twilio_stream(client) as ws:
+        greet(ws, call_sid("tts-hang"), voice_services)
         ws.send_json(dtmf_message(OPENING_HOURS_KEY))
-        call = assert_apology_then_a_person(client, ws, voice_services, "CA-tts-hang")
+        call = assert_apology_then_a_person(client, ws, voice_services, call_sid("tts-hang"))
         assert gate.entered.is_set() and not gate.released.is_set()
     assert call.failure == "speech synthesis failed: TimeoutError()"
     assert pipeline_errors(caplog) == [f"voice pipeline failure: {call.failure}"]
@@ -215,12 +221,12 @@ def test_speech_synthesis_that_hangs_times_out_apologises_and_transfers(voice_se
 
 def test_caller_hanging_up_mid_sentence_finishes_the_record(voice_services, caplog):
     with app_client(voice_services) as client:
-        with client.websocket_connect("/twilio/media") as ws:
-            ws.send_json(start_message(call_sid="CA-gone"))
+        with twilio_stream(client) as ws:
+            ws.send_json(start_message(call_sid=call_sid("gone")))
             first = ws.receive_json()
             assert first["event"] == "media"  # the greeting is playing; its mark has not come back
             # Leaving the block closes the socket: no stop, mid-greeting.
-        call = client.app.state.voice.registry.get("CA-gone")
+        call = client.app.state.voice.registry.get(call_sid("gone"))
         assert call.state is CallState.FINISHED and call.ended_at is not None
         assert call.outcome is None and call.handoff is None
         assert call.failure == CUT_SHORT
@@ -233,19 +239,19 @@ def test_caller_hanging_up_while_the_reply_is_being_made_stops_it_cleanly(voice_
     speech = FaultySpeech(voice_services.speech, opening_hours_reply(voice_services), gate)
     # A long timeout: the caller hangs up before the synthesis could time out.
     with faulty_app(voice_services, gate, timeout_s=WAIT_S, speech=speech) as client:
-        with client.websocket_connect("/twilio/media") as ws:
-            greet(ws, "CA-gone-mid-reply", voice_services)
+        with twilio_stream(client) as ws:
+            greet(ws, call_sid("gone-mid-reply"), voice_services)
             ws.send_json(dtmf_message(OPENING_HOURS_KEY))
             assert gate.entered.wait(timeout=WAIT_S)
             # Leaving the block closes the socket while the reply's audio is still being made.
-        call = client.app.state.voice.registry.get("CA-gone-mid-reply")
+        call = client.app.state.voice.registry.get(call_sid("gone-mid-reply"))
         assert call.state is CallState.FINISHED and call.outcome is None
         assert call.failure == CUT_SHORT
         gate.released.set()  # the synthesis returns late, to a call that no longer exists: nothing happens
-        with client.websocket_connect("/twilio/media") as ws:  # and the server takes the next call
-            greet(ws, "CA-next", voice_services)
-            ws.send_json({"event": "stop", "streamSid": "MZ1"})
-        assert client.app.state.voice.registry.get("CA-next").failure is None
+        with twilio_stream(client) as ws:  # and the server takes the next call
+            greet(ws, call_sid("next"), voice_services)
+            ws.send_json({"event": "stop", "streamSid": STREAM_SID})
+        assert client.app.state.voice.registry.get(call_sid("next")).failure is None
 
 
 def _wait_finished(client_app, call_sid: str) -> CallInfo:
@@ -261,27 +267,31 @@ def _wait_finished(client_app, call_sid: str) -> CallInfo:
 def test_a_dropped_connection_without_stop_is_recorded_and_dialled_to_a_person(voice_services):
     app = make_app(voice_services)
     with LoopbackServer(app, name="fault-server") as server:
-        with connect(server.ws_url, open_timeout=10, close_timeout=1) as ws:
-            ws.send(json.dumps(start_message(call_sid="CA-dropped")))
+        signed = TWILIO.headers(server.ws_url)
+        with connect(server.ws_url, additional_headers=signed, open_timeout=10, close_timeout=1) as ws:
+            parameters = admit_on(server.base_url, call_sid("dropped"))
+            ws.send(json.dumps(start_message(call_sid=call_sid("dropped"), parameters=parameters)))
             first = json.loads(ws.recv(timeout=WAIT_S))
             assert first["event"] == "media"
             # The TCP connection dies without a close frame, as when the network between Twilio and us fails.
             ws.socket.shutdown(socket.SHUT_RDWR)
-        call = _wait_finished(app, "CA-dropped")
+        call = _wait_finished(app, call_sid("dropped"))
         assert call.failure == CUT_SHORT
         assert call.outcome is None
         # Twilio then asks what to do with the call: a person (the default department), never silence.
-        after = httpx.post(server.base_url + "/twilio/after-stream", data={"CallSid": "CA-dropped"}, timeout=WAIT_S)
+        url, form = server.base_url + "/twilio/after-stream", {"CallSid": call_sid("dropped")}
+        after = httpx.post(url, data=form, headers=TWILIO.headers(url, form), timeout=WAIT_S)
         assert ElementTree.fromstring(after.text).find("Dial/Number").text == "+15005550101"
 
-        with connect(server.ws_url, open_timeout=10) as ws:  # the server goes on taking calls
-            ws.send(json.dumps(start_message(call_sid="CA-after-drop")))
+        with connect(server.ws_url, additional_headers=signed, open_timeout=10) as ws:  # it goes on taking calls
+            parameters = admit_on(server.base_url, call_sid("after-drop"))
+            ws.send(json.dumps(start_message(call_sid=call_sid("after-drop"), parameters=parameters)))
             assert json.loads(ws.recv(timeout=WAIT_S))["event"] == "media"
-            ws.send(json.dumps({"event": "stop", "streamSid": "MZ1"}))
+            ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID}))
             with pytest.raises(ConnectionClosedOK):  # Twilio reads on until the server closes after the stop
                 while True:
                     ws.recv(timeout=WAIT_S)
-        assert _wait_finished(app, "CA-after-drop").failure is None
+        assert _wait_finished(app, call_sid("after-drop")).failure is None
 
 
 def test_closing_a_stream_whose_peer_just_went_does_not_raise():

@@ -19,15 +19,23 @@ from hypothesis import strategies as st
 from telephony.calls import CallState
 from telephony.twilio.media_stream import MAX_MESSAGE_CHARS
 
-from .helpers import app_client, dtmf_message, receive_until_mark, start_message
+from .helpers import (
+    app_client,
+    call_sid,
+    dtmf_message,
+    receive_until_mark,
+    start_message,
+    stream_sid,
+    twilio_stream,
+)
 
-FUZZ_STREAM = "MZ-fuzz"
-GOOD_STREAM = "MZ-good"
+FUZZ_STREAM = stream_sid("fuzz")
+GOOD_STREAM = stream_sid("good")
 # A placeholder replaced by a fresh call SID for every start sent, so each example's calls can be looked up.
-CALL_PLACEHOLDER = "CA-placeholder"
+CALL_PLACEHOLDER = call_sid("placeholder")
 
 # Mostly the hostile stream's own SID, so that its messages get past the SID check often enough.
-_stream_sids = st.sampled_from([FUZZ_STREAM, FUZZ_STREAM, FUZZ_STREAM, GOOD_STREAM, "MZ-other", ""])
+_stream_sids = st.sampled_from([FUZZ_STREAM, FUZZ_STREAM, FUZZ_STREAM, GOOD_STREAM, stream_sid("other"), ""])
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
@@ -89,9 +97,12 @@ def _send(ws, frame: str | bytes, call_sids: itertools.count, opened: list[str])
         ws.send_bytes(frame)
         return
     if CALL_PLACEHOLDER in frame:
-        call_sid = f"CA-fuzz-{next(call_sids)}"
-        opened.append(call_sid)
-        frame = frame.replace(CALL_PLACEHOLDER, call_sid)
+        # A start (the only frames naming the placeholder): a call of its own, admitted, so that it can open.
+        sid = call_sid(f"fuzz-{next(call_sids)}")
+        opened.append(sid)
+        ws.admit(sid)
+        ws.send_json(json.loads(frame.replace(CALL_PLACEHOLDER, sid)))  # with the call's stream secret
+        return
     ws.send_text(frame)
 
 
@@ -107,7 +118,8 @@ def _answers_a_key(ws, stream_sid: str) -> None:
 
 @pytest.fixture
 def client(voice_services):
-    with app_client(voice_services) as client:
+    # Every hostile start is admitted first; those refused before claiming their admission hold it for a while.
+    with app_client(voice_services, max_calls=1000) as client:
         yield client
 
 
@@ -127,20 +139,20 @@ def test_no_hostile_stream_crashes_the_server_or_disturbs_another_call(client):
     def hostile_stream_beside_a_good_call(begins_well: bool, frames: list[str | bytes]) -> None:
         if begins_well:
             frames = [json.dumps(start_message(FUZZ_STREAM, CALL_PLACEHOLDER)), *frames]
-        good_sid = f"CA-good-{next(good_calls)}"
+        good_sid = call_sid(f"good-{next(good_calls)}")
         opened: list[str] = []
-        with client.websocket_connect("/twilio/media") as good:
+        with twilio_stream(client) as good:
             good.send_json(start_message(GOOD_STREAM, good_sid))
             receive_until_mark(good)
-            with client.websocket_connect("/twilio/media") as hostile:
+            with twilio_stream(client) as hostile:
                 for frame in frames:
                     _send(hostile, frame, call_sids, opened)
                 # Leaving the block closes the socket, with or without a stop sent before.
             _answers_a_key(good, GOOD_STREAM)
             good.send_json({"event": "stop", "streamSid": GOOD_STREAM})
-        for call_sid in [*opened, good_sid]:
-            call = registry.get(call_sid)
-            assert call is None or call.state is CallState.FINISHED, call_sid  # None: refused before it opened
+        for sid in [*opened, good_sid]:
+            call = registry.get(sid)
+            assert call is None or call.state is CallState.FINISHED, sid  # None: refused before it opened
         assert registry.get(good_sid).failure is None
         assert registry.live_count() == 0
         # Shown by --hypothesis-show-statistics: how often a hostile stream got as far as a call.
@@ -150,8 +162,8 @@ def test_no_hostile_stream_crashes_the_server_or_disturbs_another_call(client):
 
     health = client.get("/healthz").json()
     assert (health["status"], health["live_calls"]) == ("ok", 0)
-    with client.websocket_connect("/twilio/media") as ws:
-        ws.send_json(start_message(GOOD_STREAM, "CA-after-fuzz"))
+    with twilio_stream(client) as ws:
+        ws.send_json(start_message(GOOD_STREAM, call_sid("after-fuzz")))
         receive_until_mark(ws)
         _answers_a_key(ws, GOOD_STREAM)
         ws.send_json({"event": "stop", "streamSid": GOOD_STREAM})

@@ -10,13 +10,17 @@ from telephony.settings import load_settings
 
 from .helpers import (
     SILENCE,
+    STREAM_SID,
     app_client,
+    call_sid,
     dtmf_message,
     media_message,
     play_until_closed,
+    post_webhook,
     receive_until_mark,
     speech_frames,
     start_message,
+    twilio_stream,
 )
 
 METRICS_TOKEN = "metrics-token-0123456789"
@@ -45,8 +49,8 @@ def client(voice_services):
 
 
 def test_a_call_moves_the_counters_and_histograms(client):
-    with client.websocket_connect("/twilio/media") as ws:
-        ws.send_json(start_message(call_sid="CA-metrics"))
+    with twilio_stream(client) as ws:
+        ws.send_json(start_message(call_sid=call_sid("metrics")))
         receive_until_mark(ws)
         during = scrape(client)
         ws.send_text("{not json")
@@ -68,7 +72,7 @@ def test_a_call_moves_the_counters_and_histograms(client):
     assert value(after, "voice_agent_tts_seconds_count", source="cached") == 3
     # Two answered turns (the utterance and the key); the greeting answers no turn.
     assert value(after, "voice_agent_response_latency_seconds_count") == 2
-    records = client.app.state.voice.registry.get("CA-metrics").records
+    records = client.app.state.voice.registry.get(call_sid("metrics")).records
     expected_s = sum(record.processing_ms for record in records if record.processing_ms is not None) / 1000
     assert value(after, "voice_agent_response_latency_seconds_sum") == pytest.approx(expected_s)
     assert value(after, "voice_agent_transfers_total", reason="dtmf_zero") == 1
@@ -77,10 +81,10 @@ def test_a_call_moves_the_counters_and_histograms(client):
 
 def test_turned_away_and_undecided_calls_are_counted_as_transfers(voice_services):
     with app_client(voice_services, max_calls=1) as client:
-        client.post("/twilio/voice", data={"CallSid": "CA-in"})
-        client.post("/twilio/voice", data={"CallSid": "CA-away"})
+        post_webhook(client, "/twilio/voice", {"CallSid": call_sid("in")})
+        post_webhook(client, "/twilio/voice", {"CallSid": call_sid("away")})
         # A stream that ended without a decision: /twilio/after-stream dials a person.
-        client.post("/twilio/after-stream", data={"CallSid": "CA-lost"})
+        post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid("lost")})
         samples = scrape(client)
     assert value(samples, "voice_agent_calls_rejected_total") == 1
     assert value(samples, "voice_agent_transfers_total", reason="over_capacity") == 1
@@ -88,11 +92,11 @@ def test_turned_away_and_undecided_calls_are_counted_as_transfers(voice_services
 
 
 def test_each_app_counts_only_its_own_calls(client, voice_services):
-    client.post("/twilio/voice", data={"CallSid": "CA-1"})
-    with client.websocket_connect("/twilio/media") as ws:
-        ws.send_json(start_message(call_sid="CA-own"))
+    post_webhook(client, "/twilio/voice", {"CallSid": call_sid("1")})
+    with twilio_stream(client) as ws:
+        ws.send_json(start_message(call_sid=call_sid("own")))
         receive_until_mark(ws)
-        ws.send_json({"event": "stop", "streamSid": "MZ1"})
+        ws.send_json({"event": "stop", "streamSid": STREAM_SID})
     with app_client(voice_services) as other:
         assert value(scrape(other), "voice_agent_streams_total") == 0
         assert value(scrape(other), "voice_agent_tts_seconds_count", source="cached") == 0

@@ -29,6 +29,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from qa.load_harness import ServerProcess, free_port
 from qa.twilio_emulator import AgentMark, AgentMedia, TwilioSide, check_server_message
+from qa.twilio_signing import TwilioCredentials, stream_parameters
 from telephony.twilio.framing import FRAME_MS
 from telephony.twilio.twiml import MEDIA_PATH
 
@@ -367,7 +368,10 @@ def test_a_whole_call_over_wss_through_the_proxy_ends_transferred(proxy: Proxied
     assert webhook.status_code == 200, webhook.text
     greeting: list[object] = []
     after_key: list[object] = []
-    with connect(stream_url(webhook.text), ssl=proxy.context, open_timeout=10, close_timeout=5) as ws:
+    side.custom_parameters = stream_parameters(webhook.text)  # the stream's secret, passed back in start
+    url = stream_url(webhook.text)
+    signed = TwilioCredentials(AUTH_TOKEN).headers(url)  # Twilio signs the wss:// URL it opens
+    with connect(url, additional_headers=signed, ssl=proxy.context, open_timeout=10, close_timeout=5) as ws:
         ws.send(side.connected())
         ws.send(side.start())
         for index in range(SILENCE_FRAMES):  # a second of silence, at Twilio's pace, while the greeting plays

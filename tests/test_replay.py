@@ -19,10 +19,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from fastapi import FastAPI, Response, WebSocket
 
 from qa.fixtures import CallerVoice, load_fixture, prepare_call
+from qa.loopback_server import LoopbackServer
 from qa.replay import replay_calls
 from qa.report import ReplayResult
+from telephony.twilio import twiml
 
 # The in-process server uses uvicorn's legacy websockets implementation, as `voice-agent serve` does.
 pytestmark = pytest.mark.filterwarnings("ignore:remove second argument of ws_handler:DeprecationWarning")
@@ -136,32 +139,39 @@ def test_report_files_are_written(replayed):
 
 
 def test_a_server_that_breaks_the_protocol_fails_the_replay(tmp_path):
-    from websockets.asyncio.server import serve
+    misbehaving = FastAPI()
 
-    async def misbehaving(websocket) -> None:
-        async for text in websocket:
-            message = json.loads(text)
+    @misbehaving.post("/twilio/voice")
+    async def incoming_call() -> Response:
+        # Any call is connected to the stream (this fake checks no signature).
+        body = twiml.connect_stream(server.base_url, {"ticket": "anything"})
+        return Response(body, media_type="application/xml")
+
+    @misbehaving.websocket("/twilio/media")
+    async def stream(websocket: WebSocket) -> None:
+        await websocket.accept()
+        while True:
+            message = json.loads(await websocket.receive_text())
             if message["event"] == "start":
                 sid = message["streamSid"]
                 payload = base64.b64encode(FRAME).decode()
-                await websocket.send(
-                    json.dumps({"event": "media", "streamSid": "MZother", "media": {"payload": payload}})
-                )
+                await websocket.send_json({"event": "media", "streamSid": "MZother", "media": {"payload": payload}})
                 short = base64.b64encode(FRAME[:80]).decode()
-                await websocket.send(json.dumps({"event": "media", "streamSid": sid, "media": {"payload": short}}))
-                await websocket.send(json.dumps({"event": "mark", "streamSid": sid, "mark": {"name": "end"}}))
+                await websocket.send_json({"event": "media", "streamSid": sid, "media": {"payload": short}})
+                await websocket.send_json({"event": "mark", "streamSid": sid, "mark": {"name": "end"}})
                 await websocket.close()
+                return
+
+    server = LoopbackServer(misbehaving, name="misbehaving-server")
 
     async def scenario() -> ReplayResult:
-        async with serve(misbehaving, "127.0.0.1", 0) as server:
-            port = server.sockets[0].getsockname()[1]
-            fixture = tmp_path / "call.json"
-            fixture.write_text(json.dumps({"name": "bad_server", "turns": [{"pause_ms": 200}]}), encoding="utf-8")
-            call = prepare_call(load_fixture(fixture), CallerVoice())
-            url = f"ws://127.0.0.1:{port}/twilio/media"
-            return await replay_calls([call], tmp_path / "report", server_url=url, progress=lambda line: None)
+        fixture = tmp_path / "call.json"
+        fixture.write_text(json.dumps({"name": "bad_server", "turns": [{"pause_ms": 200}]}), encoding="utf-8")
+        call = prepare_call(load_fixture(fixture), CallerVoice())
+        return await replay_calls([call], tmp_path / "report", server_url=server.ws_url, progress=lambda line: None)
 
-    result = asyncio.run(scenario())
+    with server:
+        result = asyncio.run(scenario())
     data = result.calls[0].data
     assert data["protocol"]["violations"] == 2
     assert any("for stream 'MZother'" in example for example in data["protocol"]["examples"])

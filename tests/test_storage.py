@@ -16,11 +16,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallInfo, CallRegistry, CallState
 from telephony.storage.export import EXPORT_FORMAT, export_document
+from telephony.storage.instances import SERVER_STOPPED
+from telephony.storage.migrations import alembic_config
 from telephony.storage.pseudonyms import KEY_FILE_NAME, CallerPseudonyms, normalize_number
 from telephony.storage.retention import purge_daily, purge_older_than
 from telephony.storage.store import CallStore, StorageError
@@ -211,11 +214,11 @@ def test_the_writer_stores_every_change_and_retries_a_failed_write(store, engine
         real_save = store.save
         calls = []
 
-        def failing_once(record: CallRecord, caller_key: str | None = None) -> None:
+        def failing_once(record: CallRecord, caller_key: str | None = None, owner_id: str | None = None) -> None:
             calls.append(record.call_sid)
             if len(calls) == 1:
                 raise ConnectionError("database restarting")
-            real_save(record, caller_key)
+            real_save(record, caller_key, owner_id)
 
         store.save = failing_once
         live.records.append(info.records[2])
@@ -305,5 +308,51 @@ def test_instances_starting_together_migrate_once(database_url):
     store = CallStore(database_url)
     assert store.count() == 0
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head]
     store.close()
+
+
+def test_records_left_live_by_a_dead_instance_are_finished_and_a_live_instances_are_not(store, engine_en):
+    now = datetime.now(UTC)
+    store.heartbeat("alive", now)
+    store.heartbeat("dead", now - timedelta(seconds=60))
+    for call_sid, owner in (("CA-alive", "alive"), ("CA-dead", "dead"), ("CA-nobody", None)):
+        info = make_call(engine_en, call_sid)
+        info.state, info.ended_at, info.outcome = CallState.LIVE, None, None
+        store.save(call_record(info), owner_id=owner)
+    done = call_record(make_call(engine_en, "CA-done"))
+    store.save(done, owner_id="dead")
+
+    finished = recover_orphaned_at(store, now)
+    assert sorted(finished) == ["CA-dead", "CA-nobody"]
+    for call_sid in finished:
+        record = store.get(call_sid)
+        assert record.state is CallState.FINISHED and record.failure == SERVER_STOPPED and record.ended_at
+    assert store.get("CA-alive").state is CallState.LIVE and store.get("CA-alive").failure is None
+    assert store.get("CA-done") == done
+    assert recover_orphaned_at(store, now) == []  # the dead instance is forgotten, its calls done
+
+
+def recover_orphaned_at(store: CallStore, now: datetime) -> list[str]:
+    return store.finish_orphaned(now - timedelta(seconds=30), SERVER_STOPPED, now)
+
+
+def test_the_data_folder_database_and_key_are_private(tmp_path, monkeypatch):
+    from telephony.settings import load_settings
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    monkeypatch.setenv("VOICE_AGENT_DATA_DIR", str(data_dir))
+    previous = os.umask(0o022)
+    try:
+        settings = load_settings()
+        store = CallStore.from_settings(settings)
+        store.migrate()
+        store.close()
+        CallerPseudonyms.from_settings(settings)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_dir / "calls.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data_dir / KEY_FILE_NAME).stat().st_mode) == 0o600

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from qa.twilio_signing import TwilioCredentials
 from telephony.calls import CallInfo
 from telephony.settings import SettingsError, load_settings
 from telephony.twilio.transfer import (
@@ -27,16 +28,22 @@ from voice.handoff import Handoff, build_handoff
 from voice.tone import reply_problems
 
 from .helpers import (
+    STREAM_SID,
+    TEST_AUTH_TOKEN,
     FakeTwilio,
     app_client,
+    call_sid,
     dtmf_message,
     make_app,
     play_until_closed,
+    post_webhook,
     receive_until_mark,
     start_message,
+    stream_sid,
+    twilio_stream,
 )
 
-TOKEN = "test-auth-token"
+TOKEN = TEST_AUTH_TOKEN
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 BASE = "http://testserver"
 
@@ -117,47 +124,47 @@ def decide_and_finish(client: TestClient, call_sid: str, *turns: Transcript | Dt
 def test_transfer_dials_the_department_with_a_whisper_naming_reason_and_intent(
     client, turn, target, timeout_s, intent, reason
 ):
-    call_sid = "CA-" + intent.replace(" ", "-")
-    decide_and_finish(client, call_sid, turn)
+    sid = call_sid(intent)
+    decide_and_finish(client, sid, turn)
 
-    body = client.post("/twilio/after-stream", data={"CallSid": call_sid}).text
+    body = post_webhook(client, "/twilio/after-stream", {"CallSid": sid}).text
     dial = parse(body).find("Dial")
     assert dial.attrib == {"action": f"{BASE}/twilio/dial-status", "method": "POST", "timeout": timeout_s}
     noun = dial.find(target[0])
     assert noun.text == target[1]
-    assert noun.attrib == {"url": f"{BASE}/twilio/whisper?call={call_sid}", "method": "POST"}
+    assert noun.attrib == {"url": f"{BASE}/twilio/whisper?call={sid}", "method": "POST"}
 
     # Twilio fetches the whisper for the new leg (its own CallSid) and plays it to the person who answers.
-    whisper = client.post(noun.attrib["url"], data={"CallSid": "CA-agent-leg"})
+    whisper = post_webhook(client, noun.attrib["url"], {"CallSid": call_sid("agent-leg")})
     say = parse(whisper.text).find("Say")
     assert intent in say.text and reason in say.text
     assert len(say.text) < 200  # heard by a person waiting to take the call: short
 
 
 def test_a_pressed_zero_over_the_media_stream_ends_in_the_whisper_and_the_dial(client):
-    with client.websocket_connect("/twilio/media") as ws:
-        start = start_message(call_sid="CA-ws-zero")
+    with twilio_stream(client) as ws:
+        start = start_message(call_sid=call_sid("ws-zero"))
         start["start"]["customParameters"] = {"caller": "+15005550006"}
         ws.send_json(start)
         receive_until_mark(ws)
         ws.send_json(dtmf_message("0"))
         play_until_closed(ws)  # the server closes the stream after the transfer sentence
-    body = client.post("/twilio/after-stream", data={"CallSid": "CA-ws-zero"}).text
+    body = post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid("ws-zero")}).text
     number = parse(body).find("Dial/Number")
     assert number.text == "+15005550101"
-    assert number.attrib["url"] == f"{BASE}/twilio/whisper?call=CA-ws-zero"
-    say = parse(client.post(number.attrib["url"], data={"CallSid": "CA-agent-leg"}).text).find("Say").text
+    assert number.attrib["url"] == f"{BASE}/twilio/whisper?call={call_sid('ws-zero')}"
+    say = parse(post_webhook(client, number.attrib["url"], {"CallSid": call_sid("agent-leg")}).text).find("Say").text
     assert say == "Transferred caller about speak to person. Reason: the caller pressed 0 for a person."
 
 
 def test_a_queue_department_enqueues_with_a_calm_wait_message(client):
-    decide_and_finish(client, "CA-care", Transcript("my husband died last week"))
-    enqueue = parse(client.post("/twilio/after-stream", data={"CallSid": "CA-care"}).text).find("Enqueue")
+    decide_and_finish(client, call_sid("care"), Transcript("my husband died last week"))
+    enqueue = parse(post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid("care")}).text).find("Enqueue")
     assert enqueue.text == "care"
     assert enqueue.attrib["waitUrl"] == f"{BASE}/twilio/queue-wait"
     assert enqueue.attrib["action"] == f"{BASE}/twilio/dial-status"  # a full queue also gets the fallback
 
-    wait = parse(client.post("/twilio/queue-wait", data={"CallSid": "CA-care", "QueuePosition": "2"}).text)
+    wait = parse(post_webhook(client, "/twilio/queue-wait", {"CallSid": call_sid("care"), "QueuePosition": "2"}).text)
     assert [verb.tag for verb in wait] == ["Say", "Pause"]  # then Twilio asks again: a loop
     message = wait.find("Say").text
     assert message == client.app.state.voice.catalogue.replies.queue_wait
@@ -165,14 +172,16 @@ def test_a_queue_department_enqueues_with_a_calm_wait_message(client):
 
 
 def test_whisper_for_an_unknown_call_still_says_something(client):
-    say = parse(client.post("/twilio/whisper?call=CA-nobody", data={"CallSid": "CA-leg"}).text).find("Say")
+    say = parse(
+        post_webhook(client, f"/twilio/whisper?call={call_sid('nobody')}", {"CallSid": call_sid("leg")}).text
+    ).find("Say")
     assert say.text == NO_SUMMARY
 
 
 def test_whisper_never_reads_out_a_number(client):
-    info = client.app.state.voice.registry.open("CA-digits", "MZ-digits")
+    info = client.app.state.voice.registry.open(call_sid("digits"), stream_sid("digits"))
     info.handoff = Handoff(
-        call_sid="CA-digits",
+        call_sid=call_sid("digits"),
         caller="*********06",
         intent="payment",
         department="billing",
@@ -180,7 +189,7 @@ def test_whisper_never_reads_out_a_number(client):
         facts=(),
         transcript=(),
     )
-    say = parse(client.post("/twilio/whisper?call=CA-digits", data={}).text).find("Say").text
+    say = parse(post_webhook(client, f"/twilio/whisper?call={call_sid('digits')}", {}).text).find("Say").text
     assert "4111" not in say and "[number]" in say and "payment" in say
 
 
@@ -198,8 +207,8 @@ def test_whisper_never_reads_out_a_number(client):
     ],
 )
 def test_an_unanswered_transfer_offers_a_call_back_or_a_message(client, form):
-    decide_and_finish(client, "CA-unanswered", Dtmf("0"))
-    body = client.post("/twilio/dial-status", data={"CallSid": "CA-unanswered", **form}).text
+    decide_and_finish(client, call_sid("unanswered"), Dtmf("0"))
+    body = post_webhook(client, "/twilio/dial-status", {"CallSid": call_sid("unanswered"), **form}).text
     verbs = list(parse(body))
     assert [verb.tag for verb in verbs] == ["Gather", "Redirect"]
     gather, redirect = verbs
@@ -209,29 +218,31 @@ def test_an_unanswered_transfer_offers_a_call_back_or_a_message(client, form):
     assert offer.text == client.app.state.voice.catalogue.replies.transfer_unanswered
     assert offer.attrib["language"] == "en-US"
     assert redirect.text == f"{BASE}/twilio/dial-choice"  # no key: the choice URL is asked without Digits
-    assert client.app.state.voice.registry.get("CA-unanswered").transfer_status == next(iter(form.values()))
+    assert client.app.state.voice.registry.get(call_sid("unanswered")).transfer_status == next(iter(form.values()))
 
 
 def test_an_answered_transfer_hangs_up_when_the_person_is_done(client):
-    decide_and_finish(client, "CA-answered", Dtmf("0"))
-    body = client.post("/twilio/dial-status", data={"CallSid": "CA-answered", "DialCallStatus": "completed"}).text
+    decide_and_finish(client, call_sid("answered"), Dtmf("0"))
+    body = post_webhook(
+        client, "/twilio/dial-status", {"CallSid": call_sid("answered"), "DialCallStatus": "completed"}
+    ).text
     assert [verb.tag for verb in parse(body)] == ["Hangup"]
-    assert client.app.state.voice.registry.get("CA-answered").transfer_status == "completed"
+    assert client.app.state.voice.registry.get(call_sid("answered")).transfer_status == "completed"
 
 
 @pytest.mark.parametrize("digits", [CALLBACK_KEY, "", "7"], ids=["one", "no_key", "another_key"])
 def test_a_call_back_is_confirmed_and_recorded(client, digits):
-    info = decide_and_finish(client, "CA-callback", Dtmf("0"))
-    form = {"CallSid": "CA-callback"} | ({"Digits": digits} if digits else {})
-    verbs = list(parse(client.post("/twilio/dial-choice", data=form).text))
+    info = decide_and_finish(client, call_sid("callback"), Dtmf("0"))
+    form = {"CallSid": call_sid("callback")} | ({"Digits": digits} if digits else {})
+    verbs = list(parse(post_webhook(client, "/twilio/dial-choice", form).text))
     assert [verb.tag for verb in verbs] == ["Say", "Hangup"]
     assert verbs[0].text == client.app.state.voice.catalogue.replies.callback_confirmed
     assert info.callback_requested
 
 
 def test_a_message_is_recorded_then_thanked_for(client):
-    info = decide_and_finish(client, "CA-message", Dtmf("0"))
-    body = client.post("/twilio/dial-choice", data={"CallSid": "CA-message", "Digits": MESSAGE_KEY}).text
+    info = decide_and_finish(client, call_sid("message"), Dtmf("0"))
+    body = post_webhook(client, "/twilio/dial-choice", {"CallSid": call_sid("message"), "Digits": MESSAGE_KEY}).text
     verbs = list(parse(body))
     assert [verb.tag for verb in verbs] == ["Say", "Record", "Redirect"]
     replies = client.app.state.voice.catalogue.replies
@@ -243,8 +254,8 @@ def test_a_message_is_recorded_then_thanked_for(client):
     assert verbs[2].text == f"{BASE}/twilio/dial-choice"  # silence records nothing: a call-back instead
     assert not info.callback_requested
 
-    recorded = {"CallSid": "CA-message", "RecordingSid": "RE123", "RecordingDuration": "12"}
-    verbs = list(parse(client.post("/twilio/message-recorded", data=recorded).text))
+    recorded = {"CallSid": call_sid("message"), "RecordingSid": "RE123", "RecordingDuration": "12"}
+    verbs = list(parse(post_webhook(client, "/twilio/message-recorded", recorded).text))
     assert [verb.tag for verb in verbs] == ["Say", "Hangup"]
     assert verbs[0].text == replies.message_thanks
     assert info.message_recording_sid == "RE123"
@@ -252,7 +263,7 @@ def test_a_message_is_recorded_then_thanked_for(client):
 
 def test_the_fallback_speaks_the_catalogue_language(voice_services, deployment):
     with app_client(voice_services, deployment_file=deployment, language="nl") as client:
-        body = client.post("/twilio/dial-status", data={"CallSid": "CA-nl", "DialCallStatus": "busy"}).text
+        body = post_webhook(client, "/twilio/dial-status", {"CallSid": call_sid("nl"), "DialCallStatus": "busy"}).text
         offer = parse(body).find("Gather/Say")
         assert offer.attrib["language"] == "nl-NL"
         assert offer.text == client.app.state.voice.catalogue.replies.transfer_unanswered
@@ -262,11 +273,11 @@ def test_the_fallback_speaks_the_catalogue_language(voice_services, deployment):
 def test_the_transfer_webhooks_refuse_a_missing_or_wrong_signature(voice_services, deployment, monkeypatch):
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     requests = [
-        ("/twilio/whisper?call=CA1", {"CallSid": "CA-leg"}),
-        ("/twilio/queue-wait", {"CallSid": "CA1", "QueuePosition": "1"}),
-        ("/twilio/dial-status", {"CallSid": "CA1", "DialCallStatus": "busy"}),
-        ("/twilio/dial-choice", {"CallSid": "CA1", "Digits": "1"}),
-        ("/twilio/message-recorded", {"CallSid": "CA1", "RecordingSid": "RE1"}),
+        (f"/twilio/whisper?call={call_sid('1')}", {"CallSid": call_sid("leg")}),
+        ("/twilio/queue-wait", {"CallSid": call_sid("1"), "QueuePosition": "1"}),
+        ("/twilio/dial-status", {"CallSid": call_sid("1"), "DialCallStatus": "busy"}),
+        ("/twilio/dial-choice", {"CallSid": call_sid("1"), "Digits": "1"}),
+        ("/twilio/message-recorded", {"CallSid": call_sid("1"), "RecordingSid": "RE1"}),
     ]
     with app_client(voice_services, deployment_file=deployment) as client:
         for path, params in requests:
@@ -312,24 +323,27 @@ def test_a_pressed_zero_is_redirected_with_the_after_stream_twiml(voice_services
     call_sid = "CA" + "0000111122223333" * 2
     with FakeTwilio() as fake:
         redirector = CallRedirector(ACCOUNT_SID, TOKEN, api_base_url=fake.url)
+        public = TwilioCredentials(TOKEN, "https://voice.example.com")
         with app_client(
-            voice_services, redirector, deployment_file=deployment, transfer_mode="rest_redirect"
+            voice_services,
+            redirector,
+            deployment_file=deployment,
+            transfer_mode="rest_redirect",
+            public_url=public.public_url,
         ) as client:
-            with client.websocket_connect("/twilio/media") as ws:
+            with twilio_stream(client, credentials=public) as ws:
                 ws.send_json(start_message(call_sid=call_sid))
                 receive_until_mark(ws)
                 ws.send_json(dtmf_message("0"))
                 play_until_closed(ws)  # the server closes the stream after the transfer sentence
-            params = {"CallSid": call_sid}
-            after_stream = client.post(
-                "/twilio/after-stream", data=params, headers=_signed(BASE + "/twilio/after-stream", params)
-            )
+            after_stream = post_webhook(client, "/twilio/after-stream", {"CallSid": call_sid}, public)
     [request] = fake.requests
     assert request["method"] == "POST"
     assert request["path"] == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{call_sid}.json"
     assert request["authorization"] == _basic(ACCOUNT_SID, TOKEN)
     assert request["form"] == {"Twiml": [after_stream.text]}  # one place builds the TwiML
-    assert f"whisper?call={call_sid}" in after_stream.text and "+15005550101</Number>" in after_stream.text
+    assert f"https://voice.example.com/twilio/whisper?call={call_sid}" in after_stream.text
+    assert "+15005550101</Number>" in after_stream.text
 
 
 def test_a_refused_redirect_falls_back_to_closing_the_stream(voice_services, deployment, no_proxy):
@@ -339,7 +353,7 @@ def test_a_refused_redirect_falls_back_to_closing_the_stream(voice_services, dep
         transfers = Transfers(
             app.state.voice.targets, catalogue, CallRedirector(ACCOUNT_SID, TOKEN, api_base_url=fake.url)
         )
-        redirected = asyncio.run(transfers.redirect(CallInfo(call_sid="CA-gone", stream_sid="MZ1"), BASE))
+        redirected = asyncio.run(transfers.redirect(CallInfo(call_sid=call_sid("gone"), stream_sid=STREAM_SID), BASE))
     assert redirected is False  # logged; the session then closes the stream and Twilio asks after-stream
     assert len(fake.requests) == 1
 
@@ -349,16 +363,21 @@ def test_close_stream_mode_never_redirects(voice_services, deployment):
     assert app.state.voice.transfers.redirector is None
 
 
+PUBLIC = "VOICE_AGENT_PUBLIC_URL"
+
+
 @pytest.mark.parametrize(
     ("environment", "missing"),
     [
-        ({}, "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"),
-        ({"TWILIO_ACCOUNT_SID": ACCOUNT_SID}, "TWILIO_AUTH_TOKEN"),
-        ({"TWILIO_AUTH_TOKEN": TOKEN}, "TWILIO_ACCOUNT_SID"),
+        ({PUBLIC: "https://voice.example.com"}, "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_ACCOUNT_SID": ACCOUNT_SID, PUBLIC: "https://voice.example.com"}, "TWILIO_AUTH_TOKEN"),
+        ({"TWILIO_AUTH_TOKEN": TOKEN, PUBLIC: "https://voice.example.com"}, "TWILIO_ACCOUNT_SID"),
+        # The redirect's TwiML URL must not come from a request's (forgeable) Host header.
+        ({"TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID}, PUBLIC),
     ],
 )
 def test_rest_redirect_without_credentials_stops_start_up_naming_them(deployment, monkeypatch, environment, missing):
-    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "VOICE_AGENT_TWILIO_ACCOUNT_SID"):
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "VOICE_AGENT_TWILIO_ACCOUNT_SID", PUBLIC):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("VOICE_AGENT_TWILIO_AUTH_TOKEN", raising=False)
     for name, value in environment.items():

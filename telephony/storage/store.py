@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -29,7 +29,8 @@ from telephony.call_record import (
 )
 from telephony.calls import CallState
 from telephony.settings import Settings
-from telephony.storage.tables import CallbackRow, CallRow, TurnRow
+from telephony.storage.private_files import PRIVATE_DIR_MODE, private_dir, private_file
+from telephony.storage.tables import CallbackRow, CallRow, InstanceRow, TurnRow
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,10 @@ def _create_engine(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             database = parsed.database or ""
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                # Callers' data: the file is the service user's only (a folder we make too; SQLite's journal files
+                # take the database file's permissions).
+                Path(database).parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+                private_file(Path(database))
             engine = create_engine(parsed)
             event.listen(engine, "connect", _enable_sqlite_foreign_keys)
             return engine
@@ -125,7 +129,9 @@ class CallStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CallStore:
-        """``VOICE_AGENT_DATABASE_URL``, else the embedded SQLite file in the data directory."""
+        """``VOICE_AGENT_DATABASE_URL``, else the embedded SQLite file in the data directory (made private)."""
+        if not settings.database_url:
+            private_dir(settings.data_dir)
         return cls(settings.database_url or default_database_url(settings.data_dir))
 
     @property
@@ -162,14 +168,20 @@ class CallStore:
 
     # --- writing -----------------------------------------------------------------------------------------------
 
-    def save(self, record: CallRecord, caller_key: str | None = None) -> None:
-        """Insert or replace one call's record (turns included)."""
+    def save(self, record: CallRecord, caller_key: str | None = None, owner_id: str | None = None) -> None:
+        """Insert or replace one call's record (turns included).
+
+        Args:
+            owner_id: the server instance that runs the call (`heartbeat`), kept with the record.
+        """
         with self._session() as session:
             row = session.get(CallRow, record.call_sid, options=[selectinload(CallRow.turns)])
             if row is None:
                 row = CallRow(call_sid=record.call_sid)
                 session.add(row)
             _fill_call(row, record, caller_key)
+            if owner_id is not None:
+                row.owner_id = owner_id
             # Turns only grow, but an earlier one may have been revised (its redaction completed by a later turn).
             existing = {turn.position: turn for turn in row.turns}
             for position, view in enumerate(record.turns):
@@ -226,12 +238,59 @@ class CallStore:
             session.execute(delete(CallbackRow).where(CallbackRow.requested_at < ended_before))
             return session.execute(delete(CallRow).where(ended < ended_before)).rowcount
 
+    # --- the instances that own live calls --------------------------------------------------------------------
+
+    def heartbeat(self, owner_id: str, now: datetime | None = None) -> None:
+        """Say that the instance `owner_id` is alive (registering it on the first call)."""
+        now = now or datetime.now(UTC)
+        with self._session() as session:
+            row = session.get(InstanceRow, owner_id)
+            if row is None:
+                session.add(InstanceRow(owner_id=owner_id, started_at=now, heartbeat_at=now))
+            else:
+                row.heartbeat_at = now
+
+    def retire(self, owner_id: str) -> None:
+        """The instance stops cleanly (its calls are finished): forget it."""
+        with self._session() as session:
+            session.execute(delete(InstanceRow).where(InstanceRow.owner_id == owner_id))
+
+    def finish_orphaned(self, alive_since: datetime, failure: str, now: datetime | None = None) -> list[str]:
+        """Finish the records left live by instances without a heartbeat since `alive_since` (a process that died:
+        killed, or its machine lost), with `failure` as why; forget those instances.
+
+        Returns:
+            The call SIDs finished.
+        """
+        now = now or datetime.now(UTC)
+        alive = select(InstanceRow.owner_id).where(InstanceRow.heartbeat_at >= alive_since)
+        orphaned = (CallRow.state == CallState.LIVE.value) & (
+            CallRow.owner_id.is_(None) | CallRow.owner_id.not_in(alive)
+        )
+        with self._session() as session:
+            sids = list(session.scalars(select(CallRow.call_sid).where(orphaned)))
+            if sids:
+                session.execute(
+                    update(CallRow)
+                    .where(CallRow.call_sid.in_(sids))
+                    .values(
+                        state=CallState.FINISHED.value, ended_at=now, failure=func.coalesce(CallRow.failure, failure)
+                    )
+                )
+            session.execute(delete(InstanceRow).where(InstanceRow.heartbeat_at < alive_since))
+        return sids
+
     # --- reading -----------------------------------------------------------------------------------------------
 
     def get(self, call_sid: str) -> CallRecord | None:
         with self._session() as session:
             row = session.get(CallRow, call_sid, options=[selectinload(CallRow.turns)])
             return None if row is None else _record(row)
+
+    def exists(self, call_sid: str) -> bool:
+        """Whether a record of the call is kept."""
+        with self._session() as session:
+            return session.get(CallRow, call_sid) is not None
 
     def summaries(self, limit: int = 500) -> list[CallSummary]:
         """The most recently started calls first."""

@@ -45,6 +45,9 @@ class CallRow(Base):
     transfer_status: Mapped[str | None] = mapped_column(String(32))
     callback_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     message_recording_sid: Mapped[str | None] = mapped_column(String(64))
+    owner_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The server instance that runs the call while it is live (`InstanceRow`); its records are finished when that
+    instance stops sending heartbeats."""
 
     turns: Mapped[list[TurnRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="TurnRow.position", passive_deletes=True
@@ -138,3 +141,13 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     address: Mapped[str | None] = mapped_column(String(64))
     """The client's address, for web requests."""
+
+
+class InstanceRow(Base):
+    """One running server process that writes call records: its heartbeat tells the others it is alive."""
+
+    __tablename__ = "instances"
+
+    owner_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -25,8 +25,12 @@ RETRY_DELAY_S = 2.0
 class RecordWriter:
     """Writes changed calls to the store in the background; `flush` writes what is pending now."""
 
-    def __init__(self, store: CallStore, registry: CallRegistry, pseudonyms: CallerPseudonyms) -> None:
+    def __init__(
+        self, store: CallStore, registry: CallRegistry, pseudonyms: CallerPseudonyms, owner_id: str | None = None
+    ) -> None:
+        """Listen to `registry`; `owner_id` (`telephony.storage.instances`) is kept on every record written."""
         self._store = store
+        self._owner_id = owner_id
         self._registry = registry
         self._pseudonyms = pseudonyms
         self._dirty: dict[str, None] = {}  # insertion-ordered set: oldest change first
@@ -73,7 +77,7 @@ class RecordWriter:
                 record = call_record(info)
                 caller_key = self._pseudonyms.of(info.caller_number)
                 try:
-                    await asyncio.to_thread(self._store.save, record, caller_key)
+                    await asyncio.to_thread(self._store.save, record, caller_key, self._owner_id)
                 except Exception:
                     self.failures += 1
                     log.exception("writing the call record failed; will retry", extra={"call": call_sid})

@@ -1,7 +1,11 @@
 """The Media Streams WebSocket loop: parse each frame, hand it to the call's session, never crash on bad input.
 
 Caller audio is decoded from mu-law here and fed to the pipeline as PCM at Twilio's rate. A malformed message is
-logged and counted and the call goes on. Media, marks, keys or a stop before ``start``, a
+counted and the call goes on (the first is logged, the rest summed up when the stream ends). The ``start`` must
+name a call that ``/twilio/voice`` admitted and carry its one-time stream secret (`StartCheck`); else the stream is
+closed and no record is touched. A stream that sends no valid ``start`` in time is closed; a started call is bounded
+by `telephony.call_limits` (silence, length, exchanges, key rate) and handed to a person when a bound is reached.
+Media, marks, keys or a stop before ``start``, a
 second ``start``, or a message for another stream mean the peer is not following the protocol: a clear log line
 and a clean close. A stream that ends before the call was handed over and without Twilio's ``stop`` (the
 connection dropped, or was closed for breaking the protocol) is recorded as the call's failure; Twilio then asks
@@ -10,10 +14,15 @@ connection dropped, or was closed for breaking the protocol) is recorded as the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from telephony.call_limits import CallLimits, CallWatchdog, KeyRate, exchanges
 from telephony.calls import CallInfo, CallRegistry
 from telephony.drain import Drain
 from telephony.session import CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, StreamCounters, close_websocket
@@ -45,18 +54,26 @@ CUT_SHORT = (
 """The failure recorded on a call whose stream closed before a handover and without Twilio's ``stop``: from here a
 lost connection and a hang-up that Twilio did not announce look the same."""
 
+StartCheck = Callable[[Start], Awaitable[str | None]]
+"""Whether a ``start`` may open its call: None when it may (the call must then be opened before awaiting anything),
+else why not."""
+
 
 async def run_media_stream(
     websocket: WebSocket,
     services: VoiceServices,
     registry: CallRegistry,
     counters: StreamCounters,
+    check_start: StartCheck,
+    limits: CallLimits,
     redirect: Redirect | None = None,
     drain: Drain | None = None,
 ) -> CallInfo | None:
     """Serve one Twilio media stream until it stops, the peer disconnects or the call is handed over.
 
     Args:
+        check_start: whether a ``start`` may open its call (admitted, with its stream secret).
+        limits: the deadlines and bounds of the stream and its call.
         redirect: in ``rest_redirect`` mode, gives a handed-over call its TwiML through Twilio's REST API.
         drain: holds the call's pipeline while it is live, to hand it over when a drain reaches its deadline.
 
@@ -66,15 +83,23 @@ async def run_media_stream(
     await websocket.accept()
     counters.streams += 1
     session: TwilioSession | None = None
+    watchdog = CallWatchdog(limits)
+    watching: asyncio.Task[None] | None = None
+    keys = KeyRate(limits.max_keys_per_s)
+    start_deadline = time.monotonic() + limits.start_timeout_s
     # Why the stream ended early, if it did: the call's failure unless it was handed over or stopped by Twilio.
     cut_short: str | None = CUT_SHORT
+    ignored = 0  # malformed messages on this stream: the first is logged, the rest summed up at the end
 
     def malformed(why: str) -> None:
+        nonlocal ignored
+        ignored += 1
         counters.protocol_errors += 1
         if session is not None:
             session.info.protocol_errors += 1
-        call = session.info.call_sid if session else "-"
-        log.warning("malformed media-stream message ignored: %s", why, extra={"call": call})
+        if ignored == 1:
+            call = session.info.call_sid if session else "-"
+            log.warning("malformed media-stream message ignored: %s", why, extra={"call": call})
 
     async def refuse(why: str) -> None:
         nonlocal cut_short
@@ -86,7 +111,14 @@ async def run_media_stream(
 
     try:
         while True:
-            message = await websocket.receive()
+            if session is None:
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), max(0.0, start_deadline - time.monotonic()))
+                except TimeoutError:
+                    await refuse(f"no valid 'start' within {limits.start_timeout_s:g} s")
+                    break
+            else:
+                message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
             text = message.get("text")
@@ -112,6 +144,11 @@ async def run_media_stream(
                 if media_format.encoding != MULAW_ENCODING or media_format.sample_rate != TWILIO_SAMPLE_RATE_HZ:
                     await refuse(f"unsupported media format {media_format.encoding} at {media_format.sample_rate} Hz")
                     break
+                refused = await check_start(event)
+                if refused is not None:
+                    await refuse(f"'start' refused: {refused}")
+                    break
+                # From here on the call is open in the registry in this same step (its ticket is used up).
                 caller = event.start.custom_parameters.get(twiml.CALLER_PARAMETER)
                 info = registry.open(event.start.call_sid, event.stream_sid, caller_number=caller)
                 session = TwilioSession(
@@ -125,6 +162,8 @@ async def run_media_stream(
                 log.info("call started", extra={"call": info.call_sid, "stream": info.stream_sid})
                 if drain is not None:
                     drain.add(session.pipeline)
+                watchdog.heard_audio()
+                watching = asyncio.create_task(watchdog.watch(info, session.pipeline), name=f"limits-{info.call_sid}")
                 await session.pipeline.start()
                 continue
             if session is None:
@@ -135,9 +174,13 @@ async def run_media_stream(
                 break
             if isinstance(event, Media):
                 if event.media.track in ("inbound", "inbound_track"):
+                    watchdog.heard_audio()
                     session.pipeline.feed_audio(mulaw_to_float32(event.media.payload), TWILIO_SAMPLE_RATE_HZ)
             elif isinstance(event, Dtmf):
-                session.pipeline.feed_dtmf(event.dtmf.digit)
+                # Beyond the rate, or once the exchanges are used up (the watchdog hands the call over), a key is
+                # not answered: the record cannot grow without end.
+                if keys.allow() and exchanges(session.info) < limits.max_turns:
+                    session.pipeline.feed_dtmf(event.dtmf.digit)
             elif isinstance(event, Mark):
                 session.pipeline.marked(event.mark.name)
             elif isinstance(event, Stop):
@@ -146,6 +189,15 @@ async def run_media_stream(
     except WebSocketDisconnect:
         pass
     finally:
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+        call = session.info.call_sid if session else "-"
+        if ignored > 1:
+            log.warning("%d malformed media-stream messages ignored on this stream", ignored, extra={"call": call})
+        if keys.dropped:
+            log.warning("%d key presses beyond the rate ignored", keys.dropped, extra={"call": call})
         if session is not None:
             if drain is not None:
                 drain.discard(session.pipeline)

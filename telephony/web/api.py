@@ -309,7 +309,8 @@ async def delete_call(
 
 
 class PurgeRequest(BaseModel):
-    older_than_days: float | None = Field(default=None, gt=0)
+    # A finite number of days: Infinity or NaN would reach the date arithmetic (and a 500) otherwise.
+    older_than_days: float | None = Field(default=None, gt=0, le=36500, allow_inf_nan=False)
     """Delete what ended more than this many days ago; default: the configured retention period."""
 
 

@@ -1,5 +1,6 @@
 """``GET /healthz``: 200 once the models are loaded and calls are taken; 503 ``{"status": "loading"}`` before, and
-503 ``{"status": "draining", "live_calls": N}`` once a stop has begun (`telephony.drain`)."""
+503 ``{"status": "draining", "live_calls": N}`` once a stop has begun (`telephony.drain`). When unsigned Twilio
+requests are allowed (development only), a ready answer carries a ``warning`` that says so."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from telephony.state import RunningOrNoneDep, StateDep
+from telephony.twilio.signature import UNSIGNED_WARNING
 
 router = APIRouter()
 
@@ -22,4 +24,7 @@ async def healthz(state: StateDep, running: RunningOrNoneDep) -> JSONResponse:
     if running is None:
         return JSONResponse({"status": "loading"}, status_code=503)
     # The loop's task count lets a soak test see tasks that outlive their call (benchmarks/soak.py).
-    return JSONResponse({"status": "ok", "live_calls": live, "asyncio_tasks": len(asyncio.all_tasks())})
+    body: dict[str, object] = {"status": "ok", "live_calls": live, "asyncio_tasks": len(asyncio.all_tasks())}
+    if state.signatures.unsigned:
+        body["warning"] = UNSIGNED_WARNING
+    return JSONResponse(body)

@@ -1,0 +1,104 @@
+"""Bounds on one call's stream, so that no caller (or anyone posing as one) holds a call slot without end.
+
+`CallLimits` comes from the settings: how long a stream may take to send ``start``, how long a started one may send
+no audio, the longest call, the most exchanges, and how fast keys are taken. `CallWatchdog` watches a live call and
+hands it to a person, with why, when one of the first three is reached; `KeyRate` drops key presses beyond the rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telephony.calls import CallInfo
+from telephony.settings import Settings
+from voice.pipeline import CallPipeline
+
+WATCH_INTERVAL_S = 0.25
+"""How often a live call's limits are checked: a limit is enforced within this time of being reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """The bounds of one call's stream (docs/configuration.md)."""
+
+    start_timeout_s: float = 10.0
+    silence_timeout_s: float = 10.0
+    max_call_s: float = 1800.0
+    max_turns: int = 60
+    max_keys_per_s: float = 5.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallLimits:
+        return cls(
+            start_timeout_s=settings.stream_start_timeout_s,
+            silence_timeout_s=settings.stream_silence_timeout_s,
+            max_call_s=settings.max_call_s,
+            max_turns=settings.max_turns,
+            max_keys_per_s=settings.max_keys_per_s,
+        )
+
+
+class KeyRate:
+    """A token bucket: `max_keys_per_s` keys a second, with a burst of two seconds' worth."""
+
+    def __init__(self, max_keys_per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = max_keys_per_s
+        self._capacity = max(1.0, 2.0 * max_keys_per_s)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._last = clock()
+        self.dropped = 0
+
+    def allow(self) -> bool:
+        """Whether this key press is taken; False (and counted in `dropped`) beyond the rate."""
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        self.dropped += 1
+        return False
+
+
+def exchanges(info: CallInfo) -> int:
+    """The caller's turns and key presses answered so far (the greeting is not one)."""
+    return sum(1 for record in info.records if record.caller is not None)
+
+
+class CallWatchdog:
+    """Hands a live call to a person when it is silent too long, lasts too long or has too many exchanges."""
+
+    def __init__(self, limits: CallLimits, clock: Callable[[], float] = time.monotonic) -> None:
+        self._limits = limits
+        self._clock = clock
+        self._started = clock()
+        self._last_audio = self._started
+
+    def heard_audio(self) -> None:
+        """The stream delivered caller audio (silence included) just now."""
+        self._last_audio = self._clock()
+
+    def exceeded(self, info: CallInfo) -> str | None:
+        """Why the call must be handed over now, or None while it is within its limits."""
+        limits, now = self._limits, self._clock()
+        if now - self._last_audio >= limits.silence_timeout_s:
+            return f"no audio arrived on the call's stream for {limits.silence_timeout_s:g} s"
+        if now - self._started >= limits.max_call_s:
+            return f"the call reached its longest allowed length ({limits.max_call_s:g} s)"
+        if exchanges(info) >= limits.max_turns:
+            return f"the call reached its most allowed exchanges ({limits.max_turns})"
+        return None
+
+    async def watch(self, info: CallInfo, pipeline: CallPipeline) -> None:
+        """Check the limits until one is reached, then hand the call over (the technical-problem sentence, then a
+        person) with why; returns once the call is finished (run it as a task, cancelled at the stream's end)."""
+        while not pipeline.finished:
+            why = self.exceeded(info)
+            if why is not None:
+                await pipeline.hand_over_now(why)
+                return
+            await asyncio.sleep(WATCH_INTERVAL_S)

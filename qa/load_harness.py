@@ -114,12 +114,8 @@ class ServerProcess:
         self.log_path = Path(self._workdir.name) / "server.log"
         self.popen: subprocess.Popen[bytes] | None = None
         self.process: psutil.Process | None = None
-        # The calls are signed as Twilio signs them: with the configured auth token, else a throwaway one given to
-        # the server (it refuses to start without one).
-        token = os.environ.get("TWILIO_AUTH_TOKEN") or os.environ.get("VOICE_AGENT_TWILIO_AUTH_TOKEN")
-        self._own_token = None if token else secrets.token_urlsafe(24)
-        self.credentials = TwilioCredentials(token or self._own_token)
-        """What to sign the server's webhooks and media streams with."""
+        self.credentials = TwilioCredentials()
+        """What to sign the server's webhooks and media streams with (known once `start` ran)."""
 
     @property
     def ws_url(self) -> str:
@@ -144,8 +140,12 @@ class ServerProcess:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         env["ORT_DISABLE_TELEMETRY"] = "1"
         env["VOICE_AGENT_DATA_DIR"] = str(self.data_dir)
-        if self._own_token:
-            env["TWILIO_AUTH_TOKEN"] = self._own_token
+        # The calls are signed as Twilio signs them: with the auth token in the environment when `start` runs, else
+        # a throwaway one given to the server (it refuses to start without one).
+        token = env.get("TWILIO_AUTH_TOKEN") or env.get("VOICE_AGENT_TWILIO_AUTH_TOKEN")
+        if not token:
+            token = env["TWILIO_AUTH_TOKEN"] = secrets.token_urlsafe(24)
+        self.credentials = TwilioCredentials(token)
         if self.max_calls is not None:
             env["VOICE_AGENT_MAX_CALLS"] = str(self.max_calls)
         command = [sys.executable, "-m", "telephony.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]

@@ -564,7 +564,9 @@ def run_replay(
     # The replayed calls' records go into the report folder, never among the real callers' records.
     report_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{(report_dir / REPLAY_DATABASE_FILE).resolve()}"
-    with InProcessServer(language=loaded[0].fixture.language, services=services, database_url=database_url) as server:
+    language = loaded[0].fixture.language
+    # Every replayed call is admitted through /twilio/voice: the server must take `parallel` at once.
+    with InProcessServer(language, services, database_url, min_calls=parallel) as server:
         return asyncio.run(replay_calls(calls, report_dir, in_process=server, **options))
 
 

@@ -44,7 +44,11 @@ class InProcessServer:
     """
 
     def __init__(
-        self, language: str = "en", services: VoiceServices | None = None, database_url: str | None = None
+        self,
+        language: str = "en",
+        services: VoiceServices | None = None,
+        database_url: str | None = None,
+        min_calls: int = 1,
     ) -> None:
         """Read the configuration; nothing is loaded or served until `start`.
 
@@ -52,6 +56,8 @@ class InProcessServer:
             language: the fixtures' language, which the server must speak.
             services: models already loaded in this process to share (tests do); default: load them in `start`.
             database_url: where the server keeps the call records; default: as configured.
+            min_calls: the fewest simultaneous calls the server must admit (the replay's parallel calls): the
+                configured VOICE_AGENT_MAX_CALLS is raised to it when lower.
 
         Raises:
             telephony.settings.SettingsError: naming the variable at fault.
@@ -66,6 +72,8 @@ class InProcessServer:
         configured = os.environ.get("TWILIO_AUTH_TOKEN") or os.environ.get("VOICE_AGENT_TWILIO_AUTH_TOKEN")
         token = None if configured else secrets.token_urlsafe(24)
         self.settings = load_settings(language=language, database_url=database_url, twilio_auth_token=token)
+        if self.settings.max_calls < min_calls:
+            self.settings = self.settings.model_copy(update={"max_calls": min_calls})
         self.services = services
         self._owns_services = services is None
         self.app: FastAPI | None = None

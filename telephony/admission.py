@@ -19,7 +19,7 @@ from collections.abc import Callable
 from telephony.calls import CallRegistry
 from voice.events import Action, Decision
 from voice.handoff import build_handoff
-from voice.prompts import Catalogue
+from voice.prompts import Catalogue, HandoffReason
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,8 @@ def turn_away(
     if call_sid:
         # No media stream: the stream SID stays empty.
         info = registry.open(call_sid, stream_sid="", caller_number=caller)
-        info.handoff = build_handoff(call_sid, [(None, decision)], decision, caller)
+        info.handoff = build_handoff(
+            catalogue, call_sid, [(None, decision)], decision, caller, kind=HandoffReason.ASSISTANT_UNAVAILABLE
+        )
         registry.finish(call_sid, decision)
     return decision

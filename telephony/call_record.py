@@ -104,10 +104,21 @@ class HandoffView(BaseModel):
     intent: str | None
     department: str
     reason: str
+    """Why the engine transferred the call, as its decision recorded it."""
     facts: list[str]
     transcript: list[TranscriptLineView]
     summary: str
-    """The whisper spoken to the person before the caller is connected."""
+    """Two sentences in the call's language, what the caller raised and why a person takes over: the desk card's
+    headline and the whisper spoken to the person before the caller is connected."""
+    # Defaults: records stored before these fields existed still load.
+    kind: str | None = None
+    """Why a person takes over, as a `voice.prompts.HandoffReason` value (person_requested, sensitive, ...)."""
+    topics: list[str] = []
+    """The topics the caller raised, named in the call's language."""
+    answered: list[str] = []
+    """Those of `topics` the automated agent already answered."""
+    reason_text: str | None = None
+    """Why a person takes over, one sentence in the call's language (the summary's second)."""
 
 
 class CallRecord(CallSummary):
@@ -202,7 +213,11 @@ def _handoff(handoff: Handoff) -> HandoffView:
         reason=handoff.reason,
         facts=list(handoff.facts),
         transcript=[TranscriptLineView(speaker=line.speaker, text=line.text) for line in handoff.transcript],
-        summary=handoff.summary(),
+        summary=handoff.summary,
+        kind=handoff.kind.value,
+        topics=list(handoff.topics),
+        answered=list(handoff.answered),
+        reason_text=handoff.reason_text,
     )
 
 

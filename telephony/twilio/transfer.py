@@ -6,8 +6,8 @@ API (``calls(sid).update(twiml=...)``) instead, for set-ups where closing the st
 
     goodbye              <Hangup/>
     transfer, number     <Dial action=/twilio/dial-status timeout=N><Number url=/twilio/whisper?call=CA...>
-    transfer, SIP        the same with <Sip url=...>: the whisper speaks the handoff summary to the person who
-                         answers, before the caller is connected
+    transfer, SIP        the same with <Sip url=...>: the whisper speaks the handoff's summary (in the call's
+                         language) to the person who answers, before the caller is connected
     transfer, queue      <Enqueue action=/twilio/dial-status waitUrl=/twilio/queue-wait>
     not reached          (no-answer, busy, failed, canceled; a full queue) <Gather numDigits=1
                          action=/twilio/dial-choice>: 1 a call-back, 2 a message; no key: a call-back
@@ -49,9 +49,6 @@ MESSAGE_MAX_LENGTH_S = 120
 
 # Twilio's <Say> language for each catalogue language.
 SAY_LANGUAGES = {"en": "en-US", "nl": "nl-NL"}
-# The whisper speaks the handoff summary, which is in English (transfer reasons are language-independent).
-WHISPER_LANGUAGE = "en-US"
-NO_SUMMARY = "Transferred caller. The automated agent has no summary for this call."
 # DialCallStatus and QueueResult values after which the caller has spoken to a person (or is gone): hang up. Every
 # other value (no-answer, busy, failed, canceled, queue-full, error, system-error, leave, or none) offers a call-back.
 _CONNECTED = frozenset({"completed", "answered", "bridged", "bridging-in-process", "hangup", "redirected"})
@@ -76,6 +73,7 @@ class Transfers:
         self._targets = targets
         self._default_department = catalogue.policy.default_department
         self._replies = catalogue.replies
+        self._no_handoff = catalogue.handoff.missing
         self._language = SAY_LANGUAGES[catalogue.language]
         self.redirector = redirector
 
@@ -132,11 +130,12 @@ class Transfers:
         )
 
     def whisper(self, call: CallRecord | None) -> str:
-        """What the person who answers hears before the caller is connected: the handoff summary, masked."""
+        """What the person who answers hears before the caller is connected: the handoff's summary, the same text
+        the desk card shows, in the deployment's language."""
         handoff = call.handoff if call else None
-        # Masked again here: the reason may carry an error text, and a whisper must never read out a number.
-        text = mask_digits(handoff.summary) if handoff else NO_SUMMARY
-        return twiml.say(text, language=WHISPER_LANGUAGE)
+        # Masked again: the whisper must never read out a number, whatever a stored record holds.
+        text = mask_digits(handoff.summary) if handoff else self._no_handoff
+        return twiml.say(text, language=self._language)
 
     def queue_wait(self) -> str:
         """The wait message of a queue, then a pause; Twilio asks again when it ends."""

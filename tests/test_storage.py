@@ -305,5 +305,6 @@ def test_instances_starting_together_migrate_once(database_url):
     store = CallStore(database_url)
     assert store.count() == 0
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        assert versions == ["0002_transfer_timeline"]
     store.close()

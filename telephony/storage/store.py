@@ -25,6 +25,7 @@ from telephony.call_record import (
     DecisionView,
     HandoffView,
     Outcome,
+    TransferEventView,
     TurnView,
 )
 from telephony.calls import CallState
@@ -198,6 +199,17 @@ class CallStore:
                 row.message_recording_sid = message_recording_sid
             return True
 
+    def add_transfer_event(self, call_sid: str, event: TransferEventView) -> bool:
+        """Add a step of the transfer to a stored call (reported to an instance that did not run the stream); False
+        when the call is unknown."""
+        with self._session() as session:
+            row = session.get(CallRow, call_sid)
+            if row is None:
+                return False
+            # A new list: the JSON column notices assignment, not changes inside the list.
+            row.transfer_timeline = [*(row.transfer_timeline or []), event.model_dump(mode="json")]
+            return True
+
     def delete_call(self, call_sid: str) -> bool:
         """Delete one call; False when there was none."""
         with self._session() as session:
@@ -248,6 +260,7 @@ def _fill_call(row: CallRow, record: CallRecord, caller_key: str | None) -> None
     row.transfer_status = record.transfer_status
     row.callback_requested = record.callback_requested
     row.message_recording_sid = record.message_recording_sid
+    row.transfer_timeline = [event.model_dump(mode="json") for event in record.transfer_timeline] or None
 
 
 def _fill_turn(row: TurnRow, view: TurnView) -> None:
@@ -285,6 +298,7 @@ def _summary(row: CallRow) -> CallSummary:
         intent=row.intent,
         outcome=Outcome(action=row.outcome_action, department=row.outcome_department) if row.outcome_action else None,
         has_handoff=row.handoff is not None,
+        transfer_state=row.transfer_timeline[-1]["state"] if row.transfer_timeline else None,
     )
 
 
@@ -328,4 +342,5 @@ def _record(row: CallRow) -> CallRecord:
         transfer_status=row.transfer_status,
         callback_requested=row.callback_requested,
         message_recording_sid=row.message_recording_sid,
+        transfer_timeline=[TransferEventView.model_validate(event) for event in row.transfer_timeline or []],
     )

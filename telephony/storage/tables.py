@@ -44,6 +44,8 @@ class CallRow(Base):
     transfer_status: Mapped[str | None] = mapped_column(String(32))
     callback_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     message_recording_sid: Mapped[str | None] = mapped_column(String(64))
+    transfer_timeline: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """The transfer's steps (`telephony.call_record.TransferEventView`), oldest first."""
 
     turns: Mapped[list[TurnRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="TurnRow.position", passive_deletes=True

@@ -28,6 +28,7 @@ from urllib.parse import urlencode, urlsplit
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallInfo
 from telephony.settings import Settings, TransferMode
+from telephony.transfer_timeline import TransferState
 from telephony.twilio import twiml
 from telephony.twilio.deployment import TransferTarget
 from voice.events import Action
@@ -52,6 +53,8 @@ SAY_LANGUAGES = {"en": "en-US", "nl": "nl-NL"}
 # DialCallStatus and QueueResult values after which the caller has spoken to a person (or is gone): hang up. Every
 # other value (no-answer, busy, failed, canceled, queue-full, error, system-error, leave, or none) offers a call-back.
 _CONNECTED = frozenset({"completed", "answered", "bridged", "bridging-in-process", "hangup", "redirected"})
+# Of those, the one where the caller hung up in the queue rather than talking to a person.
+_CALLER_HUNG_UP = "hangup"
 # The keys the caller is offered when nobody took the transfer (the catalogue's transfer_unanswered names them).
 CALLBACK_KEY = "1"
 MESSAGE_KEY = "2"
@@ -108,6 +111,11 @@ class Transfers:
         department = (outcome.department if outcome else None) or self._default_department
         return self._dial(department, call.call_sid if call else None, public_base_url)
 
+    @property
+    def default_department(self) -> str:
+        """Who takes calls the agent cannot (over capacity, draining)."""
+        return self._default_department
+
     def over_capacity(self, call_sid: str | None, public_base_url: str) -> str:
         """The TwiML for a call the agent cannot take (too many calls): a short message, then the default department.
 
@@ -128,6 +136,27 @@ class Transfers:
             announcement=announcement,
             language=self._language,
         )
+
+    def first_step(self, call: CallRecord | None) -> TransferState | None:
+        """The transfer's first state once `after_stream`'s TwiML runs: ringing a number or SIP address, or waiting
+        in a queue; None for a call that hangs up after a goodbye."""
+        outcome = call.outcome if call else None
+        if outcome is not None and outcome.action == Action.END.value:
+            return None
+        return self.department_step((outcome.department if outcome else None) or self._default_department)
+
+    def department_step(self, department: str) -> TransferState:
+        """Ringing or queued: how a transfer to `department` starts."""
+        return TransferState.QUEUED if self._targets[department].queue else TransferState.RINGING
+
+    @staticmethod
+    def dial_step(status: str) -> TransferState:
+        """The transfer's state after the dial or the queue ended, from DialCallStatus or QueueResult."""
+        if status == _CALLER_HUNG_UP:
+            return TransferState.CALLER_HUNG_UP
+        if status in _CONNECTED:
+            return TransferState.COMPLETED
+        return TransferState.NOT_ANSWERED
 
     def whisper(self, call: CallRecord | None) -> str:
         """What the person who answers hears before the caller is connected: the handoff's summary, the same text

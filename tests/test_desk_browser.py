@@ -2,7 +2,8 @@
 
 The real app is served on 127.0.0.1; the test refuses a wrong token, logs in, replays a fixture call that asks for
 a person (`voice-agent replay --server` against that server) and waits for the handoff card to appear live, without
-a reload. Playwright's own browser download cannot work offline: the browser is /usr/bin/chromium (`.ci/run`
+a reload; then plays Twilio's transfer webhooks and watches the card's transfer state follow them, and opens the
+call from its row. Playwright's own browser download cannot work offline: the browser is /usr/bin/chromium (`.ci/run`
 installs it); never run `playwright install`.
 """
 
@@ -81,12 +82,24 @@ def test_desk_refuses_a_wrong_token_then_shows_a_handoff_live(voice_services, tm
             expect(card).to_have_count(1, timeout=CARD_TIMEOUT_MS)
             # The card is an article named by its heading, so a screen reader announces what it is about.
             expect(page.get_by_role("article", name="Transfer to billing")).to_be_visible()
-            expect(card.locator(".reason")).to_have_text("the caller asked for a person")
-            expect(card.locator(".intent")).to_have_text("speak to person")
+            # The headline is the handoff: the same two sentences the person who answers hears in the whisper.
+            summary = (
+                "The caller asked about a bill and already heard the automated answer. They asked to speak to a person."
+            )
+            expect(card.locator(".handoff-summary")).to_have_text(summary)
+            expect(card.locator(".topics")).to_have_text("a bill")
+            expect(card.locator(".answered")).to_have_text("a bill")
+            expect(card.locator(".reason")).to_have_text("They asked to speak to a person.")
+            expect(card).to_have_attribute("data-reason", "person_requested")
             expect(card.locator(".department")).to_have_text("billing")
             expect(card.locator(".caller")).to_have_text("unknown")  # the replay sends no caller number
-            expect(card.locator(".facts")).to_contain_text("asked about: billing question")
             expect(card.locator(".transcript")).to_contain_text("Caller:")
+            expect(card.locator(".transfer-state")).to_have_attribute("data-state", "pending")
+            # The cards come before the call list.
+            assert page.evaluate(
+                "document.querySelector('#handoffs').compareDocumentPosition(document.querySelector('#calls'))"
+                " & Node.DOCUMENT_POSITION_FOLLOWING"
+            )
             expect(page.locator("#handoffs")).to_have_attribute("aria-live", "polite")
             card_after_s = time.monotonic() - started
             page.screenshot(path=str(tmp_path / "desk.png"), full_page=True)
@@ -95,6 +108,39 @@ def test_desk_refuses_a_wrong_token_then_shows_a_handoff_live(voice_services, tm
             assert not caller.is_alive(), "the replayed call did not end"
             expect(row.locator(".state")).to_have_text("finished")
             expect(row.locator(".outcome")).to_have_text("transferred to billing")
+            call_sid = card.get_attribute("data-call-sid")
+
+            # Twilio's transfer webhooks move the card's state live: dialled, then answered by a person.
+            page.request.post(f"{server.base_url}/twilio/after-stream", form={"CallSid": call_sid})
+            state = card.locator(".transfer-state")
+            expect(state).to_have_attribute("data-state", "ringing")
+            expect(state).to_have_text("Ringing the team")
+            whisper = page.request.post(f"{server.base_url}/twilio/whisper?call={call_sid}", form={"CallSid": "CA-leg"})
+            assert summary in whisper.text()  # the person hears what the card says
+            expect(state).to_have_attribute("data-state", "answered")
+            expect(state).to_have_text("Answered by a person")
+
+            # The call's row opens the call: conversation, decisions with their reasons, the transfer's steps.
+            row.get_by_role("button", name=f"Open call {call_sid}").click()
+            view = page.locator("#call-view")
+            expect(view).to_be_visible()
+            expect(page.get_by_role("heading", name=f"Call {call_sid}")).to_be_focused()
+            expect(view.locator(".turn")).to_have_count(3)  # greeting, the bill, the person
+            expect(view.locator(".turn").nth(1)).to_contain_text("question about my bill")
+            decision = view.locator(".turn").nth(2).locator(".decision")
+            decision.locator("summary").click()
+            expect(decision.locator(".reasons")).to_contain_text("rule human_request")
+            expect(view.locator("#call-view-timeline .step")).to_have_count(2)
+            expect(view.locator("#call-view-timeline .step").nth(1)).to_have_attribute("data-state", "answered")
+            # Still live: the person's call ends and the open view follows.
+            page.request.post(
+                f"{server.base_url}/twilio/dial-status", form={"CallSid": call_sid, "DialCallStatus": "completed"}
+            )
+            expect(view.locator("#call-view-timeline .step")).to_have_count(3)
+            expect(state).to_have_text("Talked to a person")
+            page.screenshot(path=str(tmp_path / "desk-call-view.png"), full_page=True)
+            page.get_by_role("button", name="Close the call view").click()
+            expect(view).to_be_hidden()
             assert page.evaluate("window.__sameDocument") is True
 
             page.get_by_role("button", name="Log out").click()

@@ -182,7 +182,14 @@
       );
       return row;
     });
+    // The rows are rebuilt on every change: a keyboard user's focus on a row's button must survive that.
+    const focused = document.activeElement;
+    const focusedSid = focused && focused.closest("#call-rows") ? focused.closest("tr").dataset.callSid : null;
     $("call-rows").replaceChildren(...rows);
+    if (focusedSid) {
+      const again = rows.find((row) => row.dataset.callSid === focusedSid);
+      if (again) again.querySelector(".open-call").focus();
+    }
     renderEmpty();
   }
 

@@ -53,7 +53,7 @@ def test_chat_json_dutch():
 @pytest.mark.slow
 def test_chat_language_from_the_environment():
     result = voice_agent("chat", "--json", stdin="", env={"VOICE_AGENT_LANGUAGE": "nl"})
-    assert "Goedendag" in json.loads(result.stdout)["reply"]
+    assert "geautomatiseerde AI-assistent" in json.loads(result.stdout)["reply"]
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 
 1. The greeting of each catalogue language (prompts/<lang>/replies.yaml), synthesised with the configured Piper
    voice at each pace (`VOICE_AGENT_VOICE_LENGTH_SCALE`, Piper's length_scale), in seconds of audio, with the
-   transfer sentence a caller then hears.
+   transfer sentence a caller then hears: the median of five syntheses (Piper's generator noise varies the length
+   by a few tenths of a second).
 2. Calls through the real Media Streams path (the QA replay's in-process server, `qa.replay`, with the bundled
    Whisper tiny.en and Piper voice): a caller who says "Agent." 1.5 s into the greeting, and the fixture call
    audio_fixtures/calls/billing_then_agent.json (a question about a bill, then a person). For each: when the
@@ -72,8 +73,12 @@ def greeting_lengths(scales: list[float], voice_file: Path | None) -> None:
             print(f"| {language} | {scale:.2f} | {greeting:.2f} | {transfer:.2f} | {replies.greeting} |", flush=True)
 
 
+SYNTHESES = 5
+
+
 def _seconds(synthesizer: Any, text: str) -> float:
-    return sum(chunk.size for chunk in synthesizer.synthesize(text)) / synthesizer.sample_rate_hz
+    lengths = [sum(chunk.size for chunk in synthesizer.synthesize(text)) for _ in range(SYNTHESES)]
+    return statistics.median(lengths) / synthesizer.sample_rate_hz
 
 
 def _transfer_timing(data: dict[str, Any]) -> dict[str, float | None]:

@@ -102,8 +102,6 @@ class CallSession(abc.ABC):
         self._posted: list[Message] = []
         self._background: set[asyncio.Task[None]] = set()
         self.pipeline = CallPipeline(services, self, call_id=info.call_sid)
-        # The call's catalogue for its whole length (a reload applies to the next call): the handoff's language.
-        self._catalogue = services.engine.catalogue
         info.records = self.pipeline.records
 
     # --- the wire: what a transport says ----------------------------------------------------------------------------
@@ -183,7 +181,7 @@ class CallSession(abc.ABC):
         if decision.action is Action.TRANSFER:
             exchanges = [(r.caller, r.decision) for r in self.pipeline.records]
             self.info.handoff = build_handoff(
-                self._catalogue, self.info.call_sid, exchanges, decision, self.info.caller_number
+                self.pipeline.catalogue, self.info.call_sid, exchanges, decision, self.info.caller_number
             )
         self._registry.publish(self.info.call_sid)
 

@@ -34,6 +34,7 @@ from voice.asr import SpeechRecognizer
 from voice.dialogue import DialogueEngine, DialogueState
 from voice.end_of_turn import EndOfTurn, EndOfTurnChoice, EndOfTurnOptions, EndOfTurnPolicy, EndOfTurnRule
 from voice.events import HAND_OVER_NOW_RULE, TECHNICAL_FAILURE_RULE, Action, Decision, Dtmf, Transcript
+from voice.prompts import Catalogue
 from voice.redaction import RedactionBuffer, redact
 from voice.resample import StreamResampler, resample
 from voice.speculation import SpeculativeTranscriber, TurnSpan
@@ -223,6 +224,11 @@ class CallPipeline:
     def finished(self) -> bool:
         """The call was handed over (transfer or goodbye); no more input is answered."""
         return self._handed_over
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The call's catalogue, for its whole length (a reload applies to the next call)."""
+        return self._engine.catalogue
 
     # --- input from the wire (called on the event loop; cheap) --------------------------------------------------
 

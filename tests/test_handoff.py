@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ElementTree
+
 import pytest
 
+from telephony.call_record import call_record
+from telephony.calls import CallInfo
+from telephony.settings import DEFAULT_DEPLOYMENT_FILE
+from telephony.twilio.deployment import load_transfer_targets
+from telephony.twilio.transfer import Transfers
 from voice.dialogue import DialogueEngine
 from voice.events import TECHNICAL_FAILURE_RULE, Action, Decision, Dtmf, Transcript
 from voice.handoff import build_handoff, mask_caller_number, mask_digits
@@ -132,3 +139,22 @@ def test_handoff_needs_a_transfer(engine_en):
     decision = Decision(reply="Goodbye.", action=Action.END, rule="intent")
     with pytest.raises(ValueError, match="needs a transfer decision"):
         build_handoff(engine_en.catalogue, "CA1", [], decision, None)
+
+
+@pytest.mark.parametrize(("language", "say_language"), [("en", "en-US"), ("nl", "nl-NL")])
+def test_the_whisper_is_the_desk_cards_headline_in_the_deployments_language(engines, language, say_language):
+    engine = engines[language]
+    said = {
+        "en": ("i have a question about my bill", "agent"),
+        "nl": ("ik heb een vraag over mijn rekening", "medewerker"),
+    }
+    exchanges, decision = _call(engine, *(Transcript(text) for text in said[language]))
+    info = CallInfo(call_sid="CA-whisper", stream_sid="MZ-whisper")
+    info.handoff = build_handoff(engine.catalogue, info.call_sid, exchanges, decision, None)
+    info.outcome = decision
+    record = call_record(info)
+    targets = load_transfer_targets(DEFAULT_DEPLOYMENT_FILE, engine.catalogue.departments)
+    say = ElementTree.fromstring(Transfers(targets, engine.catalogue).whisper(record)).find("Say")
+    assert say.attrib["language"] == say_language
+    assert say.text == record.handoff.summary == info.handoff.summary
+    assert say.text.endswith(engine.catalogue.handoff.reasons[HandoffReason.PERSON_REQUESTED])

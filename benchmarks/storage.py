@@ -57,7 +57,7 @@ def growing_records(engine: DialogueEngine, call_sid: str, turns: int) -> list[C
         info.records.append(TurnRecord(caller=said, decision=decision, processing_ms=640.0, heard=True))
         snapshots.append(call_record(info))
     exchanges = [(record.caller, record.decision) for record in info.records]
-    info.handoff = build_handoff(call_sid, exchanges, info.records[-1].decision, info.caller_number)
+    info.handoff = build_handoff(engine.catalogue, call_sid, exchanges, info.records[-1].decision, info.caller_number)
     info.state, info.ended_at = CallState.FINISHED, info.started_at + 60
     snapshots.append(call_record(info))
     return snapshots

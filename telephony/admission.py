@@ -20,7 +20,7 @@ from telephony.calls import CallRegistry
 from telephony.stream_tickets import StreamTickets
 from voice.events import Action, Decision
 from voice.handoff import build_handoff
-from voice.prompts import Catalogue
+from voice.prompts import Catalogue, HandoffReason
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,8 @@ def turn_away(
     if call_sid:
         # No media stream: the stream SID stays empty.
         info = registry.open(call_sid, stream_sid="", caller_number=caller)
-        info.handoff = build_handoff(call_sid, [(None, decision)], decision, caller)
+        info.handoff = build_handoff(
+            catalogue, call_sid, [(None, decision)], decision, caller, kind=HandoffReason.ASSISTANT_UNAVAILABLE
+        )
         registry.finish(call_sid, decision)
     return decision

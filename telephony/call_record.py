@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from telephony.calls import CallInfo, CallState
+from telephony.transfer_timeline import TransferEvent
 from voice.events import Decision, Dtmf, Transcript
 from voice.handoff import Handoff, mask_caller_number, mask_digits
 from voice.pipeline import TurnRecord
@@ -48,6 +49,8 @@ class CallSummary(BaseModel):
     outcome: Outcome | None
     has_handoff: bool
     """A transfer was decided and its handoff is in the call's record."""
+    transfer_state: str | None = None
+    """Where the transfer stands now (`telephony.transfer_timeline.TransferState`), once Twilio reported a step."""
 
 
 class CallerTurn(BaseModel):
@@ -104,10 +107,32 @@ class HandoffView(BaseModel):
     intent: str | None
     department: str
     reason: str
+    """Why the engine transferred the call, as its decision recorded it."""
     facts: list[str]
     transcript: list[TranscriptLineView]
     summary: str
-    """The whisper spoken to the person before the caller is connected."""
+    """Two sentences in the call's language, what the caller raised and why a person takes over: the desk card's
+    headline and the whisper spoken to the person before the caller is connected."""
+    # Defaults: records stored before these fields existed still load.
+    kind: str | None = None
+    """Why a person takes over, as a `voice.prompts.HandoffReason` value (person_requested, sensitive, ...)."""
+    topics: list[str] = []
+    """The topics the caller raised, named in the call's language."""
+    answered: list[str] = []
+    """Those of `topics` the automated agent already answered."""
+    reason_text: str | None = None
+    """Why a person takes over, one sentence in the call's language (the summary's second)."""
+
+
+class TransferEventView(BaseModel):
+    """One step of a transfer, as Twilio's webhooks reported it."""
+
+    at: str
+    """ISO 8601, UTC."""
+    state: str
+    """A `telephony.transfer_timeline.TransferState` value."""
+    detail: str | None = None
+    """What Twilio reported, when it says more than the state ("no-answer", "position 2")."""
 
 
 class CallRecord(CallSummary):
@@ -125,6 +150,8 @@ class CallRecord(CallSummary):
     """Nobody took the transfer and the caller asked to be called back."""
     message_recording_sid: str | None = None
     """Nobody took the transfer and the caller left a message, kept at Twilio under this recording SID."""
+    transfer_timeline: list[TransferEventView] = []
+    """Every step of the transfer, oldest first."""
 
 
 # --- building the views ---------------------------------------------------------------------------------------
@@ -162,7 +189,13 @@ def summarise(info: CallInfo, now: float | None = None) -> CallSummary:
         intent=_current_intent(info.records),
         outcome=Outcome(action=outcome.action.value, department=outcome.department) if outcome else None,
         has_handoff=info.handoff is not None,
+        transfer_state=info.transfer_events[-1].state.value if info.transfer_events else None,
     )
+
+
+def transfer_event_view(event: TransferEvent) -> TransferEventView:
+    """A step of a transfer as the API shows and the store keeps it."""
+    return TransferEventView(at=_iso(event.at) or "", state=event.state.value, detail=event.detail)
 
 
 def _caller_turn(turn: Transcript | Dtmf | None) -> CallerTurn | None:
@@ -202,7 +235,11 @@ def _handoff(handoff: Handoff) -> HandoffView:
         reason=handoff.reason,
         facts=list(handoff.facts),
         transcript=[TranscriptLineView(speaker=line.speaker, text=line.text) for line in handoff.transcript],
-        summary=handoff.summary(),
+        summary=handoff.summary,
+        kind=handoff.kind.value,
+        topics=list(handoff.topics),
+        answered=list(handoff.answered),
+        reason_text=handoff.reason_text,
     )
 
 
@@ -230,4 +267,5 @@ def call_record(info: CallInfo, now: float | None = None) -> CallRecord:
         transfer_status=info.transfer_status,
         callback_requested=info.callback_requested,
         message_recording_sid=info.message_recording_sid,
+        transfer_timeline=[transfer_event_view(event) for event in info.transfer_events],
     )

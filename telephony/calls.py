@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from telephony.transfer_timeline import TransferEvent
 from voice.events import Decision
 from voice.handoff import Handoff
 from voice.pipeline import TurnRecord
@@ -55,7 +56,16 @@ class CallInfo:
     """Nobody took the transfer and the caller asked to be called back (or chose nothing)."""
     message_recording_sid: str | None = None
     """Nobody took the transfer and the caller left a message: Twilio's recording SID."""
+    transfer_events: list[TransferEvent] = field(default_factory=list)
+    """How the transfer went, step by step, as Twilio's webhooks reported it."""
     ended_at: float | None = None
+
+    def add_transfer_event(self, event: TransferEvent) -> bool:
+        """Add a step of the transfer; False (and nothing added) when it repeats the last one."""
+        if event.same_step(self.transfer_events[-1] if self.transfer_events else None):
+            return False
+        self.transfer_events.append(event)
+        return True
 
 
 class CallRegistry:

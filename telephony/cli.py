@@ -113,7 +113,8 @@ def _lint_prompts(args: argparse.Namespace) -> int:
         catalogue = load_catalogue(settings.prompts_dir, language)
         problems += lint_catalogue(catalogue)
         replies = len(catalogue.intents) + len(catalogue.replies.texts())
-        print(f"{language}: {replies} replies checked", file=sys.stderr)
+        handoffs = len(catalogue.handoff.examples())
+        print(f"{language}: {replies} replies and {handoffs} handoff texts checked", file=sys.stderr)
     for problem in problems:
         print(problem)
     print(f"{len(problems)} tone problems", file=sys.stderr)

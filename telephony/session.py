@@ -180,7 +180,9 @@ class CallSession(abc.ABC):
         decision = record.decision
         if decision.action is Action.TRANSFER:
             exchanges = [(r.caller, r.decision) for r in self.pipeline.records]
-            self.info.handoff = build_handoff(self.info.call_sid, exchanges, decision, self.info.caller_number)
+            self.info.handoff = build_handoff(
+                self.pipeline.catalogue, self.info.call_sid, exchanges, decision, self.info.caller_number
+            )
         self._registry.publish(self.info.call_sid)
 
     async def hand_over(self, decision: Decision) -> None:

@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from voice.asr import AsrOptions
 from voice.end_of_turn import EndOfTurnOptions
 from voice.pipeline import VoiceServices
+from voice.piper_options import PiperOptions
 from voice.turns import TurnOptions
 
 # prompts/ and deploy/ sit beside the packages in the source tree (installed in editable mode, as the README does).
@@ -146,6 +147,7 @@ class VoiceTuning(BaseModel):
     adaptive_end_of_turn: bool = tuned((EndOfTurnOptions, "enabled"))
     end_of_turn_complete_ms: int = tuned((EndOfTurnOptions, "complete_silence_ms"), ge=100, le=5000)
     end_of_turn_trailing_ms: int = tuned((EndOfTurnOptions, "trailing_silence_ms"), ge=200, le=5000)
+    voice_length_scale: float = tuned((PiperOptions, "length_scale"), ge=0.8, le=1.6)
     # The server's own: the voice library reports no pauses unless asked (TurnOptions.pause_report_ms).
     speculative_asr: bool = True
     """Transcribe the turn so far when the caller pauses, so that the transcript is ready when the turn ends."""

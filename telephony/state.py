@@ -16,7 +16,7 @@ from fastapi import Depends, HTTPException, status
 from starlette.requests import HTTPConnection
 
 from telephony.admission import Admission
-from telephony.call_record import CallRecord, call_record
+from telephony.call_record import CallRecord, call_record, transfer_event_view
 from telephony.calls import CallRegistry, CallState
 from telephony.connection_cap import ConnectionsPerAddress
 from telephony.drain import Drain
@@ -28,6 +28,7 @@ from telephony.storage.callbacks import CallbackQueue
 from telephony.storage.pseudonyms import CallerPseudonyms
 from telephony.storage.store import CallStore
 from telephony.storage.writer import RecordWriter
+from telephony.transfer_timeline import TransferEvent, TransferState
 from telephony.twilio.deployment import TransferTarget
 from telephony.twilio.recordings import RecordingFetcher
 from telephony.twilio.signature import RecentRequests, TwilioSignatures
@@ -104,6 +105,18 @@ class CallRecords:
             self.registry.publish(call_sid)
         elif call_sid:
             await asyncio.to_thread(self.store.note_transfer, call_sid, **changes)
+
+    async def transfer_step(self, call_sid: str, state: TransferState, detail: str | None = None) -> None:
+        """Record a step of the call's transfer; the desk hears of it at once (a live event) when the call is here."""
+        if not call_sid:
+            return
+        event = TransferEvent(state, detail)
+        info = self.registry.get(call_sid)
+        if info is not None:
+            if info.add_transfer_event(event):
+                self.registry.publish(call_sid)
+        else:
+            await asyncio.to_thread(self.store.add_transfer_event, call_sid, transfer_event_view(event))
 
 
 @dataclass(frozen=True, slots=True)

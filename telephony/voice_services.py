@@ -76,12 +76,13 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     from voice.asr import SpeechRecognizer
     from voice.dialogue import DialogueEngine
     from voice.models import piper_voice_files, whisper_model_dir
+    from voice.piper_options import PiperOptions
     from voice.tts_piper import PiperSynthesizer
     from voice.workers import ModelWorkers
 
     recognizer = SpeechRecognizer(whisper_model_dir(settings.whisper_model), asr_options(settings, catalogue))
     model, config = piper_voice_files(settings.piper_voice)
-    synthesizer = PiperSynthesizer(model, config)
+    synthesizer = PiperSynthesizer(model, config, settings.options(PiperOptions))
     return settings.options(
         VoiceServices,
         engine=DialogueEngine(catalogue),

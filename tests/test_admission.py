@@ -9,6 +9,8 @@ import pytest
 from telephony.admission import Admission
 from telephony.calls import CallRegistry, CallState
 from telephony.settings import SettingsError, load_settings
+from telephony.transfer_timeline import TransferState
+from voice.prompts import HandoffReason
 from voice.tone import reply_problems
 
 from .helpers import (
@@ -84,7 +86,11 @@ def test_a_call_beyond_the_limit_hears_a_calm_message_and_is_dialled_to_a_person
     assert call.state is CallState.FINISHED
     assert call.outcome.rule == "over_capacity" and call.outcome.department == "customer_service"
     whisper = ElementTree.fromstring(post_webhook(client, number.attrib["url"], {"CallSid": call_sid("leg")}).text)
-    assert "Reason: the automated agent had all the calls it may take" in whisper.find("Say").text
+    reason = client.app.state.voice.catalogue.handoff.reasons[HandoffReason.ASSISTANT_UNAVAILABLE]
+    assert whisper.find("Say").text.endswith(reason)
+    assert call.handoff.reason == "the automated agent had all the calls it may take"  # the engine's record
+    # The desk follows the transfer from the start: dialled, then answered by the person who heard the whisper.
+    assert [event.state for event in call.transfer_events] == [TransferState.RINGING, TransferState.ANSWERED]
 
 
 def test_below_the_limit_a_call_gets_the_stream_again(client):

@@ -280,7 +280,11 @@ def test_the_record_of_a_transferred_call(client):
     assert handoff["reason"] == "the caller pressed 0 for a person"
     assert "pressed: 0" in handoff["facts"]
     assert {"speaker": "caller", "text": "pressed 0"} in handoff["transcript"]
-    assert "Reason: the caller pressed 0 for a person" in handoff["summary"]
+    assert handoff["summary"] == ("The caller did not say what the call is about. They pressed 0 to speak to a person.")
+    assert handoff["kind"] == "person_key" and handoff["topics"] == [] and handoff["answered"] == []
+    assert handoff["reason_text"] == "They pressed 0 to speak to a person."
+    # Nothing reported by Twilio yet: no transfer steps.
+    assert summary["transfer_state"] is None and record["transfer_timeline"] == []
     assert record["protocol_errors"] == 0 and record["failure"] is None
 
 
@@ -387,6 +391,7 @@ def test_the_event_stream_delivers_call_changes_and_ends_when_the_client_goes_aw
             "intent",
             "outcome",
             "has_handoff",
+            "transfer_state",
         }
         assert not any(piece in json.dumps(events) for piece in CALLER_PIECES)
     # The client went away: the server ends the stream and drops its subscription (no task, no queue left over).

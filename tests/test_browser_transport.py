@@ -20,10 +20,11 @@ from telephony.browser import protocol
 from telephony.browser.call import CUT_SHORT, RealTimeBudget
 from telephony.browser.router import LOADING
 from telephony.calls import CallState
-from telephony.settings import load_settings
+from telephony.settings import DEFAULT_PROMPTS_DIR, load_settings
 from telephony.state import Running
 from voice.events import Action, Decision, Dtmf
 from voice.pipeline import TurnRecord
+from voice.prompts import Catalogue, load_catalogue
 
 AGENT_TOKEN = "browser-agent-token-0123456789"
 CALL_ID = re.compile(r"^BR[0-9a-f]{32}$")
@@ -47,6 +48,8 @@ class ScriptedPipeline:
     on key 9 and transfers on key 0 once the transfer sentence's mark is back, as the real pipeline would."""
 
     made: ClassVar[list[ScriptedPipeline]] = []
+    catalogue: ClassVar[Catalogue] = load_catalogue(DEFAULT_PROMPTS_DIR, "en")
+    """The call's catalogue, as the real pipeline's engine has it: the handoff's sentences."""
 
     def __init__(self, services, output, call_id: str = "call") -> None:
         self.output = output

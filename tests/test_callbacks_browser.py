@@ -96,6 +96,13 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
                     page.get_by_role("button", name="Log in").click()
                     expect(page.get_by_role("heading", name="Call-backs")).to_be_visible()
 
+                    # The transferred call's card: the topic, why a person takes over, and where the transfer stands
+                    # after Twilio's webhooks (nobody answered, the caller chose a call-back).
+                    card = page.locator(f"article#handoff-{replayed_sid}")
+                    expect(card.locator(".topics")).to_have_text("a bill")
+                    expect(card.locator(".reason")).to_have_text("They asked to speak to a person.")
+                    expect(card.locator(".transfer-state")).to_have_attribute("data-state", "callback_requested")
+
                     # The queue: masked caller, why (the handoff's topic and reason), when; the longest waiting first.
                     rows = page.locator("#callback-rows tr")
                     expect(rows).to_have_count(2)

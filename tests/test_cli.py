@@ -32,7 +32,7 @@ def test_chat_json_english_greets_first_then_one_object_per_turn():
     assert len(turns) == 4  # greeting + three turns; the call is handed over after DTMF 0
     greeting, robot, bill, key = turns
     assert greeting["caller"] is None
-    assert greeting["reply"].startswith("Hello, you are talking to Brightline's automated AI assistant")
+    assert greeting["reply"].startswith("Hello, this is Brightline's automated AI assistant")
     for turn in turns:
         assert set(turn) >= {"caller", "intent", "confidence", "action", "reply", "reasons"}
     assert robot["intent"] == "ask_if_ai" and robot["action"] == "reply"
@@ -53,7 +53,7 @@ def test_chat_json_dutch():
 @pytest.mark.slow
 def test_chat_language_from_the_environment():
     result = voice_agent("chat", "--json", stdin="", env={"VOICE_AGENT_LANGUAGE": "nl"})
-    assert "Goedendag" in json.loads(result.stdout)["reply"]
+    assert "geautomatiseerde AI-assistent" in json.loads(result.stdout)["reply"]
 
 
 @pytest.mark.slow

@@ -2,12 +2,14 @@
 
 The real app is served on 127.0.0.1; the test refuses a wrong password, logs in with a desk account, replays a
 fixture call that asks for a person (`voice-agent replay --server` against that server) and waits for the handoff
-card to appear live, without a reload. Playwright's own browser download cannot work offline: the browser is
+card to appear live, without a reload; then plays Twilio's transfer webhooks and watches the card's transfer state
+follow them, and opens the call from its row. Playwright's own browser download cannot work offline: the browser is
 /usr/bin/chromium (`.ci/run` installs it); never run `playwright install`.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -19,7 +21,7 @@ from qa.replay import run_replay
 from qa.report import ReplayResult
 from telephony.roles import Role
 
-from .helpers import CHROMIUM, CHROMIUM_ARGS, make_app, require_browser
+from .helpers import CHROMIUM, CHROMIUM_ARGS, TWILIO, call_sid, make_app, require_browser
 
 AGENT_TOKEN = "desk-agent-token-0123456789"
 ADMIN_TOKEN = "desk-admin-token-9876543210"
@@ -86,12 +88,25 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
             expect(card).to_have_count(1, timeout=CARD_TIMEOUT_MS)
             # The card is an article named by its heading, so a screen reader announces what it is about.
             expect(page.get_by_role("article", name="Transfer to billing")).to_be_visible()
-            expect(card.locator(".reason")).to_have_text("the caller asked for a person")
-            expect(card.locator(".intent")).to_have_text("speak to person")
+            # The headline is the handoff: the same two sentences the person who answers hears in the whisper.
+            summary = (
+                "The caller asked about a bill and already heard the automated answer. They asked to speak to a person."
+            )
+            expect(card.locator(".handoff-summary")).to_have_text(summary)
+            expect(card.locator(".topics")).to_have_text("a bill")
+            expect(card.locator(".answered")).to_have_text("a bill")
+            expect(card.locator(".reason")).to_have_text("They asked to speak to a person.")
+            expect(card).to_have_attribute("data-reason", "person_requested")
             expect(card.locator(".department")).to_have_text("billing")
-            expect(card.locator(".caller")).to_have_text("unknown")  # the replay sends no caller number
-            expect(card.locator(".facts")).to_contain_text("asked about: billing question")
+            # The replay's caller number (From, as Twilio sends it), masked but for its last two digits.
+            expect(card.locator(".caller")).to_have_text(re.compile(r"^\*+\d\d$"))
             expect(card.locator(".transcript")).to_contain_text("Caller:")
+            expect(card.locator(".transfer-state")).to_have_attribute("data-state", "pending")
+            # The cards come before the call list.
+            assert page.evaluate(
+                "document.querySelector('#handoffs').compareDocumentPosition(document.querySelector('#calls'))"
+                " & Node.DOCUMENT_POSITION_FOLLOWING"
+            )
             expect(page.locator("#handoffs")).to_have_attribute("aria-live", "polite")
             card_after_s = time.monotonic() - started
             page.screenshot(path=str(tmp_path / "desk.png"), full_page=True)
@@ -100,6 +115,41 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
             assert not caller.is_alive(), "the replayed call did not end"
             expect(row.locator(".state")).to_have_text("finished")
             expect(row.locator(".outcome")).to_have_text("transferred to billing")
+            sid = card.get_attribute("data-call-sid")
+
+            def post_as_twilio(path: str, form: dict[str, str]):
+                url = server.base_url + path
+                return page.request.post(url, form=form, headers=TWILIO.headers(url, form))
+
+            # Twilio's transfer webhooks move the card's state live: dialled, then answered by a person.
+            post_as_twilio("/twilio/after-stream", {"CallSid": sid})
+            state = card.locator(".transfer-state")
+            expect(state).to_have_attribute("data-state", "ringing")
+            expect(state).to_have_text("Ringing the team")
+            whisper = post_as_twilio(f"/twilio/whisper?call={sid}", {"CallSid": call_sid("leg")})
+            assert summary in whisper.text()  # the person hears what the card says
+            expect(state).to_have_attribute("data-state", "answered")
+            expect(state).to_have_text("Answered by a person")
+
+            # The call's row opens the call: conversation, decisions with their reasons, the transfer's steps.
+            row.get_by_role("button", name=f"Open call {sid}").click()
+            view = page.locator("#call-view")
+            expect(view).to_be_visible()
+            expect(page.get_by_role("heading", name=f"Call {sid}")).to_be_focused()
+            expect(view.locator(".turn")).to_have_count(3)  # greeting, the bill, the person
+            expect(view.locator(".turn").nth(1)).to_contain_text("question about my bill")
+            decision = view.locator(".turn").nth(2).locator(".decision")
+            decision.locator("summary").click()
+            expect(decision.locator(".reasons")).to_contain_text("rule human_request")
+            expect(view.locator("#call-view-timeline .step")).to_have_count(2)
+            expect(view.locator("#call-view-timeline .step").nth(1)).to_have_attribute("data-state", "answered")
+            # Still live: the person's call ends and the open view follows.
+            post_as_twilio("/twilio/dial-status", {"CallSid": sid, "DialCallStatus": "completed"})
+            expect(view.locator("#call-view-timeline .step")).to_have_count(3)
+            expect(state).to_have_text("Talked to a person")
+            page.screenshot(path=str(tmp_path / "desk-call-view.png"), full_page=True)
+            page.get_by_role("button", name="Close the call view").click()
+            expect(view).to_be_hidden()
             assert page.evaluate("window.__sameDocument") is True
 
             page.get_by_role("button", name="Log out").click()

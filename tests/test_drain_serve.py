@@ -19,7 +19,7 @@ from websockets.sync.client import ClientConnection, connect
 from qa.load_harness import ServerProcess
 from telephony.drain import DRAIN_REASON
 from telephony.storage.store import CallStore, default_database_url
-from voice.pipeline import HAND_OVER_NOW_RULE
+from voice.events import HAND_OVER_NOW_RULE
 
 from .helpers import TWILIO, admit_on, call_sid, dtmf_message, mark_message, start_message, stream_sid
 

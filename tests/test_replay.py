@@ -62,7 +62,9 @@ def test_the_greeting_comes_first(calls):
         greeting = calls[name]["greeting"]
         assert greeting["exchange"]["caller"] is None
         assert greeting["exchange"]["decision"]["rule"] == "greeting"
-        assert greeting["exchange"]["decision"]["reply"].startswith("Hello, you are talking to")
+        assert greeting["exchange"]["decision"]["reply"].startswith(
+            "Hello, this is Brightline's automated AI assistant"
+        )
     # Listening to the greeting: the agent spoke before the caller's first turn.
     billing = calls["billing_then_agent"]
     assert billing["greeting"]["first_audio_ms"] < billing["turns"][0]["voiced_start_ms"]

@@ -12,6 +12,7 @@ from telephony.voice_services import asr_options, end_of_turn_options, turn_opti
 from voice.asr import AsrOptions
 from voice.end_of_turn import EndOfTurnOptions
 from voice.pipeline import VoiceServices
+from voice.piper_options import PiperOptions
 from voice.prompts import load_catalogue
 from voice.turns import TurnOptions
 
@@ -30,6 +31,7 @@ def _options(settings: Settings) -> dict[str, object]:
         "turns": turn_options(settings),
         "end_of_turn": end_of_turn_options(settings),
         "services": _services_options(settings),
+        "voice": settings.options(PiperOptions),
     }
 
 
@@ -52,6 +54,7 @@ ENVIRONMENT = [
     ("VOICE_AGENT_END_OF_TURN_COMPLETE_MS", "300", 300, [("end_of_turn", "complete_silence_ms")]),
     ("VOICE_AGENT_END_OF_TURN_TRAILING_MS", "1500", 1500, [("end_of_turn", "trailing_silence_ms")]),
     ("VOICE_AGENT_SPECULATIVE_ASR_AFTER_MS", "250", 250, [("turns", "pause_report_ms")]),
+    ("VOICE_AGENT_VOICE_LENGTH_SCALE", "1.3", 1.3, [("voice", "length_scale")]),
 ]
 
 
@@ -92,6 +95,7 @@ def test_tuning_defaults_and_meanings_are_the_voice_options():
         "adaptive_end_of_turn": (EndOfTurnOptions, "enabled"),
         "end_of_turn_complete_ms": (EndOfTurnOptions, "complete_silence_ms"),
         "end_of_turn_trailing_ms": (EndOfTurnOptions, "trailing_silence_ms"),
+        "voice_length_scale": (PiperOptions, "length_scale"),
     }
     settings = load_settings()
     for name, (options, field) in declared.items():
@@ -196,4 +200,11 @@ def test_the_log_level_is_read_in_any_case(monkeypatch, raw, level):
 def test_an_unknown_log_level_names_the_variable_and_the_choices(monkeypatch):
     monkeypatch.setenv("VOICE_AGENT_LOG_LEVEL", "verbose")
     with pytest.raises(SettingsError, match=r"^VOICE_AGENT_LOG_LEVEL='verbose': .*'debug', 'info', 'warning'"):
+        load_settings()
+
+
+@pytest.mark.parametrize("raw", ["3", "0.5", "fast"])
+def test_a_voice_pace_out_of_range_stops_start_up_naming_the_variable(monkeypatch, raw):
+    monkeypatch.setenv("VOICE_AGENT_VOICE_LENGTH_SCALE", raw)
+    with pytest.raises(SettingsError, match="VOICE_AGENT_VOICE_LENGTH_SCALE"):
         load_settings()

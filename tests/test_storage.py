@@ -79,7 +79,7 @@ def make_call(engine: DialogueEngine, call_sid: str = "CA-store-1", caller: str 
         info.records.append(TurnRecord(caller=turn, decision=decision, processing_ms=612.4, heard=True))
     assert decision.action is Action.TRANSFER
     exchanges = [(record.caller, record.decision) for record in info.records]
-    info.handoff = build_handoff(call_sid, exchanges, decision, caller)
+    info.handoff = build_handoff(engine.catalogue, call_sid, exchanges, decision, caller)
     info.outcome = decision
     info.state = CallState.FINISHED
     info.ended_at = info.started_at + 31.5

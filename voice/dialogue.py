@@ -65,6 +65,8 @@ class DialogueState:
     """How many times in a row `last_request` was asked (capped at the repeated-request threshold)."""
     reply_interrupted: bool = False
     """The caller spoke over the last reply before it was fully played (barge-in)."""
+    caller_told: bool = False
+    """The caller has said something or chosen a topic by key: a transfer can promise to pass it on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,8 @@ class DialogueEngine:
 
     def _key_press(self, state: DialogueState, digit: str) -> tuple[DialogueState, Decision]:
         state = replace(state, not_understood_in_row=0, low_confidence_in_row=0)
+        if digit != HUMAN_KEY and digit in self._policy.keypad:
+            state = replace(state, caller_told=True)
         if digit == HUMAN_KEY:
             return self._transfer_to_person(state, "dtmf_zero", "the caller pressed 0 for a person", ("key 0",))
         intent_name = self._policy.keypad.get(digit)
@@ -160,12 +164,14 @@ class DialogueEngine:
         reading = self._read(turn.text)
         low_confidence = turn.confidence < self._policy.low_asr_confidence
         low_in_row = min(state.low_confidence_in_row + 1, self._policy.offer_keypad_after) if low_confidence else 0
-        state = replace(state, low_confidence_in_row=low_in_row)
+        state = replace(
+            state, low_confidence_in_row=low_in_row, caller_told=state.caller_told or bool(turn.text.strip())
+        )
         reasons = reading.reasons
         if low_confidence:
             reasons += (
                 f"recogniser confidence {turn.confidence:.2f} below {self._policy.low_asr_confidence:.2f}"
-                f" ({low_in_row} in a row)",
+                f" ({_turns(low_in_row)} in a row)",
             )
             reading = replace(reading, reasons=reasons)
         role = reading.intent.role if reading.intent else None
@@ -298,7 +304,7 @@ class DialogueEngine:
     def _not_understood(self, state: DialogueState, reading: _Reading) -> tuple[DialogueState, Decision]:
         count = min(state.not_understood_in_row + 1, self._policy.transfer_after)
         state = replace(state, not_understood_in_row=count)
-        reasons = reading.reasons + (f"{count} turns in a row not understood",)
+        reasons = reading.reasons + (f"not understood: {_turns(count)} in a row",)
         reading = replace(reading, reasons=reasons)
         if count >= self._policy.transfer_after:
             why = f"the agent did not understand the caller {count} times in a row"
@@ -313,13 +319,17 @@ class DialogueEngine:
                 why=why,
             )
         if count >= self._policy.offer_person_after:
+            # "I did not understand" would be untrue for a turn understood as something the agent cannot do.
+            out_of_scope = reading.intent is not None and reading.intent.role is Role.OUT_OF_SCOPE
             return self._offer_person(
                 state,
                 reading,
                 reasons,
                 "not_understood_offer",
-                f"not understood {count} times",
-                reply=self._replies.offer_person_not_understood,
+                f"not understood or out of scope: {_turns(count)} in a row",
+                reply=self._replies.offer_person_out_of_scope
+                if out_of_scope
+                else self._replies.offer_person_not_understood,
             )
         reply = reading.intent.reply if reading.intent else self._replies.not_understood
         return self._reply(state, reading, reply, "not_understood", keep_offer=True)
@@ -397,7 +407,13 @@ class DialogueEngine:
         human = self.catalogue.with_role(Role.HUMAN_REQUEST)
         reasons = evidence + (f"department {department} from {source}",)
         reading = _Reading(intent=human, confidence=confidence, reasons=reasons)
-        return self._transfer(state, human, self._replies.transfer_to(department), department, rule, reading, why=why)
+        reply = self._replies.transfer_to(department, caller_told=state.caller_told)
+        return self._transfer(state, human, reply, department, rule, reading, why=why)
+
+
+def _turns(count: int) -> str:
+    """ "1 turn", "2 turns": the reasons are read by people."""
+    return f"{count} turn" if count == 1 else f"{count} turns"
 
 
 def _score_reasons(score: IntentScore | None) -> tuple[str, ...]:

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+TECHNICAL_FAILURE_RULE = "technical_failure"
+"""The rule of the transfer made when speech recognition or synthesis fails mid-call."""
+HAND_OVER_NOW_RULE = "handed_over_now"
+"""The rule of the transfer made when the call is handed over at once (the server is stopping)."""
+
 
 class Action(StrEnum):
     """What the call does after the agent's reply."""

@@ -33,7 +33,8 @@ import numpy as np
 from voice.asr import SpeechRecognizer
 from voice.dialogue import DialogueEngine, DialogueState
 from voice.end_of_turn import EndOfTurn, EndOfTurnChoice, EndOfTurnOptions, EndOfTurnPolicy, EndOfTurnRule
-from voice.events import Action, Decision, Dtmf, Transcript
+from voice.events import HAND_OVER_NOW_RULE, TECHNICAL_FAILURE_RULE, Action, Decision, Dtmf, Transcript
+from voice.prompts import Catalogue
 from voice.redaction import RedactionBuffer, redact
 from voice.resample import StreamResampler, resample
 from voice.speculation import SpeculativeTranscriber, TurnSpan
@@ -64,8 +65,6 @@ _REDACTION_MEMORY_TURNS = 8
 # How long to wait for the transport to confirm that the last words before a handover were played, beyond their
 # length.
 _HANDOVER_GRACE_S = 5.0
-HAND_OVER_NOW_RULE = "handed_over_now"
-"""The rule of the transfer that `CallPipeline.hand_over_now` decides."""
 
 
 class AgentOutput(Protocol):
@@ -225,6 +224,11 @@ class CallPipeline:
     def finished(self) -> bool:
         """The call was handed over (transfer or goodbye); no more input is answered."""
         return self._handed_over
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The call's catalogue, for its whole length (a reload applies to the next call)."""
+        return self._engine.catalogue
 
     # --- input from the wire (called on the event loop; cheap) --------------------------------------------------
 
@@ -564,5 +568,5 @@ class CallPipeline:
         log.error("voice pipeline failure: %s", why, extra={"call": self._call_id})
         self.failure = why
         self._final = True
-        decision = self._apology_decision("technical_failure", why, "technical problem in the automated agent")
+        decision = self._apology_decision(TECHNICAL_FAILURE_RULE, why, "technical problem in the automated agent")
         await self._apologise_and_hand_over(decision, "failure")

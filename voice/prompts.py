@@ -8,13 +8,14 @@ the file and the entry, never surface mid-call. Layout::
     prompts/policy.yaml         thresholds and keypad of the escalation policy
     prompts/<lang>/intents.yaml per intent: reply, examples, keywords
     prompts/<lang>/replies.yaml greeting, policy replies, what the caller hears when a transfer is not
-                                answered or waits in a queue, department names
+                                answered or waits in a queue, department names, and the handoff's sentences for
+                                the person who takes a transferred call
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -115,11 +116,13 @@ _REPLY_TEXT_FIELDS = (
     "greeting",
     "not_understood",
     "offer_person_not_understood",
+    "offer_person_out_of_scope",
     "transfer_not_understood",
     "offer_person_repeated",
     "offer_keypad",
     "keypad_unknown",
     "transfer_to_department",
+    "transfer_to_department_silent",
     "nothing_offered",
     "nothing_to_repeat",
     "technical_problem",
@@ -139,12 +142,16 @@ class Replies:
     greeting: str
     not_understood: str
     offer_person_not_understood: str
+    offer_person_out_of_scope: str
+    """A person is offered after turns the agent cannot help with (out of scope), not ones it failed to follow."""
     transfer_not_understood: str
     offer_person_repeated: str
     offer_keypad: str
     keypad_unknown: str
     transfer_to_department: str
     """Template with a ``{department}`` placeholder."""
+    transfer_to_department_silent: str
+    """The same for a caller who has told nothing yet (key 0 at once): nothing to pass on, so it promises nothing."""
     nothing_offered: str
     nothing_to_repeat: str
     technical_problem: str
@@ -164,16 +171,106 @@ class Replies:
     department_names: Mapping[str, str]
     """Department id -> how the agent names it to the caller."""
 
-    def transfer_to(self, department: str) -> str:
-        """The transfer sentence for `department`."""
-        return self.transfer_to_department.format(department=self.department_names[department])
+    def transfer_to(self, department: str, caller_told: bool = True) -> str:
+        """The transfer sentence for `department`; `caller_told` False when the caller has told nothing yet."""
+        template = self.transfer_to_department if caller_told else self.transfer_to_department_silent
+        return template.format(department=self.department_names[department])
 
     def texts(self) -> dict[str, str]:
-        """Every fixed reply by key, with the transfer template filled in for each department."""
-        fixed = {name: getattr(self, name) for name in _REPLY_TEXT_FIELDS if name != "transfer_to_department"}
+        """Every fixed reply by key, with the transfer templates filled in for each department."""
+        fixed = {name: getattr(self, name) for name in _REPLY_TEXT_FIELDS if name not in _TRANSFER_TEMPLATES}
         for department in self.department_names:
             fixed[f"transfer_to:{department}"] = self.transfer_to(department)
+            fixed[f"transfer_to_silent:{department}"] = self.transfer_to(department, caller_told=False)
         return fixed
+
+
+_TRANSFER_TEMPLATES = ("transfer_to_department", "transfer_to_department_silent")
+
+
+class HandoffReason(StrEnum):
+    """Why a call was handed to a person, as the handoff's second sentence says it."""
+
+    PERSON_REQUESTED = "person_requested"
+    """The caller asked for a person in words."""
+    PERSON_KEY = "person_key"
+    """The caller pressed 0."""
+    OFFER_ACCEPTED = "offer_accepted"
+    """The agent offered a person (not understood, frustration, a repeated request) and the caller said yes."""
+    SENSITIVE = "sensitive"
+    """A sensitive situation: bereavement, fraud, hardship, a complaint or legal action."""
+    EMERGENCY = "emergency"
+    """The caller may be in danger; they were given the emergency number first."""
+    NEEDS_PERSON = "needs_person"
+    """A request that only a person handles (an intent whose action is a transfer, such as cancelling)."""
+    NOT_UNDERSTOOD = "not_understood"
+    """The agent did not understand the caller too many times in a row."""
+    TECHNICAL_FAILURE = "technical_failure"
+    """Speech recognition or synthesis failed."""
+    ASSISTANT_UNAVAILABLE = "assistant_unavailable"
+    """The agent could not take or keep the call: all its calls taken, or the server stopping."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffWords:
+    """The handoff's two sentences in one language: what the caller raised, then why a person takes over.
+
+    Spoken to the person who answers (the whisper) and shown at the top of the desk card, so both say the same.
+    """
+
+    topics: str
+    """``{topics}``: the caller raised topics the agent did not answer."""
+    topics_answered: str
+    """``{topics}``: the agent answered every topic the caller raised."""
+    topics_partly_answered: str
+    """``{topics}`` and ``{answered}``: the agent answered some of them."""
+    no_topic: str
+    """The caller raised no topic the agent recognised."""
+    missing: str
+    """Whispered when a transfer has no handoff (the call's record is not found)."""
+    and_word: str
+    """Joins the last two topics of a list ("a bill and a payment")."""
+    reasons: Mapping[HandoffReason, str]
+    """The second sentence, per reason."""
+    topic_names: Mapping[str, str]
+    """Intent name -> how the handoff names the topic ("a bill")."""
+
+    def listed(self, intents: Sequence[str]) -> str:
+        """Topic names as a list in words: "a bill", "a bill and a payment", "a bill, a payment and an order"."""
+        names = [self.topic_names[intent] for intent in intents]
+        if len(names) <= 1:
+            return "".join(names)
+        return f"{', '.join(names[:-1])} {self.and_word} {names[-1]}"
+
+    def raised(self, topics: Sequence[str], answered: Sequence[str]) -> str:
+        """The first sentence: the topics (intent names) the caller raised and which of them the agent answered."""
+        if not topics:
+            return self.no_topic
+        if not answered:
+            return self.topics.format(topics=self.listed(topics))
+        if list(answered) == list(topics):
+            return self.topics_answered.format(topics=self.listed(topics))
+        return self.topics_partly_answered.format(topics=self.listed(topics), answered=self.listed(answered))
+
+    def text(self, topics: Sequence[str], answered: Sequence[str], reason: HandoffReason) -> str:
+        """The whole handoff: what was raised, then why the call was handed over."""
+        return f"{self.raised(topics, answered)} {self.reasons[reason]}"
+
+    def examples(self) -> dict[str, str]:
+        """A handoff for every reason and every way of listing topics, by key: what the tone check reads."""
+        topics = list(self.topic_names)
+        shapes = {
+            "no_topic": ([], []),
+            "topics": (topics[:1], []),
+            "topics_answered": (topics[:2], topics[:2]),
+            "topics_partly_answered": (topics, topics[:1]),
+        }
+        texts = {
+            f"handoff.{reason.value}.{shape}": self.text(raised, answered, reason)
+            for reason in HandoffReason
+            for shape, (raised, answered) in shapes.items()
+        }
+        return {**texts, "handoff.missing": self.missing}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +284,8 @@ class Catalogue:
     """Department id -> description."""
     policy: Policy
     replies: Replies
+    handoff: HandoffWords
+    """The handoff's sentences for the person who takes a transferred call."""
     source_dir: Path
 
     def with_role(self, role: Role) -> Intent:
@@ -253,15 +352,28 @@ class _LanguageIntent(_Strict):
         return values
 
 
+class _HandoffSection(_Strict):
+    topics: str = Field(min_length=1)
+    topics_answered: str = Field(min_length=1)
+    topics_partly_answered: str = Field(min_length=1)
+    no_topic: str = Field(min_length=1)
+    missing: str = Field(min_length=1)
+    and_word: str = Field(min_length=1, alias="and")
+    reasons: dict[HandoffReason, str]
+    topic_names: dict[str, str]
+
+
 class _RepliesFile(_Strict):
     greeting: str = Field(min_length=1)
     not_understood: str = Field(min_length=1)
     offer_person_not_understood: str = Field(min_length=1)
+    offer_person_out_of_scope: str = Field(min_length=1)
     transfer_not_understood: str = Field(min_length=1)
     offer_person_repeated: str = Field(min_length=1)
     offer_keypad: str = Field(min_length=1)
     keypad_unknown: str = Field(min_length=1)
     transfer_to_department: str = Field(min_length=1)
+    transfer_to_department_silent: str = Field(min_length=1)
     nothing_offered: str = Field(min_length=1)
     nothing_to_repeat: str = Field(min_length=1)
     technical_problem: str = Field(min_length=1)
@@ -272,6 +384,7 @@ class _RepliesFile(_Strict):
     queue_wait: str = Field(min_length=1)
     over_capacity: str = Field(min_length=1)
     departments: dict[str, str]
+    handoff: _HandoffSection
 
 
 def _read_yaml(path: Path) -> Any:
@@ -352,7 +465,8 @@ def load_catalogue(prompts_dir: Path, language: str) -> Catalogue:
     _check_routes(routes, departments, routes_path)
     _check_same_names(routes, words, words_path, "intents (they must match prompts/intents.yaml)")
     _check_same_names(departments, replies_file.departments, replies_path, "departments")
-    _check_placeholders(replies_file.transfer_to_department, {"department"}, f"{replies_path}: transfer_to_department")
+    for name in _TRANSFER_TEMPLATES:
+        _check_placeholders(getattr(replies_file, name), {"department"}, f"{replies_path}: {name}")
     policy = _build_policy(policy_file, routes, departments, policy_path)
     intents = _build_intents(routes, words, language, words_path)
 
@@ -366,7 +480,42 @@ def load_catalogue(prompts_dir: Path, language: str) -> Catalogue:
         departments=MappingProxyType({name: entry.description for name, entry in departments.items()}),
         policy=policy,
         replies=replies,
+        handoff=_build_handoff_words(replies_file.handoff, routes, replies_path),
         source_dir=prompts_dir,
+    )
+
+
+def _is_topic(route: _RouteFile._Route) -> bool:
+    """Whether an intent is something a caller calls about (a topic a handoff names), not a move in the dialogue."""
+    return route.role in (None, Role.SENSITIVE, Role.EMERGENCY) and route.action is not Action.END
+
+
+def _build_handoff_words(section: _HandoffSection, routes: Mapping[str, _RouteFile._Route], path: Path) -> HandoffWords:
+    where = f"{path}: handoff"
+    missing = [reason.value for reason in HandoffReason if reason not in section.reasons]
+    if missing:
+        raise PromptError(f"{where}.reasons: missing {', '.join(missing)}")
+    topics = [name for name, route in routes.items() if _is_topic(route)]
+    _check_same_names(
+        dict.fromkeys(topics), section.topic_names, path, "handoff.topic_names (one per topic intent of intents.yaml)"
+    )
+    for name in ("topics", "topics_answered"):
+        _check_placeholders(getattr(section, name), {"topics"}, f"{where}.{name}")
+    _check_placeholders(section.topics_partly_answered, {"topics", "answered"}, f"{where}.topics_partly_answered")
+    for name in ("no_topic", "missing"):
+        _check_placeholders(getattr(section, name), set(), f"{where}.{name}")
+    for reason, text in section.reasons.items():
+        _check_placeholders(text, set(), f"{where}.reasons.{reason.value}")
+    clean = " ".join
+    return HandoffWords(
+        topics=clean(section.topics.split()),
+        topics_answered=clean(section.topics_answered.split()),
+        topics_partly_answered=clean(section.topics_partly_answered.split()),
+        no_topic=clean(section.no_topic.split()),
+        missing=clean(section.missing.split()),
+        and_word=section.and_word.strip(),
+        reasons=MappingProxyType({reason: clean(text.split()) for reason, text in section.reasons.items()}),
+        topic_names=MappingProxyType({name: clean(section.topic_names[name].split()) for name in topics}),
     )
 
 

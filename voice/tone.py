@@ -116,7 +116,7 @@ def reply_problems(text: str, language: str) -> list[str]:
 
 
 def lint_catalogue(catalogue: Catalogue) -> list[ToneProblem]:
-    """Check every reply of `catalogue`, plus the disclosure rules of the greeting and the honest answer.
+    """Check every reply and handoff text of `catalogue`, and the disclosure rules of the greeting and honest answer.
 
     Returns:
         Every problem found; empty when the catalogue passes.
@@ -125,6 +125,8 @@ def lint_catalogue(catalogue: Catalogue) -> list[ToneProblem]:
     base = catalogue.source_dir / language
     texts = {f"{base / 'intents.yaml'}: {name}.reply": intent.reply for name, intent in catalogue.intents.items()}
     texts.update({f"{base / 'replies.yaml'}: {key}": text for key, text in catalogue.replies.texts().items()})
+    # The handoff is read to the person who answers: the same rules, checked on every reason and way of listing.
+    texts.update({f"{base / 'replies.yaml'}: {key}": text for key, text in catalogue.handoff.examples().items()})
     found = [
         ToneProblem(where, text, problem) for where, text in texts.items() for problem in reply_problems(text, language)
     ]

@@ -15,12 +15,13 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime
+
+from voice.piper_options import PiperOptions
 
 try:
     from piper import PiperConfig, PiperVoice, SynthesisConfig
@@ -34,28 +35,6 @@ except ImportError as error:  # pragma: no cover (the dev extras install it)
 # older releases do not. One lock for all voices also keeps two syntheses from splitting two cores between them,
 # which makes both late instead of one on time. Held for one sentence at a time, never across a yield.
 _SYNTHESIS_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class PiperOptions:
-    """How Piper speaks; defaults measured on the replies in prompts/en (`benchmarks/tts_first_audio.py`)."""
-
-    length_scale: float = 1.25
-    """Phoneme duration factor; above 1 is slower. 1.25 (about 180 words per minute with en_US-joe-medium) is a
-    little slower than the voice's own pace, which sounds hurried on the phone, and still natural; slower paces
-    stretch every sound and make the greeting long enough for callers to hang up."""
-    noise_scale: float = 0.667
-    """Generator noise (voice variation); the voice's own default."""
-    noise_w_scale: float = 0.8
-    """Phoneme width noise (rhythm variation); the voice's own default."""
-    onnx_threads: int = 1
-    """Intra-op threads of the ONNX session; 0 for onnxruntime's default (one per core). Two threads make a first
-    sentence a little sooner when nothing else runs, but beside a transcription both get slower (`voice.workers`)."""
-    release_memory_after_run: bool = True
-    """Hand onnxruntime's working memory back after every sentence (arena shrinkage). The voice's intermediate
-    tensors grow with the sentence's length, and without this the session keeps the largest ever needed, about three
-    times the memory. It costs some time on every synthesis, but the server synthesises its fixed replies once at
-    start-up and serves them from the phrase cache."""
 
 
 class _ShrinkingSession:

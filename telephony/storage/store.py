@@ -25,6 +25,7 @@ from telephony.call_record import (
     DecisionView,
     HandoffView,
     Outcome,
+    TransferEventView,
     TurnView,
 )
 from telephony.calls import CallState
@@ -215,8 +216,18 @@ class CallStore:
                 row.message_recording_sid = message_recording_sid
             return True
 
-    # A call's call-back request (and the encrypted number in it) goes with the call, in the same transaction.
+    def add_transfer_event(self, call_sid: str, event: TransferEventView) -> bool:
+        """Add a step of the transfer to a stored call (reported to an instance that did not run the stream); False
+        when the call is unknown."""
+        with self._session() as session:
+            row = session.get(CallRow, call_sid)
+            if row is None:
+                return False
+            # A new list: the JSON column notices assignment, not changes inside the list.
+            row.transfer_timeline = [*(row.transfer_timeline or []), event.model_dump(mode="json")]
+            return True
 
+    # A call's call-back request (and the encrypted number in it) goes with the call, in the same transaction.
     def delete_call(self, call_sid: str) -> bool:
         """Delete one call and its call-back request; False when there was neither."""
         with self._session() as session:
@@ -319,6 +330,7 @@ def _fill_call(row: CallRow, record: CallRecord, caller_key: str | None) -> None
     row.transfer_status = record.transfer_status
     row.callback_requested = record.callback_requested
     row.message_recording_sid = record.message_recording_sid
+    row.transfer_timeline = [event.model_dump(mode="json") for event in record.transfer_timeline] or None
 
 
 def _fill_turn(row: TurnRow, view: TurnView) -> None:
@@ -356,6 +368,7 @@ def _summary(row: CallRow) -> CallSummary:
         intent=row.intent,
         outcome=Outcome(action=row.outcome_action, department=row.outcome_department) if row.outcome_action else None,
         has_handoff=row.handoff is not None,
+        transfer_state=row.transfer_timeline[-1]["state"] if row.transfer_timeline else None,
     )
 
 
@@ -399,4 +412,5 @@ def _record(row: CallRow) -> CallRecord:
         transfer_status=row.transfer_status,
         callback_requested=row.callback_requested,
         message_recording_sid=row.message_recording_sid,
+        transfer_timeline=[TransferEventView.model_validate(event) for event in row.transfer_timeline or []],
     )

@@ -48,6 +48,8 @@ class CallRow(Base):
     owner_id: Mapped[str | None] = mapped_column(String(64), index=True)
     """The server instance that runs the call while it is live (`InstanceRow`); its records are finished when that
     instance stops sending heartbeats."""
+    transfer_timeline: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    """The transfer's steps (`telephony.call_record.TransferEventView`), oldest first."""
 
     turns: Mapped[list[TurnRow]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="TurnRow.position", passive_deletes=True

@@ -6,8 +6,8 @@ API (``calls(sid).update(twiml=...)``) instead, for set-ups where closing the st
 
     goodbye              <Hangup/>
     transfer, number     <Dial action=/twilio/dial-status timeout=N><Number url=/twilio/whisper?call=CA...>
-    transfer, SIP        the same with <Sip url=...>: the whisper speaks the handoff summary to the person who
-                         answers, before the caller is connected
+    transfer, SIP        the same with <Sip url=...>: the whisper speaks the handoff's summary (in the call's
+                         language) to the person who answers, before the caller is connected
     transfer, queue      <Enqueue action=/twilio/dial-status waitUrl=/twilio/queue-wait>
     not reached          (no-answer, busy, failed, canceled; a full queue) <Gather numDigits=1
                          action=/twilio/dial-choice>: 1 a call-back, 2 a message; no key: a call-back
@@ -28,6 +28,7 @@ from urllib.parse import urlencode, urlsplit
 from telephony.call_record import CallRecord, call_record
 from telephony.calls import CallInfo
 from telephony.settings import Settings, TransferMode
+from telephony.transfer_timeline import TransferState
 from telephony.twilio import twiml
 from telephony.twilio.deployment import TransferTarget
 from voice.events import Action
@@ -49,12 +50,11 @@ MESSAGE_MAX_LENGTH_S = 120
 
 # Twilio's <Say> language for each catalogue language.
 SAY_LANGUAGES = {"en": "en-US", "nl": "nl-NL"}
-# The whisper speaks the handoff summary, which is in English (transfer reasons are language-independent).
-WHISPER_LANGUAGE = "en-US"
-NO_SUMMARY = "Transferred caller. The automated agent has no summary for this call."
 # DialCallStatus and QueueResult values after which the caller has spoken to a person (or is gone): hang up. Every
 # other value (no-answer, busy, failed, canceled, queue-full, error, system-error, leave, or none) offers a call-back.
 _CONNECTED = frozenset({"completed", "answered", "bridged", "bridging-in-process", "hangup", "redirected"})
+# Of those, the one where the caller hung up in the queue rather than talking to a person.
+_CALLER_HUNG_UP = "hangup"
 # The keys the caller is offered when nobody took the transfer (the catalogue's transfer_unanswered names them).
 CALLBACK_KEY = "1"
 MESSAGE_KEY = "2"
@@ -76,6 +76,7 @@ class Transfers:
         self._targets = targets
         self._default_department = catalogue.policy.default_department
         self._replies = catalogue.replies
+        self._no_handoff = catalogue.handoff.missing
         self._language = SAY_LANGUAGES[catalogue.language]
         self.redirector = redirector
 
@@ -110,6 +111,11 @@ class Transfers:
         department = (outcome.department if outcome else None) or self._default_department
         return self._dial(department, call.call_sid if call else None, public_base_url)
 
+    @property
+    def default_department(self) -> str:
+        """Who takes calls the agent cannot (over capacity, draining)."""
+        return self._default_department
+
     def over_capacity(self, call_sid: str | None, public_base_url: str) -> str:
         """The TwiML for a call the agent cannot take (too many calls): a short message, then the default department.
 
@@ -131,12 +137,34 @@ class Transfers:
             language=self._language,
         )
 
+    def first_step(self, call: CallRecord | None) -> TransferState | None:
+        """The transfer's first state once `after_stream`'s TwiML runs: ringing a number or SIP address, or waiting
+        in a queue; None for a call that hangs up after a goodbye."""
+        outcome = call.outcome if call else None
+        if outcome is not None and outcome.action == Action.END.value:
+            return None
+        return self.department_step((outcome.department if outcome else None) or self._default_department)
+
+    def department_step(self, department: str) -> TransferState:
+        """Ringing or queued: how a transfer to `department` starts."""
+        return TransferState.QUEUED if self._targets[department].queue else TransferState.RINGING
+
+    @staticmethod
+    def dial_step(status: str) -> TransferState:
+        """The transfer's state after the dial or the queue ended, from DialCallStatus or QueueResult."""
+        if status == _CALLER_HUNG_UP:
+            return TransferState.CALLER_HUNG_UP
+        if status in _CONNECTED:
+            return TransferState.COMPLETED
+        return TransferState.NOT_ANSWERED
+
     def whisper(self, call: CallRecord | None) -> str:
-        """What the person who answers hears before the caller is connected: the handoff summary, masked."""
+        """What the person who answers hears before the caller is connected: the handoff's summary, the same text
+        the desk card shows, in the deployment's language."""
         handoff = call.handoff if call else None
-        # Masked again here: the reason may carry an error text, and a whisper must never read out a number.
-        text = mask_digits(handoff.summary) if handoff else NO_SUMMARY
-        return twiml.say(text, language=WHISPER_LANGUAGE)
+        # Masked again: the whisper must never read out a number, whatever a stored record holds.
+        text = mask_digits(handoff.summary) if handoff else self._no_handoff
+        return twiml.say(text, language=self._language)
 
     def queue_wait(self) -> str:
         """The wait message of a queue, then a pause; Twilio asks again when it ends."""

@@ -24,11 +24,13 @@ from starlette.requests import HTTPConnection
 
 from telephony.admission import STREAM_SECRET_PARAMETER, turn_away
 from telephony.call_limits import CallLimits
+from telephony.call_record import call_record
 from telephony.calls import CallInfo
 from telephony.drain import DRAIN_REASON
 from telephony.session import CLOSE_PROTOCOL_ERROR
 from telephony.settings import Settings
 from telephony.state import AppState, Running, RunningDep, RunningOrNoneDep, StateDep
+from telephony.transfer_timeline import TransferEvent, TransferState
 from telephony.twilio import twiml
 from telephony.twilio.callback_requests import take_callback_request
 from telephony.twilio.media_stream import StartCheck, run_media_stream
@@ -126,6 +128,10 @@ async def incoming_call(request: Request, form: SignedForm, state: StateDep) -> 
         # Never accepted and left waiting: a short message, then a person (the default department).
         decision = turn_away(state.registry, state.catalogue, call_sid, caller, state.admission.max_calls, draining)
         state.metrics.turned_away(decision)
+        info = state.registry.get(call_sid)
+        if info is not None:
+            info.add_transfer_event(TransferEvent(state.transfers.department_step(state.transfers.default_department)))
+            state.registry.publish(call_sid)
         return _twiml(state.transfers.over_capacity(call_sid, base))
     log.info("incoming call", extra={"call": call_sid})
     parameters = {STREAM_SECRET_PARAMETER: secret}
@@ -136,10 +142,15 @@ async def incoming_call(request: Request, form: SignedForm, state: StateDep) -> 
 
 @router.post(twiml.AFTER_STREAM_PATH)
 async def after_stream(request: Request, form: SignedForm, state: StateDep, running: RunningDep) -> Response:
-    call = await running.records.get(form.get("CallSid", ""))
+    call_sid = form.get("CallSid", "")
+    call = await running.records.get(call_sid)
     if call is None or call.outcome is None:
         state.metrics.undecided_stream_dialled()
-    return _twiml(state.transfers.after_stream(call, _base(request, state)))
+    body = state.transfers.after_stream(call, _base(request, state))
+    step = state.transfers.first_step(call)
+    if step is not None:
+        await running.records.transfer_step(call_sid, step)
+    return _twiml(body)
 
 
 # --- the transfer's webhooks (telephony/twilio/transfer.py builds their TwiML) ------------------------------------
@@ -147,14 +158,22 @@ async def after_stream(request: Request, form: SignedForm, state: StateDep, runn
 
 @router.post(twiml.WHISPER_PATH, dependencies=[Depends(signed_form)])
 async def whisper(request: Request, state: StateDep, running: RunningDep) -> Response:
-    # Requested for the new leg to the person who answers; `call` names the caller's call.
+    # Requested for the new leg once the person answers; `call` names the caller's call.
     call_sid = request.query_params.get("call", "")
     call = await running.records.get(call_sid) if is_call_sid(call_sid) else None
+    if call is not None:
+        await running.records.transfer_step(call_sid, TransferState.ANSWERED)
     return _twiml(state.transfers.whisper(call))
 
 
-@router.post(twiml.QUEUE_WAIT_PATH, dependencies=[Depends(signed_form)])
-async def queue_wait(state: StateDep) -> Response:
+@router.post(twiml.QUEUE_WAIT_PATH)
+async def queue_wait(form: SignedForm, state: StateDep, running: RunningOrNoneDep) -> Response:
+    # Asked again after every wait message: a step only when the caller's place in the queue changed. A caller
+    # waiting in the queue while this server restarts still hears the wait message.
+    if running is not None:
+        position = form.get("QueuePosition")
+        detail = f"position {position}" if position else None
+        await running.records.transfer_step(form.get("CallSid", ""), TransferState.QUEUED, detail)
     return _twiml(state.transfers.queue_wait())
 
 
@@ -166,6 +185,7 @@ async def dial_status(request: Request, form: SignedForm, state: StateDep, runni
     log.info("transfer ended", extra={"call": call_sid, "status": status or "-"})
     if _first_time(request, state):
         await running.records.note(call_sid, transfer_status=status or None)
+        await running.records.transfer_step(call_sid, state.transfers.dial_step(status), status or None)
     return _twiml(state.transfers.after_dial(status, _base(request, state)))
 
 
@@ -178,6 +198,7 @@ async def dial_choice(request: Request, form: SignedForm, state: StateDep, runni
         log.info("call-back requested", extra={"call": call_sid})
         await running.records.note(call_sid, callback_requested=True)
         await take_callback_request(state, running, form)
+        await running.records.transfer_step(call_sid, TransferState.CALLBACK_REQUESTED)
     return _twiml(body)
 
 
@@ -188,6 +209,7 @@ async def message_recorded(request: Request, form: SignedForm, state: StateDep, 
     if _first_time(request, state):
         await running.records.note(call_sid, message_recording_sid=form.get("RecordingSid") or None)
         await take_callback_request(state, running, form, recording_sid=form.get("RecordingSid") or None)
+        await running.records.transfer_step(call_sid, TransferState.MESSAGE_LEFT)
     return _twiml(state.transfers.message_recorded())
 
 
@@ -244,7 +266,13 @@ async def _serve_stream(websocket: WebSocket, state: AppState, running: Running)
         # database: write it first (briefly; a slow database must not keep the caller waiting).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(running.writer.flush()), HANDOVER_WRITE_TIMEOUT_S)
-        return await state.transfers.redirect(call, public_base_url=base)
+        redirected = await state.transfers.redirect(call, public_base_url=base)
+        if redirected:
+            # Twilio runs the transfer's TwiML now; without the redirect, /twilio/after-stream records this step.
+            step = state.transfers.first_step(call_record(call))
+            if step is not None:
+                await running.records.transfer_step(call.call_sid, step)
+        return redirected
 
     call = await run_media_stream(
         websocket,

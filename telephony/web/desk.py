@@ -1,7 +1,8 @@
 """The agent desk: static pages (HTML, CSS, JS; no build step) and their login.
 
     GET  /              redirects to /desk
-    GET  /desk          the page: a login form, then the calls and each transfer's handoff card, updated live
+    GET  /desk          the page: a login form, then each transfer's handoff card (newest first, its transfer state
+                        live) above the calls, each of which opens a call view (turns, decisions, transfer steps)
     GET  /desk/call     a call to the agent from the browser (`telephony.browser`); logged in only, else the login
     GET  /desk/desk.js, /desk/desk.css, /desk/call.js, /desk/call-worklet.js, /desk/call.css
     POST /desk/login    {"name": ..., "password": ...} (a desk account) or {"token": ...} (a machine) as JSON or form

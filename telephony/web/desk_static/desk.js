@@ -1,4 +1,5 @@
-// The agent desk: log in with a desk account, then follow the calls and their handoffs live (Server-Sent Events).
+// The agent desk: log in with a desk account, then follow the calls and their handoffs live (Server-Sent Events);
+// open a call to read its conversation, the decisions with their reasons and the transfer's steps.
 // No framework and no build step. Every value from the server is written with textContent, never as HTML.
 "use strict";
 
@@ -12,6 +13,7 @@
   const cards = new Map(); // call_sid -> <article>, or null while it loads
   let source = null;
   let ticker = null;
+  let openCallSid = null; // the call in the call view, refreshed when it changes
 
   class AuthError extends Error {}
 
@@ -49,6 +51,7 @@
     ticker = null;
     calls.clear();
     cards.clear();
+    closeCallView();
     $("call-rows").replaceChildren();
     $("handoffs").replaceChildren();
     $("desk").hidden = true;
@@ -135,6 +138,9 @@
   function update(summary, render = true) {
     calls.set(summary.call_sid, { summary, receivedAt: performance.now() });
     if (summary.has_handoff && !cards.has(summary.call_sid)) loadCard(summary.call_sid);
+    const card = cards.get(summary.call_sid);
+    if (card) showTransferState(card, summary.transfer_state);
+    if (summary.call_sid === openCallSid) loadCallView(summary.call_sid);
     if (render) renderRows();
   }
 
@@ -161,8 +167,14 @@
       const { summary } = entry;
       const row = element("tr", null, summary.state);
       row.dataset.callSid = summary.call_sid;
+      const open = element("button", summary.call_sid, "open-call");
+      open.type = "button";
+      open.setAttribute("aria-label", `Open call ${summary.call_sid}`);
+      open.addEventListener("click", () => openCallView(summary.call_sid));
+      const first = element("td");
+      first.append(open);
       row.append(
-        element("td", summary.call_sid),
+        first,
         element("td", summary.state, "state"),
         element("td", words(summary.intent) || "not known yet", "intent"),
         element("td", formatDuration(currentDuration(entry)), "num duration"),
@@ -170,7 +182,14 @@
       );
       return row;
     });
+    // The rows are rebuilt on every change: a keyboard user's focus on a row's button must survive that.
+    const focused = document.activeElement;
+    const focusedSid = focused && focused.closest("#call-rows") ? focused.closest("tr").dataset.callSid : null;
     $("call-rows").replaceChildren(...rows);
+    if (focusedSid) {
+      const again = rows.find((row) => row.dataset.callSid === focusedSid);
+      if (again) again.querySelector(".open-call").focus();
+    }
     renderEmpty();
   }
 
@@ -206,21 +225,51 @@
     }
   }
 
+  // What each transfer state is called on the desk (telephony/transfer_timeline.py: TransferState).
+  const TRANSFER_STATES = {
+    pending: "Being transferred",
+    ringing: "Ringing the team",
+    queued: "Waiting in the queue",
+    answered: "Answered by a person",
+    completed: "Talked to a person",
+    not_answered: "Nobody answered",
+    caller_hung_up: "The caller hung up",
+    callback_requested: "Call-back requested",
+    message_left: "Message left",
+  };
+
+  function describeTransferState(state) {
+    return TRANSFER_STATES[state || "pending"] || words(state);
+  }
+
+  function showTransferState(card, state) {
+    const node = card.querySelector(".transfer-state");
+    node.dataset.state = state || "pending";
+    node.textContent = describeTransferState(state);
+  }
+
+  // The card's headline is the handoff's summary: the same two sentences the person hears in the whisper.
   function addCard(record) {
     const handoff = record.handoff;
     const headingId = `card-${record.call_sid}`;
     const card = element("article", null, "card");
+    card.id = `handoff-${record.call_sid}`;
     card.dataset.callSid = record.call_sid;
+    card.dataset.startedAt = record.started_at;
+    card.dataset.reason = handoff.kind || "";
     card.setAttribute("aria-labelledby", headingId);
     const heading = element("h3", `Transfer to ${words(handoff.department)}`);
     heading.id = headingId;
+    const summary = element("p", handoff.summary, "handoff-summary");
 
     const details = element("dl");
     const field = (label, value, className) => details.append(element("dt", label), element("dd", value, className));
-    field("Caller", handoff.caller, "caller");
+    field("Transfer", "", "transfer-state");
+    field("Topics", handoff.topics && handoff.topics.length ? handoff.topics.join(", ") : "none named", "topics");
+    field("Already answered", handoff.answered && handoff.answered.length ? handoff.answered.join(", ") : "nothing", "answered");
+    field("Why a person", handoff.reason_text || handoff.reason, "reason");
     field("Department", words(handoff.department), "department");
-    field("Reason", handoff.reason, "reason");
-    field("Intent", words(handoff.intent) || "not recognised", "intent");
+    field("Caller", handoff.caller, "caller");
 
     const facts = element("ul", null, "facts");
     for (const fact of handoff.facts) facts.append(element("li", fact));
@@ -230,21 +279,119 @@
       item.append(element("span", line.speaker === "caller" ? "Caller: " : "Agent: ", "speaker"), line.text);
       transcript.append(item);
     }
+    const open = element("button", "Open the call", "open-call");
+    open.type = "button";
+    open.addEventListener("click", () => openCallView(record.call_sid));
     const started = new Date(record.started_at).toLocaleTimeString();
     card.append(
       heading,
+      summary,
       details,
       element("h4", "Facts"),
       facts,
       element("h4", "Transcript"),
       transcript,
       element("p", `Call ${record.call_sid}, started ${started}`, "meta"),
+      open,
     );
-    const container = $("handoffs");
-    container.prepend(card); // newest first; the container is aria-live, so the card is announced
-    while (container.children.length > MAX_CARDS) container.lastElementChild.remove();
+    showTransferState(card, latestTransferState(record));
+    placeCard(card);
     cards.set(record.call_sid, card);
     renderEmpty();
+  }
+
+  function latestTransferState(record) {
+    const known = calls.get(record.call_sid);
+    return (known && known.summary.transfer_state) || record.transfer_state;
+  }
+
+  // Newest first, whatever order the cards finish loading in.
+  function placeCard(card) {
+    const container = $("handoffs");
+    const later = [...container.children].find((other) => other.dataset.startedAt < card.dataset.startedAt);
+    container.insertBefore(card, later || null); // the container is aria-live, so the card is announced
+    while (container.children.length > MAX_CARDS) {
+      cards.delete(container.lastElementChild.dataset.callSid);
+      container.lastElementChild.remove();
+    }
+  }
+
+  // --- the call view ------------------------------------------------------------------------------------------
+
+  function openCallView(callSid) {
+    openCallSid = callSid;
+    $("call-view").hidden = false;
+    $("call-view-heading").textContent = `Call ${callSid}`;
+    $("call-view").dataset.callSid = callSid;
+    loadCallView(callSid).then(() => $("call-view-heading").focus());
+  }
+
+  function closeCallView() {
+    openCallSid = null;
+    $("call-view").hidden = true;
+    delete $("call-view").dataset.callSid;
+  }
+
+  async function loadCallView(callSid) {
+    const error = $("call-view-error");
+    try {
+      const record = await getJson(`/api/calls/${encodeURIComponent(callSid)}`);
+      if (callSid !== openCallSid) return; // another call was opened meanwhile
+      error.hidden = true;
+      renderCallView(record);
+    } catch (failure) {
+      if (failure instanceof AuthError) {
+        showLogin("Your session has ended. Log in again.");
+        return;
+      }
+      error.textContent = `This call cannot be shown: ${failure.message}`;
+      error.hidden = false;
+    }
+  }
+
+  function renderCallView(record) {
+    const facts = $("call-view-facts");
+    facts.replaceChildren();
+    const field = (label, value, className) => facts.append(element("dt", label), element("dd", value, className));
+    field("State", record.state, "state");
+    field("Started", new Date(record.started_at).toLocaleString(), "started");
+    field("Duration", formatDuration(record.duration_s), "duration");
+    field("Caller", record.caller, "caller");
+    field("Outcome", describeOutcome(record.outcome) || "none yet", "outcome");
+    if (record.handoff) field("Handoff", record.handoff.summary, "handoff-summary");
+    if (record.failure) field("Failure", record.failure, "failure");
+
+    const turns = record.turns.map((turn) => {
+      const item = element("li", null, "turn");
+      item.dataset.rule = turn.decision.rule;
+      if (turn.caller) {
+        const said = turn.caller.kind === "dtmf" ? `pressed ${turn.caller.digit}` : turn.caller.text;
+        item.append(element("p", null, "caller-line"));
+        item.lastChild.append(element("span", "Caller: ", "speaker"), said);
+      }
+      item.append(element("p", null, "agent-line"));
+      item.lastChild.append(element("span", "Agent: ", "speaker"), turn.decision.reply);
+      const why = element("details", null, "decision");
+      const intent = turn.decision.intent ? `, intent ${words(turn.decision.intent)}` : "";
+      why.append(element("summary", `Decision: ${words(turn.decision.rule)}${intent} (${turn.decision.action})`));
+      const reasons = element("ul", null, "reasons");
+      for (const reason of turn.decision.reasons) reasons.append(element("li", reason));
+      why.append(reasons);
+      item.append(why);
+      return item;
+    });
+    $("call-view-turns").replaceChildren(...turns);
+
+    const steps = record.transfer_timeline.map((step) => {
+      const item = element("li", null, "step");
+      item.dataset.state = step.state;
+      const detail = step.detail ? ` (${step.detail})` : "";
+      item.append(element("time", new Date(step.at).toLocaleTimeString()), ` ${describeTransferState(step.state)}${detail}`);
+      item.querySelector("time").dateTime = step.at;
+      return item;
+    });
+    $("call-view-timeline").replaceChildren(...steps);
+    $("call-view-no-transfer").hidden = steps.length > 0;
   }
 
   // --- log in and out -----------------------------------------------------------------------------------------
@@ -298,6 +445,7 @@
   async function start() {
     $("login-form").addEventListener("submit", logIn);
     $("logout").addEventListener("click", logOut);
+    $("call-view-close").addEventListener("click", closeCallView);
     try {
       await getJson("/api/calls"); // already logged in (the session cookie is still valid)
       showDesk();

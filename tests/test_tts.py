@@ -73,8 +73,8 @@ def test_releasing_onnx_memory_after_each_sentence_leaves_the_audio_unchanged():
 
 
 def test_calm_speaking_rate(synthesizer):
-    # Measured on the audio's length, not on the clock: these replies come out at ~185 words a minute at the
-    # default length_scale (1.25), and at ~217, hurried, at Piper's own default of 1.0.
+    # Measured on the audio's length, not on the clock: these replies come out at ~195 words a minute at the
+    # default length_scale (1.2), ~207 at 1.1, and at ~217, hurried, at Piper's own default of 1.0.
     words = sum(len(re.findall(r"[\w']+", reply)) for reply in REPLIES)
     audio_s = sum(chunk.size for reply in REPLIES for chunk in synthesizer.synthesize(reply))
     audio_s /= synthesizer.sample_rate_hz

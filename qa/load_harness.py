@@ -98,9 +98,10 @@ class ServerProcess:
     environment, so `VOICE_AGENT_MODEL_WORKERS=1 python benchmarks/concurrency.py` measures that configuration.
     """
 
-    def __init__(self, start_timeout_s: float = SERVER_START_TIMEOUT_S) -> None:
+    def __init__(self, start_timeout_s: float = SERVER_START_TIMEOUT_S, port: int | None = None) -> None:
         self.start_timeout_s = start_timeout_s
-        self.port = free_port()
+        # A fixed port lets a shared machine keep each user's servers in their own range; default any free one.
+        self.port = port if port is not None else free_port()
         self._workdir = tempfile.TemporaryDirectory(prefix="voice-agent-load-")
         self.log_path = Path(self._workdir.name) / "server.log"
         self.popen: subprocess.Popen[bytes] | None = None

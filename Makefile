@@ -11,15 +11,36 @@ export ORT_DISABLE_TELEMETRY := 1
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run chat replay test test-fast lint bench bench-load clean
+.PHONY: install lock audit run chat replay test test-fast lint bench bench-load clean
 
-$(BIN)/voice-agent: pyproject.toml
+# Every dependency of `.[piper,dev]` (qa comes with dev) at the version and with the SHA-256 digests of
+# requirements.lock, then the project itself without dependencies: nothing unpinned or unhashed is installed
+# (docs/dependencies.md).
+LOCK := requirements.lock
+
+$(BIN)/voice-agent: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[piper,dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(BIN)/voice-agent
+
+# Regenerate the lock after a change to pyproject.toml's dependencies: versions already locked are kept where they
+# still fit. Everything to the newest allowed: make lock LOCK_ARGS=--upgrade. The lock is for CI's Python (3.11) on
+# Linux x86_64 whatever machine makes it.
+LOCK_ARGS ?=
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra piper --extra dev --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK)
+
+# Known advisories of every locked version (PyPI's advisory data; needs the network, so never part of `make test`).
+# --strict: a package that could not be looked up fails the audit instead of passing unchecked.
+PIP_AUDIT ?= pip-audit==2.10.1
+audit: install
+	$(BIN)/uv tool run --from '$(PIP_AUDIT)' pip-audit --requirement $(LOCK) --require-hashes --disable-pip --strict
 
 run: install
 	$(BIN)/voice-agent serve --host $(HOST) --port $(PORT)

@@ -239,7 +239,10 @@ def main() -> int:
     print(f"{total} calls after the baseline; load average {load_average()}")
     print(flush=True)
     try:
-        with tempfile.TemporaryDirectory(prefix="voice-agent-soak-") as scratch, ServerProcess(port=args.port) as server:
+        with (
+            tempfile.TemporaryDirectory(prefix="voice-agent-soak-") as scratch,
+            ServerProcess(port=args.port) as server,
+        ):
             checkpoints, figures = asyncio.run(soak(server, calls, args, args.report or Path(scratch)))
     except ServerStartError as error:
         print(f"soak: {error}", file=sys.stderr)

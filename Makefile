@@ -28,19 +28,22 @@ $(BIN)/voice-agent: pyproject.toml $(LOCK)
 install: $(BIN)/voice-agent
 
 # Regenerate the lock after a change to pyproject.toml's dependencies: versions already locked are kept where they
-# still fit. Everything to the newest allowed: make lock LOCK_ARGS=--upgrade. The lock is for CI's Python (3.11) on
-# Linux x86_64 whatever machine makes it.
+# still fit. Everything to the newest allowed: make lock LOCK_ARGS=--upgrade. --universal: one lock for every Python
+# version that pyproject.toml allows and every platform, with markers where they differ (CI's Python 3.11 on Linux
+# x86_64 among them), whatever machine makes it.
 LOCK_ARGS ?=
 lock: install
-	$(BIN)/uv pip compile pyproject.toml --extra piper --extra dev --generate-hashes \
-		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	$(BIN)/uv pip compile pyproject.toml --extra piper --extra dev --generate-hashes --universal \
 		--custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK)
 
 # Known advisories of every locked version (PyPI's advisory data; needs the network, so never part of `make test`).
 # --strict: a package that could not be looked up fails the audit instead of passing unchecked.
+# Where PyPI's JSON API per version is out of reach: make audit AUDIT_ARGS='--vulnerability-service osv'.
 PIP_AUDIT ?= pip-audit==2.10.1
+AUDIT_ARGS ?=
 audit: install
-	$(BIN)/uv tool run --from '$(PIP_AUDIT)' pip-audit --requirement $(LOCK) --require-hashes --disable-pip --strict
+	$(BIN)/uv tool run --from '$(PIP_AUDIT)' pip-audit --requirement $(LOCK) --require-hashes --disable-pip --strict \
+		$(AUDIT_ARGS)
 
 run: install
 	$(BIN)/voice-agent serve --host $(HOST) --port $(PORT)

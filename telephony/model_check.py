@@ -32,7 +32,8 @@ class ModelCheck:
 
     def summary(self) -> str:
         """One line for the start-up log."""
-        line = f"model files checked: {self.files} files, {self.megabytes:.1f} MB, SHA-256 in {self.seconds:.2f} s"
+        # Whole megabytes: the log's redaction reads "141.3 MB" as a Dutch postcode (1413 MB).
+        line = f"model files checked: {self.files} files, {self.megabytes:.0f} MB, SHA-256 in {self.seconds:.2f} s"
         if self.unchecked:
             line += f"; not checked (no digest pinned): {', '.join(self.unchecked)}"
         return line

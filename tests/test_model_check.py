@@ -4,11 +4,14 @@ the file, before anything is loaded."""
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
 
+from telephony.logs import JsonLineFormatter
 from telephony.model_check import check_model_files
 from telephony.settings import SettingsError, load_settings
 from telephony.voice_services import load_voice_services
@@ -56,7 +59,11 @@ def test_the_bundled_models_match_their_pinned_digests():
     assert check.unchecked == []
     # tiny.en (~78 MB) and the joe voice (~63 MB), every byte read.
     assert check.megabytes > 130
-    assert check.summary().startswith("model files checked: 6 files, ")
+    summary = check.summary()
+    assert summary == f"model files checked: 6 files, {check.megabytes:.0f} MB, SHA-256 in {check.seconds:.2f} s"
+    # As the start-up log writes it: its redaction leaves every figure of the line standing.
+    record = logging.LogRecord("telephony.voice_services", logging.INFO, __file__, 0, "%s", (summary,), None)
+    assert json.loads(JsonLineFormatter().format(record))["message"] == summary
 
 
 def test_a_changed_byte_in_the_whisper_weights_is_refused_naming_the_file(whisper_copy: Path):

@@ -3,6 +3,7 @@
 #   make test   install, then lint and run the whole test suite (what CI runs)
 #   make test-fast  install, then lint and run the fast tier only: no model, browser or database server (~1 min)
 #   make replay install, then replay the QA suite of fixture calls with a report
+#   make lock   regenerate requirements.lock after a dependency change; make audit checks it for advisories
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -14,8 +15,8 @@ PORT ?= 8080
 .PHONY: install lock audit run chat replay test test-fast lint bench bench-load clean
 
 # Every dependency of `.[piper,dev]` (qa comes with dev) at the version and with the SHA-256 digests of
-# requirements.lock, then the project itself without dependencies: nothing unpinned or unhashed is installed
-# (docs/dependencies.md).
+# requirements.lock, then the project itself without dependencies; only pip itself and the build tools pip fetches
+# to build a source package are not pinned (docs/dependencies.md).
 LOCK := requirements.lock
 
 $(BIN)/voice-agent: pyproject.toml $(LOCK)

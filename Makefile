@@ -4,6 +4,7 @@
 #   make test   install, then lint and run the whole test suite (what CI runs)
 #   make test-fast  install, then lint and run the fast tier only: no model, browser or database server (~1 min)
 #   make replay install, then replay the QA suite of fixture calls with a report
+#   make lock   regenerate requirements.lock after a dependency change; make audit checks it for advisories
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -12,15 +13,39 @@ export ORT_DISABLE_TELEMETRY := 1
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run chat replay test test-fast lint bench bench-load clean
+.PHONY: install lock audit run chat replay test test-fast lint bench bench-load clean
 
-$(BIN)/voice-agent: pyproject.toml
+# Every dependency of `.[piper,dev]` (qa comes with dev) at the version and with the SHA-256 digests of
+# requirements.lock, then the project itself without dependencies; only pip itself and the build tools pip fetches
+# to build a source package are not pinned (docs/dependencies.md).
+LOCK := requirements.lock
+
+$(BIN)/voice-agent: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[piper,dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(BIN)/voice-agent
+
+# Regenerate the lock after a change to pyproject.toml's dependencies: versions already locked are kept where they
+# still fit. Everything to the newest allowed: make lock LOCK_ARGS=--upgrade. --universal: one lock for every Python
+# version that pyproject.toml allows and every platform, with markers where they differ (CI's Python 3.11 on Linux
+# x86_64 among them), whatever machine makes it.
+LOCK_ARGS ?=
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra piper --extra dev --generate-hashes --universal \
+		--custom-compile-command 'make lock' --quiet $(LOCK_ARGS) -o $(LOCK)
+
+# Known advisories of every locked version (PyPI's advisory data; needs the network, so never part of `make test`).
+# --strict: a package that could not be looked up fails the audit instead of passing unchecked.
+# Where PyPI's JSON API per version is out of reach: make audit AUDIT_ARGS='--vulnerability-service osv'.
+PIP_AUDIT ?= pip-audit==2.10.1
+AUDIT_ARGS ?=
+audit: install
+	$(BIN)/uv tool run --from '$(PIP_AUDIT)' pip-audit --requirement $(LOCK) --require-hashes --disable-pip --strict \
+		$(AUDIT_ARGS)
 
 # A development server: without TWILIO_AUTH_TOKEN it accepts unsigned Twilio requests (and says so loudly). Set the
 # token (environment or .env) and it checks every webhook and media stream, as a deployment must.

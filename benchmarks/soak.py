@@ -25,7 +25,7 @@ server's RSS, open files, threads and asyncio tasks (the last from /healthz), th
 The full default run takes about two hours (the calls play in real time, 10-40 s each); `--sequential 20 --waves 2
 --wave-size 10` about fifteen. Figures are printed, never asserted; the load average is printed beside them.
 
-Usage: python benchmarks/soak.py [--sequential 200] [--waves 10] [--wave-size 20] [--fixture CALL.json ...]
+Usage: python benchmarks/soak.py [--sequential 200] [--waves 10] [--wave-size 20] [--fixture CALL.json ...] [--port N]
 Exit code: 0 when the verdict is "returns to baseline" and every call completed, 1 otherwise, 2 when the server did
 not start or a fixture is invalid.
 """
@@ -217,6 +217,7 @@ def main() -> int:
         "--stagger-ms", type=float, default=DEFAULT_STAGGER_S * 1000, help="between simultaneous starts (default 300)"
     )
     parser.add_argument("--report", type=Path, help="keep every call's replay report here (default: discarded)")
+    parser.add_argument("--port", type=int, help="the server's port on 127.0.0.1 (default: any free port)")
     args = parser.parse_args()
     fixtures = args.fixture or sorted(CALLS_DIR.glob("*.json"))
     if min(args.sequential, args.waves, args.wave_size) < 0 or args.checkpoint_every < 1:
@@ -240,7 +241,7 @@ def main() -> int:
     try:
         with (
             tempfile.TemporaryDirectory(prefix="voice-agent-soak-") as scratch,
-            ServerProcess(max_calls=args.wave_size) as server,
+            ServerProcess(max_calls=args.wave_size, port=args.port) as server,
         ):
             checkpoints, figures = asyncio.run(soak(server, calls, args, args.report or Path(scratch)))
     except ServerStartError as error:

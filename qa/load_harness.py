@@ -100,16 +100,20 @@ class ServerProcess:
     environment, so `VOICE_AGENT_MODEL_WORKERS=1 python benchmarks/concurrency.py` measures that configuration.
     """
 
-    def __init__(self, start_timeout_s: float = SERVER_START_TIMEOUT_S, max_calls: int | None = None) -> None:
+    def __init__(
+        self, start_timeout_s: float = SERVER_START_TIMEOUT_S, max_calls: int | None = None, port: int | None = None
+    ) -> None:
         """Configure the server (from this process's environment); nothing starts until `start`.
 
         Args:
             max_calls: VOICE_AGENT_MAX_CALLS for the server, for a benchmark that carries more simultaneous calls
                 than the configured limit admits (every call is admitted through /twilio/voice); default: as set.
+            port: the port to serve on; a fixed one lets a shared machine keep each user's servers in their own
+                range; default any free one.
         """
         self.start_timeout_s = start_timeout_s
         self.max_calls = max_calls
-        self.port = free_port()
+        self.port = port if port is not None else free_port()
         self._workdir = tempfile.TemporaryDirectory(prefix="voice-agent-load-")
         self.log_path = Path(self._workdir.name) / "server.log"
         self.popen: subprocess.Popen[bytes] | None = None

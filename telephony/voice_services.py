@@ -6,6 +6,9 @@ cannot say by themselves: values taken from the catalogue, and values that follo
 
 from __future__ import annotations
 
+import logging
+
+from telephony.model_check import check_model_files
 from telephony.settings import Settings
 from telephony.twilio.say import replies_spoken_by_agent
 from voice.asr import AsrOptions
@@ -15,6 +18,8 @@ from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue
 from voice.tts import PhraseCache, SpeechSynthesizer
 from voice.turns import TurnOptions
+
+log = logging.getLogger(__name__)
 
 
 def asr_options(settings: Settings, catalogue: Catalogue) -> AsrOptions:
@@ -71,6 +76,7 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
 
     Raises:
         voice.models.ModelNotFound: a model is neither configured nor bundled; the message says what to install.
+        voice.model_integrity.ModelIntegrityError: a model file is not the pinned one (telephony/model_check.py).
     """
     # Imported here: the heavy libraries load only in the server, not for `voice-agent chat`.
     from voice.asr import SpeechRecognizer
@@ -80,8 +86,11 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     from voice.tts_piper import PiperSynthesizer
     from voice.workers import ModelWorkers
 
-    recognizer = SpeechRecognizer(whisper_model_dir(settings.whisper_model), asr_options(settings, catalogue))
+    whisper_dir = whisper_model_dir(settings.whisper_model)
     model, config = piper_voice_files(settings.piper_voice)
+    # Before anything is loaded: a replaced model file must stop the start-up, never run.
+    log.info("%s", check_model_files(settings, whisper_dir, model, config).summary())
+    recognizer = SpeechRecognizer(whisper_dir, asr_options(settings, catalogue))
     synthesizer = PiperSynthesizer(model, config, settings.options(PiperOptions))
     return settings.options(
         VoiceServices,

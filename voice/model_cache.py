@@ -32,13 +32,16 @@ def default_model_cache() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and its parents) if needed and make it 0700: model files are the operator's alone.
+    """Create `path` if needed and make it 0700, and any parent folder it creates too: model files are the
+    operator's alone.
 
     Raises:
         OSError: the folder cannot be created (the message names it).
     """
+    created = [folder for folder in (path, *path.parents) if not folder.exists()]
     path.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
-    path.chmod(_PRIVATE_DIR)
+    for folder in (path, *created):
+        folder.chmod(_PRIVATE_DIR)
     return path
 
 

@@ -81,7 +81,9 @@ def fetch_file(url: str, pinned: PinnedFile, final: Path, what: str, progress: P
     if have < pinned.size:
         _download(url, part, have, pinned.size, progress)
     size = part.stat().st_size
-    if size != pinned.size:
+    if size < pinned.size:  # the connection closed early without an error
+        raise _cut_off(url, part, size, pinned.size, "the connection closed")
+    if size > pinned.size:
         part.unlink()
         raise ModelIntegrityError(
             f"{what}: {url} sent {size} bytes, expected {pinned.size}; the download was deleted, fetch again"
@@ -115,7 +117,11 @@ def _download(url: str, part: Path, have: int, total: int, progress: Progress | 
                         progress(part.name.removeprefix(".").removesuffix(".part"), done, total)
             except (OSError, http.client.HTTPException) as error:
                 out.flush()
-                raise FetchError(
-                    f"the download of {url} was cut off after {done} of {total} bytes ({error!r}); the part is kept "
-                    f"as {part} and fetching again resumes it"
-                ) from error
+                raise _cut_off(url, part, done, total, repr(error)) from error
+
+
+def _cut_off(url: str, part: Path, done: int, total: int, why: str) -> FetchError:
+    return FetchError(
+        f"the download of {url} was cut off after {done} of {total} bytes ({why}); the part is kept as {part} and "
+        "fetching again resumes it"
+    )

@@ -287,6 +287,11 @@ class Settings(VoiceTuning, BaseSettings):
             raise ValueError("must differ from VOICE_AGENT_AGENT_TOKEN, or every agent would be an admin")
         return value
 
+    @field_validator("voice")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_case_level(cls, value: object) -> object:

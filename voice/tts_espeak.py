@@ -46,7 +46,7 @@ def espeak_voices() -> frozenset[str]:
 def espeak_ng_speech(
     text: str, voice: str, words_per_minute: int = STAND_IN_WORDS_PER_MINUTE
 ) -> tuple[np.ndarray, int]:
-    """`text` spoken by espeak-ng in `voice`.
+    """`text` spoken by espeak-ng in `voice` (a language such as "nl", optionally with a variant: "nl+f3").
 
     Returns:
         float32 mono samples in -1..1 and their rate (22050 Hz).
@@ -55,7 +55,7 @@ def espeak_ng_speech(
         ModelNotFound: espeak-ng is not installed.
         ValueError: espeak-ng has no voice `voice` (it would silently speak its default English instead).
     """
-    if voice not in espeak_voices():
+    if voice.split("+", 1)[0] not in espeak_voices():
         raise ValueError(f"espeak-ng has no voice {voice!r}; `espeak-ng --voices` lists the installed ones")
     wav = _run(["-v", voice, "-s", str(words_per_minute), "--stdout"], text.encode("utf-8"))
     with wave.open(io.BytesIO(wav), "rb") as reader:

@@ -106,7 +106,7 @@ def snr_db(speech: np.ndarray, noise: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(speech**2) / np.mean(noise**2)))
 
 
-def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str], language: str = "en") -> float:
     """Pooled word error rate: all substitutions, deletions and insertions over all reference words.
 
     Both sides go through the engine's own `voice.text.normalize` first (lower case, no punctuation, numbers as
@@ -115,8 +115,8 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
     Raises:
         ValueError: a reference has no words once normalised.
     """
-    refs = [normalize(text, "en") for text in references]
-    hyps = [normalize(text, "en") for text in hypotheses]
+    refs = [normalize(text, language) for text in references]
+    hyps = [normalize(text, language) for text in hypotheses]
     if not all(refs):
         raise ValueError(f"a reference has no words: {[r for r, n in zip(references, refs, strict=True) if not n]}")
     return jiwer.process_words(refs, hyps).wer

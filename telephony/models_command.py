@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TextIO
 
-from telephony.model_fetch import fetch_entry
+from telephony.model_fetch import Progress, fetch_entry
 from telephony.model_manifest import load_manifest, manifest_entry, status
 from telephony.settings import load_settings
 from voice.models import ModelNotFound, multilingual_whisper_dir, piper_voice_files, whisper_model_dir
@@ -41,14 +41,13 @@ def add_models_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    out = sys.stdout
     cache = load_settings().model_cache_dir()
-    print(f"model cache: {cache}", file=out)
+    print(f"model cache: {cache}")
     for name, text in _bundled():
-        print(f"  {name:<24} {text}", file=out)
+        print(f"  {name:<24} {text}")
     for entry in load_manifest().values():
-        print(f"  {entry.name:<24} {status(entry, cache).text}", file=out)
-        print(f"  {'':<24} ({entry.description})", file=out)
+        print(f"  {entry.name:<24} {status(entry, cache).text}")
+        print(f"  {'':<24} ({entry.description})")
     return 0
 
 
@@ -97,7 +96,7 @@ def _bundled() -> list[tuple[str, str]]:
     return found
 
 
-def _progress_printer(out: TextIO):
+def _progress_printer(out: TextIO) -> Progress:
     last: dict[str, int] = {}
 
     def progress(name: str, done: int, total: int) -> None:

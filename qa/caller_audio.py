@@ -8,11 +8,7 @@ server does (the whole-buffer resampler equals the streaming one the server runs
 
 from __future__ import annotations
 
-import functools
-import io
 import json
-import subprocess
-import wave
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +20,9 @@ import soxr
 from qa.fixtures import CallerVoice
 from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
 from telephony.twilio.mulaw import float32_to_mulaw, mulaw_to_float32
-from voice.pcm import pcm16_to_float32
 from voice.resample import RESAMPLE_QUALITY, resample
 from voice.text import normalize
+from voice.tts_espeak import espeak_ng_speech
 from voice.wavfile import read_wav
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +106,7 @@ def snr_db(speech: np.ndarray, noise: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(speech**2) / np.mean(noise**2)))
 
 
-def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+def word_error_rate(references: Sequence[str], hypotheses: Sequence[str], language: str = "en") -> float:
     """Pooled word error rate: all substitutions, deletions and insertions over all reference words.
 
     Both sides go through the engine's own `voice.text.normalize` first (lower case, no punctuation, numbers as
@@ -119,8 +115,8 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
     Raises:
         ValueError: a reference has no words once normalised.
     """
-    refs = [normalize(text, "en") for text in references]
-    hyps = [normalize(text, "en") for text in hypotheses]
+    refs = [normalize(text, language) for text in references]
+    hyps = [normalize(text, language) for text in hypotheses]
     if not all(refs):
         raise ValueError(f"a reference has no words: {[r for r, n in zip(references, refs, strict=True) if not n]}")
     return jiwer.process_words(refs, hyps).wer
@@ -136,26 +132,11 @@ def espeak_ng(text: str, voice: str, words_per_minute: int = 160) -> np.ndarray:
     """`text` spoken by Debian's espeak-ng (`apt-get install espeak-ng`) in `voice`, at 16 kHz and -6 dBFS peak.
 
     Raises:
-        FileNotFoundError: espeak-ng is not installed.
+        voice.models.ModelNotFound: espeak-ng is not installed.
         ValueError: espeak-ng does not know `voice` (it would silently fall back to its default English).
     """
-    if voice not in _espeak_voices():
-        raise ValueError(f"espeak-ng has no voice {voice!r}; `espeak-ng --voices` lists the installed ones")
-    wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text], capture_output=True, check=True
-    ).stdout
-    with wave.open(io.BytesIO(wav), "rb") as reader:
-        rate_hz = reader.getframerate()
-        # espeak-ng writes a streaming header (unknown length): read whatever data follows it.
-        pcm16 = np.frombuffer(reader.readframes(len(wav)), dtype="<i2").astype(np.int16)
-    return at_peak(resample(pcm16_to_float32(pcm16), rate_hz, ASR_RATE_HZ))
-
-
-@functools.cache
-def _espeak_voices() -> frozenset[str]:
-    listing = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True, check=True).stdout
-    # Columns: Pty Language Age/Gender VoiceName File Other; the language column is what -v takes.
-    return frozenset(line.split()[1] for line in listing.splitlines()[1:] if line.split())
+    samples, rate_hz = espeak_ng_speech(text, voice, words_per_minute)
+    return at_peak(resample(samples, rate_hz, ASR_RATE_HZ))
 
 
 class PiperCaller:

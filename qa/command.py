@@ -26,7 +26,7 @@ def replay_command(
     report_dir: Path,
     server_url: str | None = None,
     parallel: int = 1,
-    services: VoiceServices | None = None,
+    services: VoiceServices | Sequence[VoiceServices] | None = None,
     token: str | None = None,
     junit_path: Path | None = None,
     inline_audio: bool | None = None,
@@ -35,7 +35,8 @@ def replay_command(
     summary table and every failed expectation on stdout, and write the report.
 
     Args:
-        services: for the in-process server, models already loaded in this process (tests share theirs).
+        services: for the in-process servers, models already loaded in this process, one set per language (tests
+            share theirs).
         token: with `server_url`, an agent or admin token of its call API, for the transcripts and decisions;
             default: `TOKEN_ENV` from the environment.
         junit_path: also write JUnit XML of the run there, for CI systems.

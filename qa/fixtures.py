@@ -14,10 +14,10 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from qa.expect import CallExpect, TurnExpect, turn_field
 from telephony.twilio.framing import FRAME_BYTES, FRAME_MS, pcm_to_twilio_frames
@@ -143,8 +143,9 @@ class Fixture(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
     """Names the call in the report and its files (letters, digits, '_', '-', '.')."""
-    language: Literal["en"] = "en"
-    """Language of the call; only English can be replayed (the bundled Piper voice and Whisper tiny.en are English)."""
+    language: Literal["en", "nl"] = "en"
+    """Language of the call, which the server answering it speaks. A Dutch call's turns are recordings ("audio"):
+    the synthetic caller of "say" turns is the English Piper voice."""
     description: str = ""
     """What the call checks, for the people who read the report."""
     wait_for_greeting: bool = True
@@ -154,6 +155,18 @@ class Fixture(BaseModel):
     """The caller's turns, in order."""
     expect: CallExpect = CallExpect()
     """What should be true of the whole call; the AI disclosure and no-talking-over checks are on by default."""
+
+    @model_validator(mode="after")
+    def _say_turns_are_english(self) -> Self:
+        if self.language != "en":
+            for number, turn in enumerate(self.turns, start=1):
+                if isinstance(turn, SayTurn):
+                    raise ValueError(
+                        f"turn {number}: a 'say' turn is spoken by the English Piper caller voice, so a "
+                        f"{self.language!r} call cannot use one: record the turn as a WAV and use 'audio' "
+                        "(audio_fixtures/make_dutch_calls.py makes the Dutch ones)"
+                    )
+        return self
 
     def turn_expects(self) -> tuple[TurnExpect | None, ...]:
         """Per turn, its expectations (None for turns without, and for pauses and hang-ups)."""

@@ -54,6 +54,7 @@ from qa.fixtures import (
     SILENCE_FRAME,
     CallerVoice,
     DtmfTurn,
+    FixtureError,
     HangupTurn,
     LoadedFixture,
     PauseTurn,
@@ -522,12 +523,15 @@ def run_replay(
     server_url: str | None = None,
     token: str | None = None,
     parallel: int = 1,
-    services: VoiceServices | None = None,
+    services: VoiceServices | Sequence[VoiceServices] | None = None,
     progress: Progress = progress_to_stderr,
     on_call_done: Callable[[CallReport], None] | None = None,
     inline_audio: bool | None = None,
 ) -> ReplayResult:
     """Load, prepare and replay fixture calls, in-process unless `server_url` is given; write the report.
+
+    In-process, the calls of each language are served by a server of that language, one language after the other
+    (a running server speaks one language, so `server_url` takes calls of one language only).
 
     Args:
         paths: fixture call files, or folders of them (a suite: every ``*.json`` inside, in name order).
@@ -536,7 +540,8 @@ def run_replay(
         token: with `server_url`, an agent or admin token of its call API (transcripts and decisions); ignored
             in-process, where the app is read directly.
         parallel: how many calls to replay at once.
-        services: for the in-process server, models already loaded in this process; default: load them.
+        services: for the in-process servers, models already loaded in this process (one set per language, each
+            used for the calls of its catalogue's language); default: load them.
         progress: gets one line per event.
         on_call_done: called with each call's report as soon as it is written.
         inline_audio: as `replay_calls` takes it.
@@ -545,16 +550,24 @@ def run_replay(
         The reports; `ReplayResult.exit_code` is the command's exit code.
 
     Raises:
-        qa.fixtures.FixtureError: a fixture is invalid (raised before anything is played).
+        qa.fixtures.FixtureError: a fixture is invalid, or calls of several languages are given with `server_url`
+            (raised before anything is played).
         ValueError: `server_url` is not a ws:// or wss:// URL.
         voice.models.ModelNotFound, qa.server.ReplayError: the in-process server cannot start, or the running
             server's call API refuses `token`.
     """
     loaded = load_fixtures(paths)
+    languages = list(dict.fromkeys(item.fixture.language for item in loaded))
     if server_url is not None:
         http_base_of(server_url)
+        if len(languages) > 1:
+            raise FixtureError(
+                f"the calls are in {' and '.join(languages)}, and a running server speaks one language: replay each "
+                "language's calls separately, or in-process (without --server), which serves each in its language"
+            )
     else:
-        _check_against_catalogue(loaded, loaded[0].fixture.language)
+        for language in languages:
+            _check_against_catalogue([item for item in loaded if item.fixture.language == language], language)
     voice = CallerVoice()
     calls = [prepare_call(item, voice) for item in loaded]
     progress(f"{len(calls)} calls prepared; replaying against {server_url or 'an in-process server'}")
@@ -564,10 +577,29 @@ def run_replay(
     # The replayed calls' records go into the report folder, never among the real callers' records.
     report_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{(report_dir / REPLAY_DATABASE_FILE).resolve()}"
-    language = loaded[0].fixture.language
-    # Every replayed call is admitted through /twilio/voice: the server must take `parallel` at once.
-    with InProcessServer(language, services, database_url, min_calls=parallel) as server:
-        return asyncio.run(replay_calls(calls, report_dir, in_process=server, **options))
+    loaded_services = _by_language(services)
+    results = []
+    # One server per language, one after the other: a server speaks the language of its catalogue.
+    for language in languages:
+        group = [call for call in calls if call.source.fixture.language == language]
+        shared = loaded_services.get(language)
+        # Every replayed call is admitted through /twilio/voice: the server must take `parallel` at once.
+        with InProcessServer(language, shared, database_url, min_calls=parallel) as server:
+            if server.voice_note:
+                progress(server.voice_note)
+            results.append(asyncio.run(replay_calls(group, report_dir, in_process=server, **options)))
+    if len(results) == 1:
+        return results[0]
+    order = {call.name: index for index, call in enumerate(calls)}
+    reports = sorted((report for result in results for report in result.calls), key=lambda report: order[report.name])
+    return write_html_report(write_summary(report_dir, reports, "in-process server"), inline_audio)
+
+
+def _by_language(services: VoiceServices | Sequence[VoiceServices] | None) -> dict[str, VoiceServices]:
+    if services is None:
+        return {}
+    shared = [services] if not isinstance(services, Sequence) else list(services)
+    return {item.engine.catalogue.language: item for item in shared}
 
 
 REPLAY_DATABASE_FILE = "calls.sqlite3"

@@ -24,6 +24,7 @@ from telephony.twilio.twiml import AFTER_STREAM_PATH, MEDIA_PATH
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from telephony.settings import Settings
     from voice.pipeline import VoiceServices
 
 CLOSE_TIMEOUT_S = 5.0
@@ -74,6 +75,10 @@ class InProcessServer:
         self.settings = load_settings(language=language, database_url=database_url, twilio_auth_token=token)
         if self.settings.max_calls < min_calls:
             self.settings = self.settings.model_copy(update={"max_calls": min_calls})
+        self.voice_note: str | None = None
+        """Said to the replay's progress when the server answers with a stand-in voice."""
+        if services is None:
+            self.settings, self.voice_note = voice_for_replay(self.settings)
         self.services = services
         self._owns_services = services is None
         self.app: FastAPI | None = None
@@ -156,6 +161,33 @@ class InProcessServer:
         if info is None:
             return None
         return ServerView.of_record(call_record(info), IN_PROCESS_DATA)
+
+
+def voice_for_replay(settings: Settings) -> tuple[Settings, str | None]:
+    """The settings a replay's server of `settings.language` runs with, and a note when its voice is a stand-in.
+
+    One environment configures the voice, but a suite may hold calls in several languages. A voice configured for
+    another language is left to that language's server; English then speaks with the bundled voice, and a language
+    without a configured voice with the manifest's stand-in for it (espeak-ng-nl): the replay checks what the agent
+    decides and when it speaks, which any voice shows. A voice configured for the language itself is always used.
+    """
+    from telephony.model_manifest import load_manifest
+
+    manifest = load_manifest()
+    if settings.piper_voice is not None or (settings.voice and settings.voice not in manifest):
+        return settings, None  # explicit, or unknown: loading it says what is wrong
+    if settings.voice and manifest[settings.voice].language == settings.language:
+        return settings, None
+    if settings.language == "en":
+        return settings.model_copy(update={"voice": None}), None
+    stand_in = next((e for e in manifest.values() if e.stand_in and e.language == settings.language), None)
+    if stand_in is None:
+        return settings, None
+    note = (
+        f"no {settings.language} voice is configured (VOICE_AGENT_VOICE): the agent answers the replay's "
+        f"{settings.language} calls with the {stand_in.name} stand-in voice"
+    )
+    return settings.model_copy(update={"voice": stand_in.name}), note
 
 
 def http_base_of(ws_url: str) -> str:

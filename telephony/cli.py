@@ -1,5 +1,5 @@
-"""The ``voice-agent`` command: ``serve``, ``replay``, ``chat``, ``lint-prompts``, ``purge`` and ``export``, and the
-desk accounts (``users``) and the audit trail (``audit``)."""
+"""The ``voice-agent`` command: ``serve``, ``replay``, ``chat``, ``lint-prompts``, ``purge``, ``export`` and
+``models``, and the desk accounts (``users``) and the audit trail (``audit``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from telephony.model_manifest import ManifestError
+from telephony.models_command import add_models_parser
 from telephony.settings import Settings, SettingsError, load_settings
 from telephony.storage.accounts import AccountError
 from telephony.storage.store import StorageError
@@ -152,9 +154,13 @@ def _serve(args: argparse.Namespace) -> int:
     from telephony.app import create_app
     from telephony.logs import configure_logging
     from telephony.server import VoiceAgentServer
+    from telephony.voice_services import choose_voice, recognizer_model_dir
 
     settings = load_settings(language=args.lang)
     configure_logging(settings.log_level, language=settings.language)
+    # Before anything starts: a missing voice or recogniser stops here with its message, not in uvicorn's log.
+    choose_voice(settings)
+    recognizer_model_dir(settings)
     app = create_app(settings)
     # proxy_headers: behind a TLS-terminating proxy the scheme and client come from X-Forwarded-*; set
     # VOICE_AGENT_PUBLIC_URL as well so that signature checks use the URL Twilio actually called.
@@ -485,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--days", type=_positive_days, metavar="DAYS", help="only the last DAYS days")
     audit.add_argument("--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
     audit.set_defaults(run=_audit)
+
+    add_models_parser(commands)
     return parser
 
 
@@ -493,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (PromptError, SettingsError, DeploymentError, ModelNotFound, StorageError) as error:
+    except (PromptError, SettingsError, DeploymentError, ModelNotFound, ManifestError, StorageError) as error:
         print(f"voice-agent: {error}", file=sys.stderr)
         return 2
 

@@ -45,14 +45,13 @@ class ModelCheck:
         return line
 
 
-def check_model_files(settings: Settings, whisper_dir: Path, piper_model: Path, piper_config: Path) -> ModelCheck:
+def check_model_files(settings: Settings, whisper_dir: Path, piper: tuple[Path, Path] | None) -> ModelCheck:
     """Check the model files the server is about to load (blocking: reads every byte; run it off the event loop).
 
     Args:
         settings: which models are configured, and the digests pinned for them.
-        whisper_dir: the Whisper model directory, from `voice.models.whisper_model_dir`.
-        piper_model: the Piper voice, from `voice.models.piper_voice_files`.
-        piper_config: its config, from the same.
+        whisper_dir: the Whisper model directory the server chose (`telephony.voice_services.recognizer_model_dir`).
+        piper: the Piper voice it chose, (model, config); None for the espeak-ng stand-in, which has no model file.
 
     Raises:
         voice.model_integrity.ModelIntegrityError: a file's bytes are not the pinned ones, or the bundled Whisper
@@ -61,7 +60,9 @@ def check_model_files(settings: Settings, whisper_dir: Path, piper_model: Path, 
     started = time.perf_counter()
     checked: list[Path] = []
     unchecked: list[str] = []
-    if settings.whisper_model is None:
+    if settings.whisper_model is None and settings.language != "en":
+        pass  # multilingual Whisper: `multilingual_whisper_dir` verified every file against its pins when it found it
+    elif settings.whisper_model is None:
         if whisper_dir.resolve() != bundled_whisper_dir():
             # Another bundled model (of another package) must bring its own digests before it may run.
             raise ModelIntegrityError(
@@ -78,9 +79,11 @@ def check_model_files(settings: Settings, whisper_dir: Path, piper_model: Path, 
     else:
         unchecked.append(str(whisper_dir))
 
-    if settings.piper_voice is None:
+    if piper is None or settings.voice is not None:
+        pass  # the stand-in has no model file; a voice of the manifest was verified against its pins when chosen
+    elif settings.piper_voice is None:
         pinned = BUNDLED_SHA256[PIPER_VOICE_PACKAGE]
-        for path in (piper_model, piper_config):
+        for path in piper:
             expected = pinned.get(path.name)
             if expected is None:  # another release of the package, with other file names
                 raise ModelIntegrityError(
@@ -90,10 +93,10 @@ def check_model_files(settings: Settings, whisper_dir: Path, piper_model: Path, 
             verify_sha256(path, expected, f"Piper voice ({PIPER_VOICE_PACKAGE}) {path.name}")
             checked.append(path)
     elif settings.piper_voice_sha256 is not None:
-        verify_sha256(piper_model, settings.piper_voice_sha256, "VOICE_AGENT_PIPER_VOICE_SHA256: the voice")
-        checked.append(piper_model)
+        verify_sha256(piper[0], settings.piper_voice_sha256, "VOICE_AGENT_PIPER_VOICE_SHA256: the voice")
+        checked.append(piper[0])
     else:
-        unchecked.append(str(piper_model))
+        unchecked.append(str(piper[0]))
 
     size = sum(path.stat().st_size for path in checked)
     return ModelCheck(len(checked), size / 1e6, time.perf_counter() - started, unchecked)

@@ -34,6 +34,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voice.asr import AsrOptions
 from voice.end_of_turn import EndOfTurnOptions
+from voice.model_cache import default_model_cache
 from voice.pipeline import VoiceServices
 from voice.piper_options import PiperOptions
 from voice.turns import TurnOptions
@@ -266,6 +267,12 @@ class Settings(VoiceTuning, BaseSettings):
     piper_voice_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
     """SHA-256 of the configured Piper voice's .onnx file, checked at start-up; unset, a configured voice is loaded
     unchecked (the bundled one is always checked against the digests pinned in voice/models.py)."""
+    voice: str | None = None
+    """A voice by its name in `voice-agent models list`: a Piper voice fetched with `voice-agent models fetch NAME`
+    (nl_BE-nathalie-medium), or espeak-ng-nl, the robotic stand-in CI speaks Dutch with; default: the bundled
+    en_US-joe-medium in English, none in Dutch (the server refuses to start without one)."""
+    model_cache: Path | None = None
+    """Where models assembled or fetched on this machine are kept (made 0700); default: ~/.cache/voice-agent."""
     max_calls: int = Field(default=10, ge=1, le=1000)
     """Simultaneous calls this process takes; beyond it a new call goes straight to a person (per process: each
     instance of a multi-instance deployment counts its own). Ten suits two cores when turns are spread as on a real
@@ -324,6 +331,11 @@ class Settings(VoiceTuning, BaseSettings):
             return value.strip().lower() or None
         return value
 
+    @field_validator("voice")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_case_level(cls, value: object) -> object:
@@ -337,6 +349,18 @@ class Settings(VoiceTuning, BaseSettings):
         if not value.startswith(("https://", "http://")):
             raise ValueError("expected an http:// or https:// URL such as https://voice.example.com")
         return value.rstrip("/")
+
+    def model_cache_dir(self) -> Path:
+        """The model cache folder: `model_cache`, else the default (`voice.model_cache.default_model_cache`)."""
+        return self.model_cache.expanduser() if self.model_cache is not None else default_model_cache()
+
+    @model_validator(mode="after")
+    def _one_voice(self) -> Self:
+        if self.voice and self.piper_voice is not None:
+            raise SettingsError(
+                "VOICE_AGENT_VOICE and VOICE_AGENT_PIPER_VOICE both choose the voice: set only one of them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _digest_has_a_model(self) -> Self:

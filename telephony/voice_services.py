@@ -6,14 +6,19 @@ cannot say by themselves: values taken from the catalogue, and values that follo
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 
 from telephony.model_check import check_model_files
+from telephony.model_manifest import manifest_entry
 from telephony.settings import Settings
 from telephony.twilio.say import replies_spoken_by_agent
 from voice.asr import AsrOptions
 from voice.asr_prompt import catalogue_prompt
 from voice.end_of_turn import EndOfTurnOptions
+from voice.models import ModelNotFound, multilingual_whisper_dir, piper_voice_files, whisper_model_dir
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue
 from voice.tts import PhraseCache, SpeechSynthesizer
@@ -71,27 +76,115 @@ def preloaded_phrases(
     return speech
 
 
+DUTCH_VOICE_HELP = (
+    "run `voice-agent models fetch nl_BE-nathalie-medium` and set VOICE_AGENT_VOICE=nl_BE-nathalie-medium (or "
+    "VOICE_AGENT_PIPER_VOICE to a Dutch Piper .onnx); for tests only, VOICE_AGENT_VOICE=espeak-ng-nl is a robotic "
+    "stand-in (`voice-agent models list` shows what is installed)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceChoice:
+    """The voice the settings choose, found and verified but not loaded."""
+
+    description: str
+    piper: tuple[Path, Path] | None = None
+    """A Piper voice: (model, config)."""
+    espeak_voice: str | None = None
+    """The espeak-ng stand-in: its voice name."""
+
+
+def recognizer_model_dir(settings: Settings) -> Path:
+    """The Whisper model the settings choose: VOICE_AGENT_WHISPER_MODEL, else tiny.en for English and multilingual
+    Whisper base (assembled into the model cache on first use) for another language.
+
+    Raises:
+        ModelNotFound: the model is missing; the message says what to install.
+    """
+    if settings.whisper_model is not None or settings.language == "en":
+        return whisper_model_dir(settings.whisper_model)
+    return multilingual_whisper_dir("base", settings.model_cache_dir())
+
+
+def choose_voice(settings: Settings) -> VoiceChoice:
+    """The voice the settings choose, checked to exist, to match its pins and to speak the configured language.
+
+    Cheap (nothing is loaded), so `voice-agent serve` calls it before starting and stops with its message.
+
+    Raises:
+        ModelNotFound: no voice for the language, a configured voice is missing or corrupt, or it speaks another
+            language; the message names the `voice-agent models` command.
+        telephony.model_manifest.ManifestError: VOICE_AGENT_VOICE names no model of the manifest.
+    """
+    language = settings.language
+    if settings.voice:
+        entry = manifest_entry(settings.voice)
+        if entry.kind not in ("piper", "espeak-ng"):
+            raise ModelNotFound(f"VOICE_AGENT_VOICE={settings.voice}: {entry.name} is a recogniser, not a voice")
+        if entry.language != language:
+            raise ModelNotFound(
+                f"VOICE_AGENT_VOICE={entry.name} speaks {entry.language!r}, but VOICE_AGENT_LANGUAGE={language}; "
+                + (DUTCH_VOICE_HELP if language == "nl" else "unset VOICE_AGENT_VOICE for the bundled English voice")
+            )
+        if entry.kind == "espeak-ng":
+            return VoiceChoice(f"{entry.name} (stand-in: {entry.description})", espeak_voice=entry.espeak_voice)
+        return VoiceChoice(entry.name, piper=entry.piper_files(settings.model_cache_dir()))
+    if settings.piper_voice is None and language != "en":
+        raise ModelNotFound(
+            f"VOICE_AGENT_LANGUAGE={language} needs a voice that speaks it, and none is set: " + DUTCH_VOICE_HELP
+        )
+    model, config = piper_voice_files(settings.piper_voice)
+    spoken = _piper_language(config)
+    if spoken != language:
+        raise ModelNotFound(
+            f"the Piper voice {model} speaks {spoken!r} (its config's espeak voice), but VOICE_AGENT_LANGUAGE="
+            f"{language}; " + (DUTCH_VOICE_HELP if language == "nl" else "choose an English voice")
+        )
+    return VoiceChoice(model.name, piper=(model, config))
+
+
+def load_synthesizer(choice: VoiceChoice, settings: Settings) -> SpeechSynthesizer:
+    """Load the chosen voice (under a second), a Piper voice at the configured pace."""
+    if choice.espeak_voice is not None:
+        from voice.tts_espeak import EspeakStandInSynthesizer
+
+        return EspeakStandInSynthesizer(choice.espeak_voice)
+    # Imported here: piper-tts (GPL-3.0) is an optional backend.
+    from voice.piper_options import PiperOptions
+    from voice.tts_piper import PiperSynthesizer
+
+    assert choice.piper is not None
+    return PiperSynthesizer(*choice.piper, settings.options(PiperOptions))
+
+
+def _piper_language(config: Path) -> str:
+    """The language a Piper voice speaks, from its config's espeak voice ("en-us" -> "en", "nl" -> "nl")."""
+    try:
+        voice = json.loads(config.read_text(encoding="utf-8"))["espeak"]["voice"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelNotFound(f"{config}: not a Piper voice config with an espeak voice ({error})") from error
+    return str(voice).split("-", 1)[0].lower()
+
+
 def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServices:
     """Load the models (once per process) and warm the phrase cache with the fixed replies.
 
     Raises:
-        voice.models.ModelNotFound: a model is neither configured nor bundled; the message says what to install.
+        voice.models.ModelNotFound: a model is neither configured nor bundled, or the voice does not speak the
+            language; the message says what to install.
         voice.model_integrity.ModelIntegrityError: a model file is not the pinned one (telephony/model_check.py).
     """
     # Imported here: the heavy libraries load only in the server, not for `voice-agent chat`.
     from voice.asr import SpeechRecognizer
     from voice.dialogue import DialogueEngine
-    from voice.models import piper_voice_files, whisper_model_dir
-    from voice.piper_options import PiperOptions
-    from voice.tts_piper import PiperSynthesizer
     from voice.workers import ModelWorkers
 
-    whisper_dir = whisper_model_dir(settings.whisper_model)
-    model, config = piper_voice_files(settings.piper_voice)
+    choice = choose_voice(settings)
+    whisper_dir = recognizer_model_dir(settings)
     # Before anything is loaded: a replaced model file must stop the start-up, never run.
-    log.info("%s", check_model_files(settings, whisper_dir, model, config).summary())
+    log.info("%s", check_model_files(settings, whisper_dir, choice.piper).summary())
+    synthesizer = load_synthesizer(choice, settings)
     recognizer = SpeechRecognizer(whisper_dir, asr_options(settings, catalogue))
-    synthesizer = PiperSynthesizer(model, config, settings.options(PiperOptions))
     return settings.options(
         VoiceServices,
         engine=DialogueEngine(catalogue),

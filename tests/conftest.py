@@ -20,7 +20,7 @@ SUITE_DIR = REPO / "audio_fixtures" / "calls"
 pytest_plugins = ["pytester"]
 
 # Fixtures that load the real models: a test using one, even through another fixture, is slow.
-SLOW_FIXTURES = {"voice_services", "suite_replay"}
+SLOW_FIXTURES = {"voice_services", "voice_services_nl", "suite_replay"}
 _GUARD = pytest.StashKey[FastTierGuard]()
 
 
@@ -128,9 +128,26 @@ def voice_services():
 
 
 @pytest.fixture(scope="session")
-def suite_replay(voice_services, tmp_path_factory):
-    """The fixture-call suite in audio_fixtures/calls, replayed once for the whole session against the in-process
-    server with the real models, all calls at once (about 45 s of real time: the longest call)."""
+def voice_services_nl():
+    """The Dutch models, loaded once for the whole test session: multilingual Whisper base (assembled into the model
+    cache on first use, VOICE_AGENT_MODEL_CACHE or ~/.cache/voice-agent) and the espeak-ng stand-in voice, since no
+    Dutch Piper voice can be installed in CI (Debian's espeak-ng speaking Dutch: robotic, for tests only)."""
+    from telephony.settings import load_settings
+    from telephony.voice_services import load_voice_services
+    from voice.prompts import load_catalogue
+
+    settings = load_settings(language="nl", voice="espeak-ng-nl", piper_voice=None)
+    services = load_voice_services(settings, load_catalogue(settings.prompts_dir, settings.language))
+    yield services
+    services.workers.shutdown()
+
+
+@pytest.fixture(scope="session")
+def suite_replay(voice_services, voice_services_nl, tmp_path_factory):
+    """The fixture-call suite in audio_fixtures/calls, replayed once for the whole session against in-process
+    servers with the real models: the English calls all at once (about 45 s of real time: the longest call), then
+    the Dutch ones (nl_*.json) all at once against a Dutch server. Recordings inline in report.html, whatever the
+    number of calls."""
     from qa.fixtures import fixture_paths
     from qa.replay import run_replay
 
@@ -139,6 +156,7 @@ def suite_replay(voice_services, tmp_path_factory):
         [SUITE_DIR],
         tmp_path_factory.mktemp("suite-report"),
         parallel=len(paths),
-        services=voice_services,
+        services=[voice_services, voice_services_nl],
         progress=lambda line: None,
+        inline_audio=True,
     )

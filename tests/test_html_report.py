@@ -194,5 +194,5 @@ def test_a_large_suite_links_its_recordings_instead_of_inlining_them(suite_repla
         assert (result.html_path.parent / source).is_file(), source
 
     # A small suite has them inside, unless told otherwise.
-    assert inline_audio_default(len(suite_replay.calls))
+    assert inline_audio_default(INLINE_AUDIO_MAX_CALLS) and not inline_audio_default(INLINE_AUDIO_MAX_CALLS + 1)
     assert "data:audio" not in render_html(suite_replay, inline_audio=False)

@@ -61,7 +61,7 @@ def piper_copy(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_the_bundled_models_match_their_pinned_digests():
-    check = check_model_files(load_settings(), whisper_model_dir(None), *piper_voice_files(None))
+    check = check_model_files(load_settings(), whisper_model_dir(None), piper_voice_files(None))
 
     assert check.files == len(BUNDLED_SHA256[WHISPER_PACKAGE]) + len(BUNDLED_SHA256[PIPER_VOICE_PACKAGE]) == 6
     assert check.unchecked == []
@@ -80,7 +80,7 @@ def test_a_changed_byte_in_the_whisper_weights_is_refused_naming_the_file(instal
     settings = load_settings()
 
     with pytest.raises(ModelIntegrityError) as refused:
-        check_model_files(settings, installed_whisper_copy, *piper_voice_files(None))
+        check_model_files(settings, installed_whisper_copy, piper_voice_files(None))
 
     message = str(refused.value)
     assert f"Whisper tiny.en ({WHISPER_PACKAGE}) model.bin: {weights} has SHA-256 {sha256_file(weights)}" in message
@@ -93,20 +93,20 @@ def test_a_file_added_to_the_whisper_directory_is_refused(installed_whisper_copy
     (installed_whisper_copy / "preprocessor_config.json").write_text('{"feature_size": 128}')
 
     with pytest.raises(ModelIntegrityError, match=r"holds preprocessor_config\.json, which is not part of the pinned"):
-        check_model_files(load_settings(), installed_whisper_copy, *piper_voice_files(None))
+        check_model_files(load_settings(), installed_whisper_copy, piper_voice_files(None))
 
 
 def test_a_missing_whisper_file_is_named(installed_whisper_copy: Path):
     (installed_whisper_copy / "tokenizer.json").unlink()
 
     with pytest.raises(ModelNotFound, match=r"tokenizer\.json: .*tokenizer\.json does not exist"):
-        check_model_files(load_settings(), installed_whisper_copy, *piper_voice_files(None))
+        check_model_files(load_settings(), installed_whisper_copy, piper_voice_files(None))
 
 
 def test_a_bundled_whisper_model_without_pinned_digests_is_refused(whisper_copy: Path):
     # Say another package's model were chosen by default: it may run only once its files are pinned too.
     with pytest.raises(ModelIntegrityError, match=r"no SHA-256 is pinned for it \(BUNDLED_SHA256 in voice/models\.py"):
-        check_model_files(load_settings(), whisper_copy, *piper_voice_files(None))
+        check_model_files(load_settings(), whisper_copy, piper_voice_files(None))
 
 
 def test_a_changed_byte_in_the_piper_config_is_refused_naming_the_file(piper_copy: tuple[Path, Path]):
@@ -114,7 +114,7 @@ def test_a_changed_byte_in_the_piper_config_is_refused_naming_the_file(piper_cop
     flip_a_byte(config)
 
     with pytest.raises(ModelIntegrityError) as refused:
-        check_model_files(load_settings(), whisper_model_dir(None), model, config)
+        check_model_files(load_settings(), whisper_model_dir(None), (model, config))
 
     assert f"Piper voice ({PIPER_VOICE_PACKAGE}) {config.name}: {config} has SHA-256" in str(refused.value)
 
@@ -124,7 +124,7 @@ def test_a_configured_model_is_checked_only_against_a_digest_the_operator_pinned
 ):
     model, config = piper_copy
     unpinned = load_settings(whisper_model=whisper_copy, piper_voice=model)
-    check = check_model_files(unpinned, whisper_copy, model, config)
+    check = check_model_files(unpinned, whisper_copy, (model, config))
     assert (check.files, check.unchecked) == (0, [str(whisper_copy), str(model)])
     assert "not checked (no digest pinned)" in check.summary()
 
@@ -134,7 +134,7 @@ def test_a_configured_model_is_checked_only_against_a_digest_the_operator_pinned
         piper_voice=model,
         piper_voice_sha256=BUNDLED_SHA256[PIPER_VOICE_PACKAGE][model.name],
     )
-    check = check_model_files(pinned, whisper_copy, model, config)
+    check = check_model_files(pinned, whisper_copy, (model, config))
     assert (check.files, check.unchecked) == (2, [])
 
 

@@ -213,3 +213,37 @@ def _catalogue():
     from voice.prompts import load_catalogue
 
     return load_catalogue(REPO / "prompts", "en")
+
+
+def test_a_dutch_call_is_made_of_recordings(tmp_path):
+    path = _write(tmp_path, {"name": "x", "language": "nl", "turns": [{"say": "Ik heb een vraag."}]})
+    message = _error(path)
+    assert "turn 1: a 'say' turn is spoken by the English Piper caller voice" in message
+    assert "make_dutch_calls.py" in message
+    dutch = load_fixture(CALLS / "nl_rekening_dan_medewerker.json")
+    assert dutch.fixture.language == "nl"
+
+
+def test_a_running_server_takes_calls_of_one_language_only(tmp_path):
+    from qa.replay import run_replay
+
+    english = _write(tmp_path, {"name": "en", "turns": [{"dtmf": "0"}]}, "en.json")
+    dutch = _write(tmp_path, {"name": "nl", "language": "nl", "turns": [{"dtmf": "0"}]}, "nl.json")
+    with pytest.raises(FixtureError, match="the calls are in en and nl, and a running server speaks one language"):
+        run_replay([english, dutch], tmp_path / "report", server_url="ws://127.0.0.1:9/twilio/media")
+    assert not (tmp_path / "report").exists()
+
+
+def test_the_replay_answers_dutch_calls_with_the_stand_in_only_when_no_dutch_voice_is_set(monkeypatch):
+    from qa.server import voice_for_replay
+    from telephony.settings import load_settings
+
+    for name in ("VOICE", "PIPER_VOICE", "LANGUAGE"):
+        monkeypatch.delenv(f"VOICE_AGENT_{name}", raising=False)
+    settings, note = voice_for_replay(load_settings(language="nl"))
+    assert settings.voice == "espeak-ng-nl" and "stand-in" in note
+    settings, note = voice_for_replay(load_settings(language="nl", voice="nl_BE-nathalie-medium"))
+    assert settings.voice == "nl_BE-nathalie-medium" and note is None
+    # A Dutch voice configured for the whole suite leaves the English calls their bundled voice.
+    settings, note = voice_for_replay(load_settings(language="en", voice="espeak-ng-nl"))
+    assert settings.voice is None and note is None

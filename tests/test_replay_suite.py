@@ -26,6 +26,11 @@ COVERED = {
     "a goodbye": ("goodbye", 2, "intent"),
     "the honest answer to 'are you a robot'": ("are_you_a_robot", 2, "ai_question"),
     "a turn not understood": ("are_you_a_robot", 1, "not_understood"),
+    # The same promises in Dutch, against a Dutch server (callers: espeak-ng Dutch, audio_fixtures/make_dutch_calls.py)
+    "in Dutch, a transfer by key 0": ("nl_toets_nul", 2, "dtmf_zero"),
+    "in Dutch, a request for a person": ("nl_rekening_dan_medewerker", 2, "human_request"),
+    "in Dutch, a sensitive case": ("nl_gestolen_telefoon", 1, "sensitive"),
+    "in Dutch, the honest answer to 'ben jij een robot'": ("nl_ben_jij_een_robot", 1, "ai_question"),
 }
 
 
@@ -51,6 +56,16 @@ def test_the_suite_covers_the_cases_qa_asked_for(suite_replay: ReplayResult):
     assert calls["goodbye"]["ended"]["outcome"]["action"] == "end"
     # Barge-ins are in the suite too, and the no-talking-over check passed through them.
     assert calls["barge_in"]["turns"][1]["barge_in"] is not None
+
+
+def test_the_dutch_calls_are_answered_in_dutch(suite_replay: ReplayResult):
+    dutch = [call for call in suite_replay.calls if call.name.startswith("nl_")]
+    assert len(dutch) >= 5
+    for call in dutch:
+        greeting = call.data["greeting"]["exchange"]["decision"]["reply"]
+        assert greeting.startswith("Goedendag, u spreekt met de geautomatiseerde AI-assistent"), call.name
+    robot = next(call.data for call in dutch if call.name == "nl_ben_jij_een_robot")
+    assert "AI" in robot["turns"][0]["exchanges"][-1]["decision"]["reply"]
 
 
 def test_a_wrong_expectation_fails_with_what_was_expected_and_what_happened(voice_services, tmp_path, capsys):

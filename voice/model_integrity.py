@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from voice.models import ModelNotFound
+from voice.model_errors import ModelNotFound
 
 _CHUNK_BYTES = 1 << 20
 

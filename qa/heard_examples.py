@@ -11,7 +11,7 @@ calls' `say` turns; examples equal to one are not spoken), the accents in `HELD_
 in `HELD_OUT_VARIANTS` (nor espeak-ng's default variant, which `benchmarks/fairness.py` speaks with), so that the
 fairness benchmark can report on callers the data never saw.
 
-Usage: python -m qa.heard_examples [--renditions 3] [--limit N] [--output PATH] [--raw CACHE.json]
+Usage: python -m qa.heard_examples [--renditions 2] [--limit N] [--output PATH] [--cache RAW.jsonl]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -119,15 +120,24 @@ def benchmark_lines(language: str) -> frozenset[str]:
     return frozenset(normalize(line, language) for line in lines)
 
 
-def spoken_examples(catalogue: Catalogue) -> list[tuple[str, str]]:
-    """(intent, example) pairs to speak, in catalogue order, without the benchmark lines."""
+def spoken_examples(catalogue: Catalogue, share: float = 1.0) -> list[tuple[str, str]]:
+    """(intent, example) pairs to speak, in catalogue order, without the benchmark lines.
+
+    Args:
+        share: the fraction of every intent's examples to speak, chosen by a hash of their text (so the same ones
+            each time, and from every intent alike).
+    """
     excluded = benchmark_lines(catalogue.language)
     return [
         (name, example)
         for name, intent in catalogue.intents.items()
         for example in intent.examples
-        if normalize(example, catalogue.language) not in excluded
+        if normalize(example, catalogue.language) not in excluded and _hash_share(example) < share
     ]
+
+
+def _hash_share(text: str) -> float:
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) / 0x1_0000_0000
 
 
 class Speaker:
@@ -203,9 +213,14 @@ def trained_classifier(catalogue: Catalogue, heard: Iterable[HeardExample]) -> I
 
 
 def transcribe_all(
-    pairs: Sequence[tuple[str, str]], renditions: int, catalogue: Catalogue, workers: int
+    pairs: Sequence[tuple[str, str]], renditions: int, catalogue: Catalogue, workers: int, cache: Path | None = None
 ) -> list[HeardExample]:
-    """Speak and transcribe every pair `renditions` times; results in a fixed order whatever the thread timing."""
+    """Speak and transcribe every pair `renditions` times; results in a fixed order whatever the thread timing.
+
+    The first rendition of every example comes before any second one. With `cache` (JSON lines), transcripts
+    already in it are taken from it and new ones are appended as they are made, so that an interrupted run goes on
+    where it stopped.
+    """
     from telephony.settings import load_settings
     from telephony.voice_services import asr_options
     from voice.asr import SpeechRecognizer
@@ -215,28 +230,41 @@ def transcribe_all(
     options = asr_options(settings, catalogue)
     recognizer = SpeechRecognizer(whisper_model_dir(settings.whisper_model), options)
     speaker = Speaker()
-    jobs = [(intent, text, rendition(text, index)) for intent, text in pairs for index in range(renditions)]
+    jobs = [(intent, text, rendition(text, index)) for index in range(renditions) for intent, text in pairs]
+    known: dict[tuple[str, str, str], HeardExample] = {}
+    if cache is not None and cache.is_file():
+        for line in cache.read_text(encoding="utf-8").splitlines():
+            example = HeardExample.model_validate_json(line)
+            known[example.intent, example.source, example.voice] = example
     started = time.perf_counter()
 
     def run(job: tuple[str, str, Rendition]) -> HeardExample:
         intent, text, voice = job
+        cached = known.get((intent, text, voice.describe()))
+        if cached is not None:
+            return cached
         transcript = recognizer.transcribe(speaker.audio(text, voice))
+        # "-" stands for no words, which the consistency check drops (a heard example is never empty).
         return HeardExample(intent=intent, heard=transcript.text or "-", source=text, voice=voice.describe())
 
     results = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for done, result in enumerate(pool.map(run, jobs), start=1):
             results.append(result)
+            if cache is not None and (result.intent, result.source, result.voice) not in known:
+                with cache.open("a", encoding="utf-8") as handle:
+                    handle.write(result.model_dump_json() + "\n")
             if done % 50 == 0 or done == len(jobs):
                 elapsed = time.perf_counter() - started
                 print(f"{done}/{len(jobs)} transcribed, {elapsed:.0f} s", file=sys.stderr, flush=True)
     return results
 
 
-def provenance(catalogue: Catalogue, renditions: int, spoken: int, transcripts: int) -> dict[str, object]:
+def provenance(renditions: int, share: float, spoken: int, transcripts: int) -> dict[str, object]:
     """How the file was made, written at its top."""
     return {
         "generator": "python -m qa.heard_examples",
+        "command": f"python -m qa.heard_examples --renditions {renditions} --share {share:g}",
         "recogniser": "the server's (VOICE_AGENT_WHISPER_MODEL or the bundled Whisper tiny.en), with its options",
         "line": "8 kHz G.711 mu-law round trip (qa.caller_audio.telephone_round_trip)",
         "examples_spoken": spoken,
@@ -257,23 +285,19 @@ def provenance(catalogue: Catalogue, renditions: int, spoken: int, transcripts: 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--language", default="en", choices=["en"], help="only English has a recogniser to hear it")
-    parser.add_argument("--renditions", type=int, default=3, help="voices per catalogue example")
+    parser.add_argument("--renditions", type=int, default=2, help="voices per catalogue example")
     parser.add_argument("--limit", type=int, help="speak only the first N examples (for a quick look)")
+    parser.add_argument("--share", type=float, default=1.0, help="fraction of each intent's examples to speak")
     parser.add_argument("--workers", type=int, default=2, help="transcriptions in parallel")
     parser.add_argument("--prompts", type=Path, default=REPO / "prompts")
     parser.add_argument("--output", type=Path, help="default: prompts/<lang>/heard_examples.yaml")
-    parser.add_argument("--raw", type=Path, help="cache of the raw transcripts: read if it exists, else written")
+    parser.add_argument("--cache", type=Path, help="raw transcripts (JSON lines): reused, and new ones appended")
     args = parser.parse_args(argv)
 
     catalogue = load_catalogue(args.prompts, args.language)
-    pairs = spoken_examples(catalogue)[: args.limit]
+    pairs = spoken_examples(catalogue, args.share)[: args.limit]
     print(f"{len(pairs)} examples x {args.renditions} renditions", file=sys.stderr)
-    if args.raw is not None and args.raw.is_file():
-        candidates = [HeardExample(**entry) for entry in json.loads(args.raw.read_text(encoding="utf-8"))]
-    else:
-        candidates = transcribe_all(pairs, args.renditions, catalogue, args.workers)
-        if args.raw is not None:
-            args.raw.write_text(json.dumps([example.model_dump() for example in candidates], indent=1), "utf-8")
+    candidates = transcribe_all(pairs, args.renditions, catalogue, args.workers, args.cache)
     kept = keep_consistent(candidates, catalogue, report=lambda line: print(line, file=sys.stderr))
 
     output = args.output or heard_examples_path(args.prompts, args.language)
@@ -283,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "# intent; the engine trains on them beside the examples (voice/heard_examples.py, docs/catalogue.md).\n"
     )
     body = {
-        "provenance": provenance(catalogue, args.renditions, len(pairs), len(candidates)),
+        "provenance": provenance(args.renditions, args.share, len(pairs), len(candidates)),
         "examples": [example.model_dump() for example in kept],
     }
     output.write_text(header + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=120), "utf-8")

@@ -34,7 +34,7 @@ def versioned_file() -> HeardExamplesFile:
 
 def test_the_versioned_file_says_how_it_was_made_and_holds_out_what_it_says() -> None:
     heard = versioned_file()
-    assert len(heard.examples) > 500
+    assert len(heard.examples) > 200
     assert heard.provenance["held_out_accents"] == list(HELD_OUT_ACCENTS)
     assert heard.provenance["generator"] == "python -m qa.heard_examples"
     excluded = benchmark_lines("en")
@@ -53,7 +53,7 @@ def test_the_versioned_file_says_how_it_was_made_and_holds_out_what_it_says() ->
 def test_every_heard_example_reads_as_its_own_intent(engine_en: DialogueEngine) -> None:
     catalogue = engine_en.catalogue
     heard = load_heard_examples(catalogue)
-    assert sum(len(texts) for texts in heard.values()) > 500
+    assert sum(len(texts) for texts in heard.values()) > 200
     others = [(name, phrase) for name, intent in catalogue.intents.items() for phrase in intent.keywords]
     wrong = [
         (name, text, engine_en.classifier.classify(text).intent)

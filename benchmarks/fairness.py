@@ -214,8 +214,8 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = load_settings()
-    plain = DialogueEngine.from_prompts(settings.prompts_dir, "en", heard_examples=False)
-    heard = DialogueEngine(plain.catalogue)
+    plain = DialogueEngine.from_prompts(settings.prompts_dir, "en")
+    heard = DialogueEngine(plain.catalogue, heard_examples=True)
     engines = {config: heard if config in WITH_HEARD_EXAMPLES else plain for config in CONFIGS}
     scripts = call_scripts(plain)
     recordings = load_real_speech("en")

@@ -13,11 +13,11 @@ exchange for it, or an answer before its last part).
 
 Configurations (rows): baseline (fixed 800 ms end-of-turn silence, ASR after the turn, whole replies), each lever
 alone, and all together; the last row is all together with the understanding levers too (the heard examples, and the
-second opinion when VOICE_AGENT_SECOND_OPINION_MODEL is set), which the other rows leave off. Adaptive end of turn reads the pause's speculative transcript, so its row has speculative
-ASR on too. Replies: "uncached" empties the phrase cache of intent replies before each configuration (the fixed
-replies stay preloaded, as in production), so that streaming the first sentence matters; "cached" preloads every
-reply, as the server does for the sample catalogue. Prints a table per reply mode and the machine load; never
-asserts on time.
+second opinion when VOICE_AGENT_SECOND_OPINION_MODEL is set), which the other rows leave off. Adaptive end of turn
+reads the pause's speculative transcript, so its row has speculative ASR on too. Replies: "uncached" empties the
+phrase cache of intent replies before each configuration (the fixed replies stay preloaded, as in production), so
+that streaming the first sentence matters; "cached" preloads every reply, as the server does for the sample
+catalogue. Prints a table per reply mode and the machine load; never asserts on time.
 
 Usage: python benchmarks/response_latency.py [--replies uncached cached] [--configs baseline all] [--report DIR]
 """
@@ -301,12 +301,13 @@ def main() -> None:
     settings = load_settings()
     speculate_ms = args.speculate_after_ms or settings.speculative_asr_after_ms
     started = time.perf_counter()
-    with_understanding = load_voice_services(settings, load_catalogue(settings.prompts_dir, settings.language))
-    # Every row but the last runs without the understanding levers, as the server did before them.
+    loaded = load_voice_services(settings, load_catalogue(settings.prompts_dir, settings.language))
+    # Every row but the last runs without the understanding levers, whatever the settings say.
     base = dataclasses.replace(
-        with_understanding,
-        engine=DialogueEngine(with_understanding.engine.catalogue, heard_examples=False),
-        second_opinion=None,
+        loaded, engine=DialogueEngine(loaded.engine.catalogue, heard_examples=False), second_opinion=None
+    )
+    with_understanding = dataclasses.replace(
+        loaded, engine=DialogueEngine(loaded.engine.catalogue, heard_examples=True)
     )
     with tempfile.TemporaryDirectory() as folder:
         call, groups = prepare_script(Path(folder))

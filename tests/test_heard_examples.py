@@ -28,6 +28,12 @@ from voice.text import contains_phrase, normalize
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 
 
+@pytest.fixture(scope="module")
+def heard_engine(engine_en: DialogueEngine) -> DialogueEngine:
+    """The engine as VOICE_AGENT_HEARD_EXAMPLES=true builds it."""
+    return DialogueEngine(engine_en.catalogue, heard_examples=True)
+
+
 def versioned_file() -> HeardExamplesFile:
     return HeardExamplesFile.model_validate(yaml.safe_load(heard_examples_path(PROMPTS_DIR, "en").read_text("utf-8")))
 
@@ -50,16 +56,16 @@ def test_the_versioned_file_says_how_it_was_made_and_holds_out_what_it_says() ->
         assert normalize(example.heard, "en") not in excluded
 
 
-def test_every_heard_example_reads_as_its_own_intent(engine_en: DialogueEngine) -> None:
-    catalogue = engine_en.catalogue
+def test_every_heard_example_reads_as_its_own_intent(heard_engine: DialogueEngine) -> None:
+    catalogue = heard_engine.catalogue
     heard = load_heard_examples(catalogue)
     assert sum(len(texts) for texts in heard.values()) > 200
     others = [(name, phrase) for name, intent in catalogue.intents.items() for phrase in intent.keywords]
     wrong = [
-        (name, text, engine_en.classifier.classify(text).intent)
+        (name, text, heard_engine.classifier.classify(text).intent)
         for name, texts in heard.items()
         for text in texts
-        if engine_en.classifier.classify(text).intent != name
+        if heard_engine.classifier.classify(text).intent != name
     ]
     assert wrong == []
     clashes = [
@@ -72,22 +78,23 @@ def test_every_heard_example_reads_as_its_own_intent(engine_en: DialogueEngine) 
     assert clashes == []
 
 
-def test_the_catalogue_examples_read_as_before(engine_en: DialogueEngine) -> None:
-    plain = DialogueEngine(engine_en.catalogue, heard_examples=False)
+def test_the_catalogue_examples_read_as_before(engine_en: DialogueEngine, heard_engine: DialogueEngine) -> None:
     changed = [
-        (name, example, engine_en.classifier.classify(example).intent)
+        (name, example, heard_engine.classifier.classify(example).intent)
         for name, intent in engine_en.catalogue.intents.items()
         for example in intent.examples
-        if plain.classifier.classify(example).intent == name and engine_en.classifier.classify(example).intent != name
+        if engine_en.classifier.classify(example).intent == name
+        and heard_engine.classifier.classify(example).intent != name
     ]
     assert changed == []
 
 
-def test_the_setting_leaves_the_heard_examples_out(engine_en: DialogueEngine) -> None:
+def test_the_engine_leaves_the_heard_examples_out_unless_asked(
+    engine_en: DialogueEngine, heard_engine: DialogueEngine
+) -> None:
     name, texts = next(iter(load_heard_examples(engine_en.catalogue).items()))
-    assert engine_en.classifier.classify(texts[0]).nearest_example == texts[0]
-    plain = DialogueEngine(engine_en.catalogue, heard_examples=False)
-    assert plain.classifier.classify(texts[0]).nearest_example in engine_en.catalogue.intents[name].examples
+    assert heard_engine.classifier.classify(texts[0]).nearest_example == texts[0]
+    assert engine_en.classifier.classify(texts[0]).nearest_example in engine_en.catalogue.intents[name].examples
 
 
 def write_heard(prompts: Path, examples: list[dict[str, str]]) -> None:
@@ -121,7 +128,7 @@ def test_a_malformed_file_stops_the_engine_with_the_file_named(
 ) -> None:
     write_heard(prompts_copy, examples)
     with pytest.raises(PromptError, match=message) as error:
-        DialogueEngine.from_prompts(prompts_copy, "en")
+        DialogueEngine.from_prompts(prompts_copy, "en", heard_examples=True)
     assert "heard_examples.yaml" in str(error.value)
 
 

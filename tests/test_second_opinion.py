@@ -122,7 +122,8 @@ def test_the_pipeline_asks_no_second_opinion_on_an_understood_turn(engine_en: Di
 
 @pytest.mark.slow
 def test_the_pipeline_keeps_the_first_transcript_when_the_second_is_no_better(engine_en: DialogueEngine) -> None:
-    (record,), second = run_call(engine_en, ["Blue elephants dance on the roof."], ["Purple giraffes sing in the rain."])
+    first, second_text = ["Blue elephants dance on the roof."], ["Purple giraffes sing in the rain."]
+    (record,), second = run_call(engine_en, first, second_text)
     assert len(second.heard) == 1
     assert record.caller.text == "Blue elephants dance on the roof."
     assert record.decision.rule == "not_understood"

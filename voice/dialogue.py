@@ -81,7 +81,7 @@ class DialogueEngine:
     """Applies the catalogue's intents and escalation policy to caller turns."""
 
     def __init__(
-        self, catalogue: Catalogue, classifier: IntentClassifier | None = None, *, heard_examples: bool = True
+        self, catalogue: Catalogue, classifier: IntentClassifier | None = None, *, heard_examples: bool = False
     ) -> None:
         """Build the engine; trains the intent classifier from the catalogue unless one is given.
 
@@ -109,7 +109,7 @@ class DialogueEngine:
         )
 
     @classmethod
-    def from_prompts(cls, prompts_dir: Path, language: str, *, heard_examples: bool = True) -> DialogueEngine:
+    def from_prompts(cls, prompts_dir: Path, language: str, *, heard_examples: bool = False) -> DialogueEngine:
         """Load and validate the catalogue in `prompts_dir` for `language`, then build the engine."""
         return cls(load_catalogue(prompts_dir, language), heard_examples=heard_examples)
 

@@ -12,11 +12,12 @@ A mid-sentence pause counts as cut off when the server answered part of the utte
 exchange for it, or an answer before its last part).
 
 Configurations (rows): baseline (fixed 800 ms end-of-turn silence, ASR after the turn, whole replies), each lever
-alone, and all together. Adaptive end of turn reads the pause's speculative transcript, so its row has speculative
-ASR on too. Replies: "uncached" empties the phrase cache of intent replies before each configuration (the fixed
-replies stay preloaded, as in production), so that streaming the first sentence matters; "cached" preloads every
-reply, as the server does for the sample catalogue. Prints a table per reply mode and the machine load; never
-asserts on time.
+alone, and all together; the last row is all together with the understanding levers too (the heard examples, and the
+second opinion when VOICE_AGENT_SECOND_OPINION_MODEL is set), which the other rows leave off. Adaptive end of turn
+reads the pause's speculative transcript, so its row has speculative ASR on too. Replies: "uncached" empties the
+phrase cache of intent replies before each configuration (the fixed replies stay preloaded, as in production), so
+that streaming the first sentence matters; "cached" preloads every reply, as the server does for the sample
+catalogue. Prints a table per reply mode and the machine load; never asserts on time.
 
 Usage: python benchmarks/response_latency.py [--replies uncached cached] [--configs baseline all] [--report DIR]
 """
@@ -107,6 +108,8 @@ class Config:
     speculative_asr: bool
     adaptive_end_of_turn: bool
     stream_first_sentence: bool
+    understanding: bool = False
+    """The heard examples and, when VOICE_AGENT_SECOND_OPINION_MODEL is set, the second opinion (as configured)."""
 
 
 CONFIGS = {
@@ -117,6 +120,7 @@ CONFIGS = {
         Config("+speculative ASR +adaptive EOT", True, True, False),
         Config("+streaming first sentence", False, False, True),
         Config("all", True, True, True),
+        Config("all +heard examples +second opinion", True, True, True, True),
     )
 }
 
@@ -277,7 +281,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replies", nargs="+", default=["uncached", "cached"], choices=["uncached", "cached"])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
-    parser.add_argument("--cached-configs", nargs="+", default=["baseline", "all"], choices=list(CONFIGS))
+    parser.add_argument(
+        "--cached-configs",
+        nargs="+",
+        default=["baseline", "all", "all +heard examples +second opinion"],
+        choices=list(CONFIGS),
+    )
     parser.add_argument("--repeat", type=int, default=1, help="calls per configuration")
     parser.add_argument("--speculate-after-ms", type=int, default=None, help="default: VOICE_AGENT_ setting (200)")
     parser.add_argument("--report", type=Path, default=None, help="keep the replay reports here")
@@ -286,12 +295,20 @@ def main() -> None:
 
     from telephony.settings import load_settings
     from telephony.voice_services import load_voice_services
+    from voice.dialogue import DialogueEngine
     from voice.prompts import load_catalogue
 
     settings = load_settings()
     speculate_ms = args.speculate_after_ms or settings.speculative_asr_after_ms
     started = time.perf_counter()
-    base = load_voice_services(settings, load_catalogue(settings.prompts_dir, settings.language))
+    loaded = load_voice_services(settings, load_catalogue(settings.prompts_dir, settings.language))
+    # Every row but the last runs without the understanding levers, whatever the settings say.
+    base = dataclasses.replace(
+        loaded, engine=DialogueEngine(loaded.engine.catalogue, heard_examples=False), second_opinion=None
+    )
+    with_understanding = dataclasses.replace(
+        loaded, engine=DialogueEngine(loaded.engine.catalogue, heard_examples=True)
+    )
     with tempfile.TemporaryDirectory() as folder:
         call, groups = prepare_script(Path(folder))
         report = args.report or Path(folder) / "report"
@@ -300,7 +317,8 @@ def main() -> None:
             f"{len(SCRIPT)} utterances per call ({sum(u.kind == 'paused' for u in SCRIPT)} with mid-sentence pauses), "
             f"{args.repeat} call(s) per configuration; speculative ASR after {speculate_ms} ms of silence; "
             f"end of turn: {base.end_of_turn.complete_silence_ms} ms complete, {base.end_of_turn.default_silence_ms} "
-            f"ms default, {base.end_of_turn.trailing_silence_ms} ms trailing"
+            f"ms default, {base.end_of_turn.trailing_silence_ms} ms trailing; second opinion: "
+            f"{with_understanding.second_opinion.name if with_understanding.second_opinion else 'none'}"
         )
         for replies in args.replies:
             names = args.configs if replies == "uncached" else args.cached_configs
@@ -313,7 +331,9 @@ def main() -> None:
             for name in names:
                 runs, loads = [], []
                 for _ in range(args.repeat):
-                    results, load = run_config(base, CONFIGS[name], replies, call, groups, report, speculate_ms)
+                    config = CONFIGS[name]
+                    services = with_understanding if config.understanding else base
+                    results, load = run_config(services, config, replies, call, groups, report, speculate_ms)
                     runs.append(results)
                     loads.append(load)
                 print(row(name, runs) + f" {' '.join(f'{load[0]:.1f}/{load[1]:.1f}' for load in loads)} |", flush=True)

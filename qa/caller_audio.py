@@ -22,7 +22,7 @@ from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
 from telephony.twilio.mulaw import float32_to_mulaw, mulaw_to_float32
 from voice.resample import RESAMPLE_QUALITY, resample
 from voice.text import normalize
-from voice.tts_espeak import espeak_ng_speech
+from voice.tts_espeak import espeak_ng_speech, espeak_variants
 from voice.wavfile import read_wav
 
 REPO = Path(__file__).resolve().parents[1]
@@ -128,14 +128,26 @@ def at_peak(samples: np.ndarray, peak_dbfs: float = SYNTHETIC_PEAK_DBFS) -> np.n
     return (samples * (10 ** (peak_dbfs / 20) / peak) if peak > 0 else samples).astype(np.float32)
 
 
-def espeak_ng(text: str, voice: str, words_per_minute: int = 160) -> np.ndarray:
+def espeak_ng(
+    text: str, voice: str, words_per_minute: int = 160, variant: str | None = None, pitch: int | None = None
+) -> np.ndarray:
     """`text` spoken by Debian's espeak-ng (`apt-get install espeak-ng`) in `voice`, at 16 kHz and -6 dBFS peak.
+
+    Args:
+        text: what to say.
+        voice: an espeak-ng language voice such as "en-gb-scotland" (the accent).
+        words_per_minute: speaking rate.
+        variant: a voice variant such as "m3" or "f2" (the speaker's timbre), or None for the voice's own.
+        pitch: base pitch 0..99 (espeak-ng's default is 50), or None for the default.
 
     Raises:
         voice.models.ModelNotFound: espeak-ng is not installed.
-        ValueError: espeak-ng does not know `voice` (it would silently fall back to its default English).
+        ValueError: espeak-ng does not know `voice` or `variant` (it would silently fall back to its default).
     """
-    samples, rate_hz = espeak_ng_speech(text, voice, words_per_minute)
+    if variant is not None and variant not in espeak_variants():
+        raise ValueError(f"espeak-ng has no variant {variant!r}; `espeak-ng --voices=variant` lists them")
+    spoken = voice if variant is None else f"{voice}+{variant}"
+    samples, rate_hz = espeak_ng_speech(text, spoken, words_per_minute, pitch)
     return at_peak(resample(samples, rate_hz, ASR_RATE_HZ))
 
 

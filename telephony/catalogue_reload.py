@@ -104,7 +104,7 @@ async def reload_catalogue(app: FastAPI) -> Reloaded:
         def prepare() -> tuple[DialogueEngine, PhraseCache]:
             # Training the intent classifier and synthesising new replies take a while: off the event loop.
             speech = preloaded_phrases(services.speech.synthesizer, catalogue, reuse=services.speech)
-            return DialogueEngine(catalogue), speech
+            return DialogueEngine(catalogue, heard_examples=state.settings.heard_examples), speech
 
         engine, speech = await asyncio.to_thread(prepare)
         # The lifespan may have ended while the replies were made.

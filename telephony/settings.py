@@ -37,6 +37,7 @@ from voice.end_of_turn import EndOfTurnOptions
 from voice.model_cache import default_model_cache
 from voice.pipeline import VoiceServices
 from voice.piper_options import PiperOptions
+from voice.second_opinion import SecondOpinionOptions
 from voice.turns import TurnOptions
 
 # prompts/ and deploy/ sit beside the packages in the source tree (installed in editable mode, as the README does).
@@ -154,6 +155,14 @@ class VoiceTuning(BaseModel):
     """Transcribe the turn so far when the caller pauses, so that the transcript is ready when the turn ends."""
     speculative_asr_after_ms: int = Field(default=200, ge=32, le=2000)
     """Silence after which a pause is transcribed speculatively (benchmarks/response_latency.py)."""
+    heard_examples: bool = False
+    """Train the intent classifier on the catalogue's heard examples too (prompts/<lang>/heard_examples.yaml: its
+    examples as the recogniser heard them from many voices over the phone). Off: in benchmarks/fairness.py they
+    narrowed the accent gap but made the engine read out-of-domain speech as requests (docs/benchmarks.md)."""
+    second_opinion_model: Path | None = None
+    """A larger CTranslate2 Whisper model directory that hears a turn again when the engine does not understand it
+    (voice/second_opinion.py); unset: no second opinion."""
+    second_opinion_below: float = tuned((SecondOpinionOptions, "below_confidence"), ge=0.0, le=1.0)
 
     def options(self, options: type[OptionsT], **values: Any) -> OptionsT:
         """An option dataclass from every setting that tunes it, and `values` for its other fields.

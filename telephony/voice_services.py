@@ -21,6 +21,7 @@ from voice.end_of_turn import EndOfTurnOptions
 from voice.models import ModelNotFound, multilingual_whisper_dir, piper_voice_files, whisper_model_dir
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue
+from voice.second_opinion import SecondOpinion, SecondOpinionOptions
 from voice.tts import PhraseCache, SpeechSynthesizer
 from voice.turns import TurnOptions
 
@@ -166,6 +167,22 @@ def _piper_language(config: Path) -> str:
     return str(voice).split("-", 1)[0].lower()
 
 
+def second_opinion(settings: Settings, catalogue: Catalogue) -> SecondOpinion | None:
+    """The larger recogniser for second opinions, loaded (blocking), or None when none is configured.
+
+    Raises:
+        voice.models.ModelNotFound: `VOICE_AGENT_SECOND_OPINION_MODEL` is not a model directory.
+    """
+    if settings.second_opinion_model is None:
+        return None
+    from voice.asr import SpeechRecognizer
+
+    directory = whisper_model_dir(settings.second_opinion_model, variable="VOICE_AGENT_SECOND_OPINION_MODEL")
+    # The same options as the first recogniser (the greeting as prompt, the loop guard), in the catalogue's language.
+    recognizer = SpeechRecognizer(directory, asr_options(settings, catalogue))
+    return SecondOpinion(recognizer, f"Whisper {directory.name}", settings.options(SecondOpinionOptions))
+
+
 def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServices:
     """Load the models (once per process) and warm the phrase cache with the fixed replies.
 
@@ -187,8 +204,9 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     recognizer = SpeechRecognizer(whisper_dir, asr_options(settings, catalogue))
     return settings.options(
         VoiceServices,
-        engine=DialogueEngine(catalogue),
+        engine=DialogueEngine(catalogue, heard_examples=settings.heard_examples),
         recognizer=recognizer,
+        second_opinion=second_opinion(settings, catalogue),
         speech=preloaded_phrases(synthesizer, catalogue),
         workers=ModelWorkers(settings.model_workers),
         turn_options=turn_options(settings),

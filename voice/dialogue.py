@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from voice.events import Action, CallerTurn, Decision, Dtmf, Transcript
+from voice.heard_examples import load_heard_examples
 from voice.intents import IntentClassifier, IntentScore
 from voice.prompts import HUMAN_KEY, Catalogue, Intent, Role, load_catalogue
 from voice.text import contains_phrase, normalize
@@ -81,12 +82,27 @@ class _Reading:
 class DialogueEngine:
     """Applies the catalogue's intents and escalation policy to caller turns."""
 
-    def __init__(self, catalogue: Catalogue, classifier: IntentClassifier | None = None) -> None:
-        """Build the engine; trains the intent classifier from the catalogue unless one is given."""
+    def __init__(
+        self, catalogue: Catalogue, classifier: IntentClassifier | None = None, *, heard_examples: bool = False
+    ) -> None:
+        """Build the engine; trains the intent classifier from the catalogue unless one is given.
+
+        Args:
+            catalogue: the validated catalogue.
+            classifier: a trained classifier to use instead of training one.
+            heard_examples: train on the catalogue's heard examples too (`voice.heard_examples`), when it has them.
+
+        Raises:
+            PromptError: the heard-examples file is malformed.
+        """
         self.catalogue = catalogue
-        self.classifier = classifier or IntentClassifier(
-            {name: intent.examples for name, intent in catalogue.intents.items()}, catalogue.language
-        )
+        if classifier is None:
+            heard = load_heard_examples(catalogue) if heard_examples else {}
+            classifier = IntentClassifier(
+                {name: intent.examples + heard.get(name, ()) for name, intent in catalogue.intents.items()},
+                catalogue.language,
+            )
+        self.classifier = classifier
         self._policy = catalogue.policy
         self._replies = catalogue.replies
         self._keyword_intents = sorted(
@@ -95,9 +111,9 @@ class DialogueEngine:
         )
 
     @classmethod
-    def from_prompts(cls, prompts_dir: Path, language: str) -> DialogueEngine:
+    def from_prompts(cls, prompts_dir: Path, language: str, *, heard_examples: bool = False) -> DialogueEngine:
         """Load and validate the catalogue in `prompts_dir` for `language`, then build the engine."""
-        return cls(load_catalogue(prompts_dir, language))
+        return cls(load_catalogue(prompts_dir, language), heard_examples=heard_examples)
 
     def start(self) -> tuple[DialogueState, Decision]:
         """The state at the start of a call and the greeting."""

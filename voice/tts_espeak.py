@@ -43,10 +43,23 @@ def espeak_voices() -> frozenset[str]:
     return frozenset(line.split()[1] for line in listing.splitlines()[1:] if line.split())
 
 
+@functools.cache
+def espeak_variants() -> frozenset[str]:
+    """The voice variants (speakers' timbres such as "m3", "f2") espeak-ng knows, as `-v voice+variant` takes them.
+
+    Raises:
+        ModelNotFound: espeak-ng is not installed.
+    """
+    listing = _run(["--voices=variant"], b"").decode("utf-8", "replace")
+    # The file column reads "!v/m3".
+    return frozenset(line.split()[4].removeprefix("!v/") for line in listing.splitlines()[1:] if len(line.split()) > 4)
+
+
 def espeak_ng_speech(
-    text: str, voice: str, words_per_minute: int = STAND_IN_WORDS_PER_MINUTE
+    text: str, voice: str, words_per_minute: int = STAND_IN_WORDS_PER_MINUTE, pitch: int | None = None
 ) -> tuple[np.ndarray, int]:
-    """`text` spoken by espeak-ng in `voice` (a language such as "nl", optionally with a variant: "nl+f3").
+    """`text` spoken by espeak-ng in `voice` (a language such as "nl", optionally with a variant: "nl+f3"), at base
+    pitch `pitch` (0..99; None for espeak-ng's default, 50).
 
     Returns:
         float32 mono samples in -1..1 and their rate (22050 Hz).
@@ -57,7 +70,8 @@ def espeak_ng_speech(
     """
     if voice.split("+", 1)[0] not in espeak_voices():
         raise ValueError(f"espeak-ng has no voice {voice!r}; `espeak-ng --voices` lists the installed ones")
-    wav = _run(["-v", voice, "-s", str(words_per_minute), "--stdout"], text.encode("utf-8"))
+    pitch_option = [] if pitch is None else ["-p", str(pitch)]
+    wav = _run(["-v", voice, "-s", str(words_per_minute), *pitch_option, "--stdout"], text.encode("utf-8"))
     with wave.open(io.BytesIO(wav), "rb") as reader:
         rate_hz = reader.getframerate()
         # espeak-ng writes a streaming header (unknown length): read whatever data follows it.

@@ -302,7 +302,10 @@ class CallPipeline:
                         if self._services.end_of_turn.enabled:
                             # Hold the turn open (up to the longest silence) until the transcript says how long.
                             waiting = self._end_of_turn.awaiting_transcript()
-                            self._pause = _Pause(span, waiting, self._score_turn_end(audio))
+                            # Smart Turn hears the turn up to its last voiced window: silence after an unfinished
+                            # phrase makes it sound finished (docs/benchmarks.md).
+                            heard = self._turn_audio(start_ms, end_ms, after_ms=0)
+                            self._pause = _Pause(span, waiting, self._score_turn_end(heard))
                             self._on_turn_events(self._turns.set_pause_silence(waiting.silence_ms, end_ms))
                 case SpeechResumed():
                     pause = self._pause
@@ -316,9 +319,10 @@ class CallPipeline:
                 case TurnEnded():
                     self._turn_ended(event)
 
-    def _turn_audio(self, start_ms: int, end_ms: int) -> np.ndarray:
-        turn = TurnEnded(start_ms, end_ms)
-        return turn_samples(self._history.samples(), turn, buffer_start_ms=self._history.start_ms, pad_ms=_TURN_PAD_MS)
+    def _turn_audio(self, start_ms: int, end_ms: int, after_ms: int = _TURN_PAD_MS) -> np.ndarray:
+        """The turn's audio, `_TURN_PAD_MS` before it and `after_ms` after it (as far as the history holds)."""
+        turn = TurnEnded(start_ms - _TURN_PAD_MS, end_ms + after_ms)
+        return turn_samples(self._history.samples(), turn, buffer_start_ms=self._history.start_ms, pad_ms=0)
 
     async def _transcribe(self, samples_16k: np.ndarray, start_ms: int) -> Transcript:
         services = self._services

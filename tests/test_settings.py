@@ -13,6 +13,7 @@ from voice.asr import AsrOptions
 from voice.end_of_turn import EndOfTurnOptions
 from voice.pipeline import VoiceServices
 from voice.prompts import load_catalogue
+from voice.turn_model import TurnModelOptions
 from voice.turns import TurnOptions
 
 from .helpers import PROMPTS_DIR
@@ -197,3 +198,20 @@ def test_an_unknown_log_level_names_the_variable_and_the_choices(monkeypatch):
     monkeypatch.setenv("VOICE_AGENT_LOG_LEVEL", "verbose")
     with pytest.raises(SettingsError, match=r"^VOICE_AGENT_LOG_LEVEL='verbose': .*'debug', 'info', 'warning'"):
         load_settings()
+
+
+def test_smart_turn_is_opt_in_and_its_knobs_reach_their_options(monkeypatch):
+    assert not load_settings().options(TurnModelOptions).enabled
+    monkeypatch.setenv("VOICE_AGENT_SMART_TURN", "true")
+    monkeypatch.setenv("VOICE_AGENT_SMART_TURN_THREADS", "2")
+    monkeypatch.setenv("VOICE_AGENT_SMART_TURN_SURE_PROBABILITY", "0.95")
+    settings = load_settings()
+    assert settings.options(TurnModelOptions) == TurnModelOptions(enabled=True, threads=2)
+    assert end_of_turn_options(settings).sure_finished_probability == 0.95
+
+
+def test_the_finished_silence_stays_between_the_complete_and_the_default_silence(monkeypatch):
+    monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_FINISHED_MS", "2000")
+    assert end_of_turn_options(load_settings()).finished_silence_ms == 800
+    monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_FINISHED_MS", "100")
+    assert end_of_turn_options(load_settings()).finished_silence_ms == 350

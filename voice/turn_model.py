@@ -49,8 +49,10 @@ _NORM_EPS = 1e-7
 class TurnModelOptions:
     """Whether and how Smart Turn runs."""
 
-    enabled: bool = True
-    """Score the end of each pause with Smart Turn (`voice.turn_model`); False: the words and the silence decide."""
+    enabled: bool = False
+    """Score the end of each pause with Smart Turn (`voice.turn_model`); False: the words and the silence decide.
+    Off by default: each pause costs one more job in the shared model pool, and on a loaded two-core machine the
+    replay suite's simultaneous calls then waited over 10 s for a worker (docs/benchmarks.md)."""
     threads: int = 1
     """Intra-op threads of the ONNX session. One suits two cores: the other core stays free for a transcription."""
 

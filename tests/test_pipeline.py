@@ -308,6 +308,24 @@ def test_the_same_audio_gives_the_same_turns_when_the_pause_is_transcribed_too_l
     assert all(rule == EndOfTurnRule.COMPLETE_REQUEST.value and silence == 350 for _, rule, silence in runs[0.0])
 
 
+@pytest.mark.parametrize("delay_s", [0.0, 0.9])
+def test_words_that_trail_off_keep_the_caller_through_mid_sentence_pauses_however_late_they_are_known(
+    engine_en, delay_s
+) -> None:
+    # Each ~0.6 s pause follows words that trail off: the turn must not end in it, whether the pause's transcript
+    # is ready within the pause or only after the caller went on.
+    texts = ["I have a question about", "I have a question about my last", "my last bill."]
+    recognizer = SlowRecognizer(texts, delay_s)
+    voice = services(engine_en, recognizer)
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+
+    asyncio.run(play_call(pipeline, fixture_frames(), silence_s=2.5))
+    voice.workers.shutdown()
+
+    (record,) = caller_records(pipeline)
+    assert record.caller.start_ms == recognizer.heard[0][1]  # one turn from the first group to the last
+
+
 def test_complete_words_that_sound_unfinished_do_not_end_the_turn_in_a_mid_sentence_pause(engine_en) -> None:
     # The words of each group read as a complete request, but Smart Turn hears an unfinished phrase: the ~0.6 s
     # pauses keep the default 800 ms, and the caller is not cut off.

@@ -38,6 +38,7 @@ from voice.model_cache import default_model_cache
 from voice.pipeline import VoiceServices
 from voice.piper_options import PiperOptions
 from voice.second_opinion import SecondOpinionOptions
+from voice.turn_model import TurnModelOptions
 from voice.turns import TurnOptions
 
 # prompts/ and deploy/ sit beside the packages in the source tree (installed in editable mode, as the README does).
@@ -150,6 +151,11 @@ class VoiceTuning(BaseModel):
     end_of_turn_complete_ms: int = tuned((EndOfTurnOptions, "complete_silence_ms"), ge=100, le=5000)
     end_of_turn_trailing_ms: int = tuned((EndOfTurnOptions, "trailing_silence_ms"), ge=200, le=5000)
     voice_length_scale: float = tuned((PiperOptions, "length_scale"), ge=0.8, le=1.6)
+    end_of_turn_finished_ms: int = tuned((EndOfTurnOptions, "finished_silence_ms"), ge=100, le=5000)
+    smart_turn: bool = tuned((TurnModelOptions, "enabled"))
+    smart_turn_threads: int = tuned((TurnModelOptions, "threads"), ge=1, le=16)
+    smart_turn_finished_probability: float = tuned((EndOfTurnOptions, "finished_probability"), ge=0.0, le=1.0)
+    smart_turn_sure_probability: float = tuned((EndOfTurnOptions, "sure_finished_probability"), ge=0.0, le=1.0)
     # The server's own: the voice library reports no pauses unless asked (TurnOptions.pause_report_ms).
     speculative_asr: bool = True
     """Transcribe the turn so far when the caller pauses, so that the transcript is ready when the turn ends."""

@@ -6,6 +6,7 @@ cannot say by themselves: values taken from the catalogue, and values that follo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -51,8 +52,14 @@ def turn_options(settings: Settings) -> TurnOptions:
 
 
 def end_of_turn_options(settings: Settings) -> EndOfTurnOptions:
-    """Adaptive end of turn as configured; its default silence is the configured end-of-turn silence."""
-    return settings.options(EndOfTurnOptions)
+    """Adaptive end of turn as configured; its default silence is the configured end-of-turn silence.
+
+    The silence for words that only sound finished is kept between the complete-request and the default silence, so
+    that changing those two alone never makes it the shortest or the longest.
+    """
+    options = settings.options(EndOfTurnOptions)
+    finished = min(max(options.finished_silence_ms, options.complete_silence_ms), options.default_silence_ms)
+    return dataclasses.replace(options, finished_silence_ms=finished)
 
 
 def fixed_replies(catalogue: Catalogue) -> list[str]:
@@ -202,6 +209,13 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     log.info("%s", check_model_files(settings, whisper_dir, choice.piper).summary())
     synthesizer = load_synthesizer(choice, settings)
     recognizer = SpeechRecognizer(whisper_dir, asr_options(settings, catalogue))
+    turn_end_model = None
+    # Heard only by the adaptive end of turn, which needs the pause's speculative transcript.
+    if settings.smart_turn and settings.adaptive_end_of_turn and settings.speculative_asr:
+        from voice.turn_model import SmartTurn, TurnModelOptions
+
+        # The bundled file, checked against its pinned SHA-256.
+        turn_end_model = SmartTurn(options=settings.options(TurnModelOptions))
     return settings.options(
         VoiceServices,
         engine=DialogueEngine(catalogue, heard_examples=settings.heard_examples),
@@ -211,4 +225,5 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
         workers=ModelWorkers(settings.model_workers),
         turn_options=turn_options(settings),
         end_of_turn=end_of_turn_options(settings),
+        turn_end_model=turn_end_model,
     )

@@ -258,6 +258,106 @@ def test_digits_read_in_groups_keep_the_turn_open(engine_en) -> None:
     assert record.end_of_turn.rule is EndOfTurnRule.TRAILING_NUMBER and record.end_of_turn.silence_ms == 1200
 
 
+class SlowRecognizer(FakeRecognizer):
+    """A scripted recogniser that takes `delay_s` per transcription, as on a busy machine."""
+
+    def __init__(self, texts: Sequence[str], delay_s: float) -> None:
+        super().__init__(texts)
+        self.delay_s = delay_s
+
+    def transcribe(self, samples_16k: np.ndarray, start_ms: int = 0) -> Transcript:
+        time.sleep(self.delay_s)
+        return super().transcribe(samples_16k, start_ms)
+
+
+class FixedTurnEndModel:
+    """Smart Turn's stand-in: one probability for every turn, and a record of the audio it heard."""
+
+    def __init__(self, probability: float) -> None:
+        self.value = probability
+        self.heard: list[int] = []
+
+    def probability(self, samples_16k: np.ndarray) -> float:
+        self.heard.append(samples_16k.size)
+        return self.value
+
+
+def turn_spans(pipeline: CallPipeline) -> list[tuple[int, str, int | None]]:
+    """Where each caller turn starts, which rule ended it, and after how much silence."""
+    return [
+        (record.caller.start_ms, record.end_of_turn.rule.value, record.end_of_turn.silence_ms)
+        for record in caller_records(pipeline)
+    ]
+
+
+def test_the_same_audio_gives_the_same_turns_when_the_pause_is_transcribed_too_late(engine_en) -> None:
+    # "A complete request" after each group of digits: 350 ms ends the turn in each ~0.6 s pause. Transcribed in
+    # time, the turn ends in the pause; transcribed only after the caller went on (0.9 s), it must end at the same
+    # pause all the same, not grow into one long turn.
+    texts = ["What are your opening hours?"]
+    runs = {}
+    for delay_s in (0.0, 0.9):
+        voice = services(engine_en, SlowRecognizer(texts, delay_s))
+        pipeline = CallPipeline(voice, RecordingOutput([]))
+        asyncio.run(play_call(pipeline, fixture_frames(), silence_s=2.5))
+        voice.workers.shutdown()
+        runs[delay_s] = turn_spans(pipeline)
+
+    assert len(runs[0.0]) == 3  # one turn per group of digits
+    assert runs[0.9] == runs[0.0]
+    assert all(rule == EndOfTurnRule.COMPLETE_REQUEST.value and silence == 350 for _, rule, silence in runs[0.0])
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.9])
+def test_words_that_trail_off_keep_the_caller_through_mid_sentence_pauses_however_late_they_are_known(
+    engine_en, delay_s
+) -> None:
+    # Each ~0.6 s pause follows words that trail off: the turn must not end in it, whether the pause's transcript
+    # is ready within the pause or only after the caller went on.
+    texts = ["I have a question about", "I have a question about my last", "my last bill."]
+    recognizer = SlowRecognizer(texts, delay_s)
+    voice = services(engine_en, recognizer)
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+
+    asyncio.run(play_call(pipeline, fixture_frames(), silence_s=2.5))
+    voice.workers.shutdown()
+
+    (record,) = caller_records(pipeline)
+    assert record.caller.start_ms == recognizer.heard[0][1]  # one turn from the first group to the last
+
+
+def test_complete_words_that_sound_unfinished_do_not_end_the_turn_in_a_mid_sentence_pause(engine_en) -> None:
+    # The words of each group read as a complete request, but Smart Turn hears an unfinished phrase: the ~0.6 s
+    # pauses keep the default 800 ms, and the caller is not cut off.
+    recognizer = FakeRecognizer(["What are your opening hours?"])
+    model = FixedTurnEndModel(0.1)
+    voice = services(engine_en, recognizer, turn_end_model=model)
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+
+    asyncio.run(play_call(pipeline, fixture_frames(), silence_s=1.5))
+    voice.workers.shutdown()
+
+    (record,) = caller_records(pipeline)
+    assert record.end_of_turn.rule is EndOfTurnRule.SOUNDS_UNFINISHED and record.end_of_turn.silence_ms == 800
+    assert "Smart Turn 0.10" in record.decision.reasons[-1]
+    # The model heard the turn up to its last voiced window, not the silence after it: less than the transcript.
+    assert len(model.heard) == len(recognizer.samples) == 3
+    assert all(heard < transcribed for heard, transcribed in zip(model.heard, recognizer.samples, strict=True))
+
+
+def test_complete_words_that_sound_finished_end_the_turn_sooner(engine_en) -> None:
+    recognizer = FakeRecognizer(["What are your opening hours?"])
+    voice = services(engine_en, recognizer, turn_end_model=FixedTurnEndModel(0.97))
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+
+    asyncio.run(play_call(pipeline, first_group_frames(), silence_s=1.5))
+    voice.workers.shutdown()
+
+    (record,) = caller_records(pipeline)
+    assert record.end_of_turn.rule is EndOfTurnRule.COMPLETE_REQUEST and record.end_of_turn.silence_ms == 350
+    assert "Smart Turn 0.97" in record.end_of_turn.reason
+
+
 def test_the_first_sentence_of_an_uncached_reply_is_sent_before_the_rest_is_synthesised(engine_en) -> None:
     log: list[str] = []
     first_played = threading.Event()

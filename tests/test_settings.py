@@ -14,6 +14,7 @@ from voice.end_of_turn import EndOfTurnOptions
 from voice.pipeline import VoiceServices
 from voice.piper_options import PiperOptions
 from voice.prompts import load_catalogue
+from voice.turn_model import TurnModelOptions
 from voice.turns import TurnOptions
 
 from .helpers import PROMPTS_DIR
@@ -208,3 +209,20 @@ def test_a_voice_pace_out_of_range_stops_start_up_naming_the_variable(monkeypatc
     monkeypatch.setenv("VOICE_AGENT_VOICE_LENGTH_SCALE", raw)
     with pytest.raises(SettingsError, match="VOICE_AGENT_VOICE_LENGTH_SCALE"):
         load_settings()
+
+
+def test_smart_turn_is_opt_in_and_its_knobs_reach_their_options(monkeypatch):
+    assert not load_settings().options(TurnModelOptions).enabled
+    monkeypatch.setenv("VOICE_AGENT_SMART_TURN", "true")
+    monkeypatch.setenv("VOICE_AGENT_SMART_TURN_THREADS", "2")
+    monkeypatch.setenv("VOICE_AGENT_SMART_TURN_SURE_PROBABILITY", "0.95")
+    settings = load_settings()
+    assert settings.options(TurnModelOptions) == TurnModelOptions(enabled=True, threads=2)
+    assert end_of_turn_options(settings).sure_finished_probability == 0.95
+
+
+def test_the_finished_silence_stays_between_the_complete_and_the_default_silence(monkeypatch):
+    monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_FINISHED_MS", "2000")
+    assert end_of_turn_options(load_settings()).finished_silence_ms == 800
+    monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_FINISHED_MS", "100")
+    assert end_of_turn_options(load_settings()).finished_silence_ms == 350

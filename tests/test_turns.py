@@ -364,6 +364,50 @@ def test_a_pause_silence_lasts_one_pause_only() -> None:
     assert events[-1].silence_ms == 800
 
 
+def test_a_silence_chosen_after_the_caller_went_on_still_ends_the_turn_at_a_pause_that_lasted_it() -> None:
+    # The same audio must give the same turns however late the choice comes: had the 352 ms been chosen in time, the
+    # 480 ms pause would have ended the turn.
+    detector = TurnDetector(PAUSES, window_ms=WINDOW_MS)
+    detector.process(windows(SPEECH, 640) + windows(SILENCE, 480) + windows(SPEECH, 320))
+
+    (ended,) = detector.end_at_resumed_pause(352, turn_end_ms=640)
+
+    assert ended == TurnEnded(start_ms=0, end_ms=640) and ended.silence_ms == 352
+    # The speech since the pause is the next turn, which goes on.
+    assert detector.in_speech
+    assert detector.process(windows(SILENCE, 800)) == [
+        PauseStarted(start_ms=1120, end_ms=1440),
+        TurnEnded(start_ms=1120, end_ms=1440),
+    ]
+
+
+def test_a_silence_chosen_after_the_caller_went_on_keeps_the_turn_when_the_pause_was_shorter() -> None:
+    detector = TurnDetector(PAUSES, window_ms=WINDOW_MS)
+    detector.process(windows(SPEECH, 640) + windows(SILENCE, 480) + windows(SPEECH, 320))
+
+    assert detector.end_at_resumed_pause(800, turn_end_ms=640) == []
+    assert detector.process(windows(SILENCE, 800)) == [
+        PauseStarted(start_ms=0, end_ms=1440),
+        TurnEnded(start_ms=0, end_ms=1440),
+    ]
+
+
+def test_a_late_silence_for_a_pause_before_the_last_reported_one_is_ignored() -> None:
+    detector = TurnDetector(PAUSES, window_ms=WINDOW_MS)
+    # Two reported pauses, the caller speaking after each: only the last can still end the turn.
+    detector.process(
+        windows(SPEECH, 640)
+        + windows(SILENCE, 480)
+        + windows(SPEECH, 320)
+        + windows(SILENCE, 480)
+        + windows(SPEECH, 320)
+    )
+
+    assert detector.end_at_resumed_pause(352, turn_end_ms=640) == []
+    (ended,) = detector.end_at_resumed_pause(352, turn_end_ms=1440)
+    assert ended == TurnEnded(start_ms=0, end_ms=1440)
+
+
 @pytest.mark.slow
 def test_number_read_with_pauses_stays_one_turn_when_each_pause_waits_for_trailing_digits() -> None:
     # What the adaptive end of turn does when the pause's transcript ends with a number: 1200 ms for that pause.

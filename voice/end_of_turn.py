@@ -9,12 +9,20 @@ and chooses the silence for this one pause:
 2. `trailing_word`: the words end with a conjunction, preposition, article or hesitation ("and", "about", "my",
    "um") or trail off ("I want to..."): the sentence is unfinished, wait longer;
 3. `complete_request`: the engine would answer these words with confidence (an intent at or above
-   `min_intent_confidence`, from a clear enough transcript; a transfer or goodbye only on a keyword): answer
-   sooner (`complete_silence_ms`);
-4. `unclear`: otherwise, the default silence.
+   `min_intent_confidence`, from a clear enough transcript; a transfer or goodbye only on a keyword), and the
+   caller sounds finished (Smart Turn, `voice.turn_model`, at or above `finished_probability`, or not asked):
+   answer sooner (`complete_silence_ms`);
+4. `sounds_unfinished`: complete words said with an unfinished sound (Smart Turn below `finished_probability`),
+   as in "I want to pay my bill" - pause - "and change my address": the default silence;
+5. `sounds_finished`: words that are not clearly a request (not understood, or a doubtful transcript) said with a
+   finished sound (Smart Turn at or above `sure_finished_probability`): `finished_silence_ms`, shorter than the
+   default, so that a caller the engine does not understand is not kept waiting longest;
+6. `unclear`: otherwise, the default silence.
 
-Pure and deterministic: the same words and engine preview always give the same choice, and the choice says why
-(the rule, the silence, the evidence) without repeating what the caller said.
+The words come first: Smart Turn hears intonation, and synthetic or flat speech can sound finished mid-sentence
+("My internet is not working and" scores 0.99 in the synthetic caller's voice), so it never shortens a pause whose
+words trail off. Pure and deterministic: the same words, engine preview and probability always give the same
+choice, and the choice says why (the rule, the silence, the evidence) without repeating what the caller said.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
 
 from voice.events import Action, Decision, Transcript
 
@@ -37,6 +48,10 @@ class EndOfTurnRule(StrEnum):
     """The words end with a number, as when digits are read out in groups: a longer silence."""
     TRAILING_WORD = "trailing_word"
     """The words end mid-sentence (a conjunction, preposition, article, hesitation or "..."): a longer silence."""
+    SOUNDS_UNFINISHED = "sounds_unfinished"
+    """Complete words said with an unfinished sound (Smart Turn): the default silence rather than the short one."""
+    SOUNDS_FINISHED = "sounds_finished"
+    """Words that are not clearly a request, said with a finished sound (Smart Turn): a shorter silence."""
     UNCLEAR = "unclear"
     """Words that are neither complete nor trailing off: the default silence."""
     NO_TRANSCRIPT = "no_transcript_in_time"
@@ -69,6 +84,15 @@ class EndOfTurnOptions:
     min_asr_confidence: float = 0.5
     """Recogniser confidence below which the words are not trusted to be complete (the engine's low-confidence
     bar is 0.45)."""
+    finished_probability: float = 0.5
+    """Smart Turn probability below which complete words still sound unfinished, so the turn keeps the default
+    silence; the model's own decision threshold."""
+    sure_finished_probability: float = 0.9
+    """Smart Turn probability at or above which words that are not clearly a request end the turn after
+    `finished_silence_ms`. On real speech cut mid-sentence the model scores 0.1-0.55, on whole sentences 0.97-0.99."""
+    finished_silence_ms: int = 600
+    """Silence after words that are not clearly a request but sound finished (`sounds_finished`); between the
+    complete and the default silence."""
 
     def __post_init__(self) -> None:
         """Reject option sets that cannot work.
@@ -76,13 +100,26 @@ class EndOfTurnOptions:
         Raises:
             ValueError: a non-positive silence, or a confidence outside [0, 1].
         """
-        for name in ("default_silence_ms", "complete_silence_ms", "trailing_silence_ms"):
+        for name in ("default_silence_ms", "complete_silence_ms", "trailing_silence_ms", "finished_silence_ms"):
             if getattr(self, name) <= 0:
                 value = getattr(self, name)
                 raise ValueError(f"EndOfTurnOptions.{name}: expected a positive number of ms, got {value}")
-        for name in ("min_intent_confidence", "min_handover_confidence", "min_asr_confidence"):
+        for name in (
+            "min_intent_confidence",
+            "min_handover_confidence",
+            "min_asr_confidence",
+            "finished_probability",
+            "sure_finished_probability",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"EndOfTurnOptions.{name}: expected a value in [0, 1], got {getattr(self, name)}")
+
+
+class TurnEndModel(Protocol):
+    """A model that hears whether a turn is over from its audio (`voice.turn_model.SmartTurn`)."""
+
+    def probability(self, samples_16k: np.ndarray) -> float:
+        """How likely the turn is over, in [0, 1], from its 16 kHz audio up to now (blocking)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +198,17 @@ class EndOfTurnPolicy:
             f"the pause's transcript was not ready within {self.options.trailing_silence_ms} ms",
         )
 
-    def choose(self, transcript: Transcript, preview: Decision | None) -> EndOfTurnChoice:
+    def choose(
+        self, transcript: Transcript, preview: Decision | None, finished: float | None = None
+    ) -> EndOfTurnChoice:
         """The silence that should end the turn in this pause.
 
         Args:
             transcript: the turn so far, as recognised when the pause began.
             preview: what the engine would decide on these words (redacted) in the call's current state; None when
                 it cannot be asked (the call has not started).
+            finished: Smart Turn's probability that the turn so far is over (`voice.turn_model`); None when the
+                model is off or failed: the words alone decide.
 
         Returns:
             The first rule that applies (see the module docstring), with its silence and reason.
@@ -197,18 +238,34 @@ class EndOfTurnPolicy:
         needed = options.min_intent_confidence
         if answered and preview.action is not Action.REPLY:
             needed = max(needed, options.min_handover_confidence)
+        sound = "" if finished is None else f", Smart Turn {finished:.2f}"
         if answered and preview.confidence >= needed and transcript.confidence >= options.min_asr_confidence:
-            return EndOfTurnChoice(
-                EndOfTurnRule.COMPLETE_REQUEST,
-                options.complete_silence_ms,
+            words = (
                 f"complete request: {preview.intent} {preview.confidence:.2f} >= {needed:.2f} "
                 f"(rule {preview.rule}, action {preview.action.value}), "
-                f"recogniser confidence {transcript.confidence:.2f}",
+                f"recogniser confidence {transcript.confidence:.2f}"
             )
+            if finished is not None and finished < options.finished_probability:
+                return EndOfTurnChoice(
+                    EndOfTurnRule.SOUNDS_UNFINISHED,
+                    options.default_silence_ms,
+                    f"{words}, but it sounds unfinished "
+                    f"(Smart Turn {finished:.2f} < {options.finished_probability:.2f})",
+                )
+            return EndOfTurnChoice(EndOfTurnRule.COMPLETE_REQUEST, options.complete_silence_ms, words + sound)
         score = f"{preview.intent} {preview.confidence:.2f}" if preview is not None and preview.intent else "no intent"
         asr = f"recogniser confidence {transcript.confidence:.2f}"
+        # A transfer or goodbye is never hurried on the sound alone: a half sentence may name the wrong department.
+        replying = preview is None or preview.action is Action.REPLY
+        if replying and finished is not None and finished >= options.sure_finished_probability:
+            return EndOfTurnChoice(
+                EndOfTurnRule.SOUNDS_FINISHED,
+                options.finished_silence_ms,
+                f"not clearly a complete request ({score}, {asr}), but it sounds finished "
+                f"(Smart Turn {finished:.2f} >= {options.sure_finished_probability:.2f})",
+            )
         return EndOfTurnChoice(
-            EndOfTurnRule.UNCLEAR, options.default_silence_ms, f"not clearly a complete request ({score}, {asr})"
+            EndOfTurnRule.UNCLEAR, options.default_silence_ms, f"not clearly a complete request ({score}, {asr}{sound})"
         )
 
 

@@ -3,8 +3,11 @@
     caller PCM at the transport's rate -> 16 kHz (a stream resampler per input rate; none at 16 kHz)
         -> streaming VAD -> turn detector
         SpeechStarted while the agent is still audible -> barge-in: interrupt playback, stop speaking, tell the engine
-        PauseStarted -> speculative ASR of the turn so far (worker pool) -> end-of-turn policy: the pause's silence
-        SpeechResumed -> the speculative transcript is stale
+        PauseStarted -> speculative ASR of the turn so far, and Smart Turn's score of how it ends (worker pool)
+            -> end-of-turn policy (words, sound, silence): the pause's silence
+        SpeechResumed -> the speculative transcript is stale, unless the pause's silence is still being chosen: if
+            the chosen silence is no longer than the pause was, the turn ends at the pause after all (the same audio
+            gives the same turns however fast the choice was made)
         TurnEnded -> the speculative transcript, or ASR (worker pool) -> dialogue engine
             -> TTS sentence by sentence (worker pool; an uncached reply's first sentence is sent before the rest is
                synthesised) -> PCM at the rate the output declares -> `AgentOutput.play`, one mark per sentence
@@ -32,7 +35,14 @@ import numpy as np
 
 from voice.asr import SpeechRecognizer
 from voice.dialogue import DialogueEngine, DialogueState
-from voice.end_of_turn import EndOfTurn, EndOfTurnChoice, EndOfTurnOptions, EndOfTurnPolicy, EndOfTurnRule
+from voice.end_of_turn import (
+    EndOfTurn,
+    EndOfTurnChoice,
+    EndOfTurnOptions,
+    EndOfTurnPolicy,
+    EndOfTurnRule,
+    TurnEndModel,
+)
 from voice.events import HAND_OVER_NOW_RULE, TECHNICAL_FAILURE_RULE, Action, Decision, Dtmf, Transcript
 from voice.prompts import Catalogue
 from voice.redaction import RedactionBuffer, redact
@@ -105,6 +115,9 @@ class VoiceServices:
     """End-of-turn detection; with `pause_report_ms` set, pauses are transcribed speculatively."""
     end_of_turn: EndOfTurnOptions = field(default_factory=EndOfTurnOptions)
     """Adaptive end of turn, which reads the pause's speculative transcript (so it needs `pause_report_ms`)."""
+    turn_end_model: TurnEndModel | None = None
+    """Smart Turn (`voice.turn_model.SmartTurn`), heard beside the words by the adaptive end of turn; None: the words
+    and the silence decide."""
     stream_first_sentence: bool = True
     """Send an uncached reply's first sentence as soon as it is synthesised, rather than after the whole reply."""
     asr_timeout_s: float = 10.0
@@ -173,6 +186,22 @@ class _EndedTurn:
 
 
 @dataclass(slots=True)
+class _Pause:
+    """A reported pause of the current turn and the silence chosen for it."""
+
+    span: TurnSpan
+    """The turn so far, up to the pause."""
+    choice: EndOfTurnChoice
+    """The silence in force: the longest while the transcript is being made, then the policy's choice."""
+    finished: asyncio.Future[float | None] | None
+    """Smart Turn's score of the turn so far (None inside when it failed); None when the model is off."""
+    decided: bool = False
+    """The policy has chosen (`choice` is its choice)."""
+    resumed: bool = False
+    """The caller spoke again before the policy chose: the choice may still end the turn at this pause."""
+
+
+@dataclass(slots=True)
 class _Speaking:
     """The reply being played: its marks still unconfirmed and whether it may be interrupted."""
 
@@ -205,8 +234,8 @@ class CallPipeline:
         self._inbox: asyncio.Queue[_EndedTurn | Dtmf] = asyncio.Queue()
         language = services.engine.catalogue.language
         self._end_of_turn = EndOfTurnPolicy(services.end_of_turn, language)
-        # The end-of-turn choice made for the current pause, and the pause (turn span) it was made for.
-        self._pause_choice: tuple[TurnSpan, EndOfTurnChoice] | None = None
+        # The current turn's last reported pause and the silence chosen for it.
+        self._pause: _Pause | None = None
         self._speculation: SpeculativeTranscriber | None = None
         if services.turn_options.pause_report_ms is not None:
             self._speculation = SpeculativeTranscriber(self._transcribe, on_ready=self._pause_transcribed)
@@ -273,22 +302,35 @@ class CallPipeline:
                 case SpeechStarted():
                     self._barge_in()
                 case PauseStarted(start_ms=start_ms, end_ms=end_ms):
+                    self._pause = None
                     if self._speculation is not None:
                         span = TurnSpan(start_ms, end_ms)
-                        self._speculation.request(span, self._turn_audio(start_ms, end_ms))
+                        audio = self._turn_audio(start_ms, end_ms)
+                        self._speculation.request(span, audio)
                         if self._services.end_of_turn.enabled:
                             # Hold the turn open (up to the longest silence) until the transcript says how long.
-                            self._apply_pause_choice(span, self._end_of_turn.awaiting_transcript())
+                            waiting = self._end_of_turn.awaiting_transcript()
+                            # Smart Turn hears the turn up to its last voiced window: silence after an unfinished
+                            # phrase makes it sound finished (docs/benchmarks.md).
+                            heard = self._turn_audio(start_ms, end_ms, after_ms=0)
+                            self._pause = _Pause(span, waiting, self._score_turn_end(heard))
+                            self._on_turn_events(self._turns.set_pause_silence(waiting.silence_ms, end_ms))
                 case SpeechResumed():
-                    self._pause_choice = None
-                    if self._speculation is not None:
-                        self._speculation.discard()
+                    pause = self._pause
+                    if pause is not None and not pause.decided:
+                        # Keep the pause's transcript: a choice made later may still end the turn at the pause.
+                        pause.resumed = True
+                    else:
+                        self._pause = None
+                        if self._speculation is not None:
+                            self._speculation.discard()
                 case TurnEnded():
                     self._turn_ended(event)
 
-    def _turn_audio(self, start_ms: int, end_ms: int) -> np.ndarray:
-        turn = TurnEnded(start_ms, end_ms)
-        return turn_samples(self._history.samples(), turn, buffer_start_ms=self._history.start_ms, pad_ms=_TURN_PAD_MS)
+    def _turn_audio(self, start_ms: int, end_ms: int, after_ms: int = _TURN_PAD_MS) -> np.ndarray:
+        """The turn's audio, `_TURN_PAD_MS` before it and `after_ms` after it (as far as the history holds)."""
+        turn = TurnEnded(start_ms - _TURN_PAD_MS, end_ms + after_ms)
+        return turn_samples(self._history.samples(), turn, buffer_start_ms=self._history.start_ms, pad_ms=0)
 
     async def _transcribe(self, samples_16k: np.ndarray, start_ms: int) -> Transcript:
         services = self._services
@@ -296,15 +338,70 @@ class CallPipeline:
             services.recognizer.transcribe, samples_16k, start_ms, timeout_s=services.asr_timeout_s
         )
 
+    def _score_turn_end(self, samples_16k: np.ndarray) -> asyncio.Future[float | None] | None:
+        """Start Smart Turn on the turn so far (worker pool); None when no model is configured."""
+        model = self._services.turn_end_model
+        if model is None:
+            return None
+
+        async def score() -> float | None:
+            try:
+                return await self._services.workers.run(
+                    model.probability, samples_16k, timeout_s=self._services.asr_timeout_s
+                )
+            except Exception as error:  # the words and the silence still decide
+                log.warning("end-of-turn model failed: %r", error, extra={"call": self._call_id})
+                return None
+
+        task = asyncio.get_running_loop().create_task(score())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     def _pause_transcribed(self, span: TurnSpan, transcript: Transcript | None) -> None:
         """The turn so far is transcribed while the caller is silent: choose how long this pause may last."""
-        if self._handed_over or not self._services.end_of_turn.enabled:
+        pause = self._pause
+        if self._handed_over or pause is None or pause.span != span:
             return
         if transcript is None:
-            self._apply_pause_choice(span, self._end_of_turn.fixed("the pause's speculative transcription failed"))
+            self._choose(pause, self._end_of_turn.fixed("the pause's speculative transcription failed"))
             return
         preview = self._preview(transcript) if self._state is not None and transcript.text else None
-        self._apply_pause_choice(span, self._end_of_turn.choose(transcript, preview))
+        finished = pause.finished
+        if finished is None or finished.done():
+            score = finished.result() if finished is not None else None
+            self._choose(pause, self._end_of_turn.choose(transcript, preview, score))
+            return
+
+        async def when_scored() -> None:
+            # Waited for, not skipped: whether the score is ready in time must not change the decision.
+            score = await finished
+            self._choose(pause, self._end_of_turn.choose(transcript, preview, score))
+
+        task = asyncio.get_running_loop().create_task(when_scored())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _choose(self, pause: _Pause, choice: EndOfTurnChoice) -> None:
+        """Apply the policy's choice to its pause, even when the caller has spoken since (see `_Pause.resumed`)."""
+        if self._handed_over or self._pause is not pause:
+            return  # another pause was reported since, or the turn ended
+        pause.choice, pause.decided = choice, True
+        if not pause.resumed:
+            self._on_turn_events(self._turns.set_pause_silence(choice.silence_ms, pause.span.end_ms))
+            return
+        events = self._turns.end_at_resumed_pause(choice.silence_ms, pause.span.end_ms)
+        if not events:
+            # The caller went on within the chosen silence: the turn goes on, and the pause's transcript is stale.
+            self._pause = None
+            if self._speculation is not None:
+                self._speculation.discard()
+            return
+        log.info(
+            "turn ended at a pause the caller had spoken after (its silence was chosen late)",
+            extra={"call": self._call_id},
+        )
+        self._on_turn_events(events)
 
     def _preview(self, transcript: Transcript) -> Decision:
         """What the engine would decide on `transcript` now (pure: the state is not kept); it only ever sees
@@ -313,17 +410,13 @@ class CallPipeline:
         _state, preview = self._engine.step(self._state, heard)
         return preview
 
-    def _apply_pause_choice(self, span: TurnSpan, choice: EndOfTurnChoice) -> None:
-        self._pause_choice = (span, choice)
-        self._on_turn_events(self._turns.set_pause_silence(choice.silence_ms, span.end_ms))
-
     def _turn_ended(self, turn: TurnEnded) -> None:
         span = TurnSpan(turn.start_ms, turn.end_ms)
-        choice, self._pause_choice = self._pause_choice, None
+        pause, self._pause = self._pause, None
         if turn.silence_ms is None:
             end = EndOfTurn(EndOfTurnRule.CUT, None, "the turn reached its longest length, or the stream ended")
-        elif choice is not None and choice[0] == span and choice[1].silence_ms == turn.silence_ms:
-            end = EndOfTurn(choice[1].rule, turn.silence_ms, choice[1].reason)
+        elif pause is not None and pause.span == span and pause.choice.silence_ms == turn.silence_ms:
+            end = EndOfTurn(pause.choice.rule, turn.silence_ms, pause.choice.reason)
         else:
             why = "adaptive end of turn is off" if not self._services.end_of_turn.enabled else "no pause transcribed"
             end = EndOfTurn(EndOfTurnRule.FIXED, turn.silence_ms, why)

@@ -13,7 +13,9 @@ breaths or line noise); a turn ends after `end_of_turn_silence_ms` without a voi
 For lower latency the detector can also report a pause as it begins (`PauseStarted`, after `pause_report_ms`), so
 that the turn so far can be transcribed while the caller is silent, and `SpeechResumed` when the caller goes on.
 `set_pause_silence` then lets the caller of the detector (the end-of-turn policy, `voice.end_of_turn`) shorten or
-lengthen the silence that ends that one pause; every turn that ends by silence says which silence it was.
+lengthen the silence that ends that one pause; every turn that ends by silence says which silence it was. When that
+choice comes only after the caller went on, `end_at_resumed_pause` still ends the turn at the pause if the pause
+was long enough: the same audio then gives the same turns however fast the choice was made.
 """
 
 from __future__ import annotations
@@ -154,6 +156,9 @@ class TurnDetector:
         # The current pause: reported yet, and the silence that ends it (None: end_of_turn_silence_ms).
         self._pause_reported = False
         self._pause_silence_ms: int | None = None
+        # The last reported pause of the turn that the caller spoke after: (its first silent window, the first voiced
+        # window after it). Kept until the turn ends or another pause is reported.
+        self._resumed_pause: tuple[int, int] | None = None
 
     @property
     def in_speech(self) -> bool:
@@ -196,11 +201,41 @@ class TurnDetector:
             return [self._end_by_silence()]
         return []
 
+    def end_at_resumed_pause(self, silence_ms: int, turn_end_ms: int) -> list[TurnEvent]:
+        """End the turn at a pause the caller has already spoken after, if it lasted `silence_ms`.
+
+        For a silence chosen only after the caller went on (the choice took longer than the pause): had it been known
+        in time, the turn would have ended there. The turn so far ends at the pause and the speech since then starts
+        the next turn.
+
+        Args:
+            silence_ms: the silence chosen for that pause.
+            turn_end_ms: its `PauseStarted.end_ms`; when another pause has been reported since, nothing happens.
+
+        Returns:
+            The `TurnEnded` of the turn up to the pause, or nothing when the pause was shorter than `silence_ms`.
+
+        Raises:
+            ValueError: `silence_ms` is not positive.
+        """
+        if silence_ms <= 0:
+            raise ValueError(f"silence_ms: expected a positive number of milliseconds, got {silence_ms}")
+        if not self._in_speech or self._resumed_pause is None:
+            return []
+        pause_end, resumed = self._resumed_pause
+        if self._ms(pause_end) != turn_end_ms or self._ms(resumed - pause_end) < silence_ms:
+            return []
+        self._resumed_pause = None
+        event = TurnEnded(self._ms(self._turn_start), self._ms(pause_end), silence_ms=silence_ms)
+        self._turn_start = resumed
+        return [event]
+
     def _end_by_silence(self) -> TurnEnded:
         silence_ms = self._pause_silence_ms or self.options.end_of_turn_silence_ms
         self._in_speech = False
         self._pause_reported = False
         self._pause_silence_ms = None
+        self._resumed_pause = None
         return TurnEnded(self._ms(self._turn_start), self._ms(self._last_voiced_end), silence_ms=silence_ms)
 
     def _ms(self, windows: int) -> int:
@@ -236,6 +271,7 @@ class TurnDetector:
         self._voiced = False
         self._pause_reported = False
         self._pause_silence_ms = None
+        self._resumed_pause = None
         return [event]
 
     def _step(self, probability: float) -> TurnEvent | None:
@@ -264,6 +300,7 @@ class TurnDetector:
             resumed = None
             if not was_voiced and self._pause_reported:
                 resumed = SpeechResumed(self._ms(index))
+                self._resumed_pause = (self._last_voiced_end, index)
             self._pause_reported = False
             self._pause_silence_ms = None
             self._last_voiced_end = end
@@ -271,6 +308,7 @@ class TurnDetector:
                 # Still speaking at the limit: hand over what we have and go on with a new turn from here.
                 event = TurnEnded(self._ms(self._turn_start), self._ms(end), cut=True)
                 self._turn_start = end
+                self._resumed_pause = None
                 return event
             return resumed
 
@@ -282,9 +320,11 @@ class TurnDetector:
             self._in_speech = False
             self._pause_reported = False
             self._pause_silence_ms = None
+            self._resumed_pause = None
             return TurnEnded(self._ms(self._turn_start), self._ms(self._last_voiced_end), cut=True)
         if options.pause_report_ms is not None and not self._pause_reported and silence_ms >= options.pause_report_ms:
             self._pause_reported = True
+            self._resumed_pause = None
             return PauseStarted(self._ms(self._turn_start), self._ms(self._last_voiced_end))
         return None
 

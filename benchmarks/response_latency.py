@@ -322,6 +322,64 @@ def run_config(
         run.metrics_count += registry.get_sample_value("voice_agent_response_latency_seconds_count") or 0.0
 
 
+def vad_path_lags(calls: list[tuple[PreparedCall, list[Utterance]]]) -> None:
+    """Print how late the VAD path hears speech start (barge-in) and end, in stream time (the same under any load):
+    scoring the caller's frames at the input rate, as the pipeline does, and through a 16 kHz resampler, as before.
+
+    Onset: the turn detector reports speech (`min_speech_ms` of voiced windows) -> after the first voiced frame.
+    Offset: the VAD has scored the first unvoiced window after the turn's last voiced one -> after the last voiced
+    frame. Voiced frames are the replay's (-40 dBFS).
+    """
+    from qa.fixtures import SILENCE_FRAME
+    from telephony.twilio.framing import FRAME_MS, TWILIO_SAMPLE_RATE_HZ
+    from telephony.twilio.mulaw import mulaw_to_float32
+    from voice.resample import StreamResampler
+    from voice.turns import SpeechStarted, TurnDetector, TurnEnded
+    from voice.vad import StreamingVad
+
+    print("\nVAD path, in stream time (independent of the machine's load), ms:\n")
+    print(
+        "| VAD fed | speech start reported after the first voiced frame (median, p95) "
+        "| silence heard after the last voiced frame (median, p95) | turns |"
+    )
+    print("|---|---|---|---|")
+    for label, rate in (
+        ("at the input rate (now)", TWILIO_SAMPLE_RATE_HZ),
+        ("through a 16 kHz resampler (before)", 16_000),
+    ):
+        onsets: list[float] = []
+        offsets: list[float] = []
+        for call, _ in calls:
+            for turn in call.turns:
+                voiced = [index for index, flag in enumerate(turn.voiced) if flag]
+                if not voiced:
+                    continue
+                vad, detector = StreamingVad(rate), TurnDetector(window_ms=32.0)
+                resampler = StreamResampler(TWILIO_SAMPLE_RATE_HZ, rate)
+                started_at = last_end = None
+                scored_at: list[tuple[float, float]] = []
+                fed_ms = scored_ms = 0.0
+                for frame in [*turn.frames, *[SILENCE_FRAME] * 75]:
+                    fed_ms += FRAME_MS
+                    probabilities = vad.process(resampler.process(mulaw_to_float32(frame)))
+                    scored_ms += probabilities.size * 32.0
+                    scored_at.append((scored_ms, fed_ms))
+                    for event in detector.process(probabilities):
+                        if isinstance(event, SpeechStarted) and started_at is None:
+                            started_at = fed_ms
+                        elif isinstance(event, TurnEnded):
+                            last_end = event.end_ms
+                if started_at is not None:
+                    onsets.append(started_at - voiced[0] * FRAME_MS)
+                if last_end is not None:
+                    heard = next(fed for scored, fed in scored_at if scored >= last_end + 32.0)
+                    offsets.append(heard - (voiced[-1] + 1) * FRAME_MS)
+        print(
+            f"| {label} | {_ms(statistics.median(onsets))}, {_ms(percentile(onsets, 0.95))} "
+            f"| {_ms(statistics.median(offsets))}, {_ms(percentile(offsets, 0.95))} | {len(offsets)} |"
+        )
+
+
 def _quiet(line: str) -> None:
     pass
 
@@ -457,6 +515,10 @@ def main() -> None:
             f"turn: {base.end_of_turn.complete_silence_ms} ms complete, {base.end_of_turn.default_silence_ms} ms "
             f"default, {base.end_of_turn.trailing_silence_ms} ms trailing"
         )
+        try:
+            vad_path_lags(calls)
+        except ValueError as error:  # a VAD before voice/vad.py scored the input rate
+            print(f"\nVAD path: not measured ({error})")
         for replies in args.replies:
             for name in args.configs:
                 run = Run()

@@ -269,6 +269,9 @@ class CallPipeline:
         if self._handed_over or len(pcm) == 0:
             return
         now = time.perf_counter()
+        # The 16 kHz history lags the VAD by the resampler's delay (60-115 ms from the telephone rate): audio cut out
+        # for ASR when the VAD has just heard something may not all be there yet. A pause is reported 200 ms into the
+        # silence, by when the turn's last voiced window is.
         samples_16k = self._resampled(pcm, sample_rate_hz, ASR_SAMPLE_RATE_HZ)
         self._clock.fed(pcm, sample_rate_hz, now)
         if samples_16k.size:

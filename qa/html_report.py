@@ -29,6 +29,7 @@ from qa.report import (
     ReplayResult,
     expectations_text,
     input_text,
+    latency_text,
     median_latency_ms,
     ms_text,
     result_text,
@@ -276,7 +277,7 @@ def render_html(result: ReplayResult, inline_audio: bool | None = None) -> str:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, undefined=StrictUndefined, trim_blocks=True
     )
-    environment.globals.update(ms_text=ms_text, input_text=input_text, Status=Status)
+    environment.globals.update(ms_text=ms_text, input_text=input_text, latency_text=latency_text, Status=Status)
     template = environment.get_template("report.html.j2")
     return template.render(
         calls=[_call_view(report, index, result.report_dir, inline_audio) for index, report in enumerate(result.calls)],

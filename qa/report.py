@@ -50,6 +50,7 @@ def _exchange_json(turn: TurnView) -> dict[str, Any]:
         "processing_ms": turn.processing_ms,
         "heard_in_full": turn.heard,
         "interrupted": turn.interrupted,
+        "latency": turn.latency.model_dump() if turn.latency is not None else None,
     }
 
 
@@ -359,7 +360,9 @@ def _summary_markdown(reports: Sequence[CallReport], server: str) -> str:
         "",
         f"{len(reports)} calls against {server}, {datetime.now(UTC).isoformat(timespec='seconds')}. "
         "Latencies in ms: response = the caller's last voiced frame sent -> the first agent frame received; "
-        "barge-in = the first voiced caller frame over buffered agent audio -> `clear` received.",
+        "barge-in = the first voiced caller frame over buffered agent audio -> `clear` received; the server's "
+        "budget = when the server heard the silence, decided the end of the turn (by which rule), had the "
+        "transcript and sent the first audio, from the arrival of the caller's last voiced frame.",
         "",
     ]
     for reason in dict.fromkeys(report.data["server_data"] for report in reports if not has_server_data(report.data)):
@@ -405,21 +408,24 @@ def _summary_markdown(reports: Sequence[CallReport], server: str) -> str:
         if any(check.status is not Status.PASSED for check in report.checks):
             lines.append("")
         lines += [
-            "| turn | caller | heard as | decision | response | barge-in -> clear | note |",
-            "|---|---|---|---|---|---|---|",
+            "| turn | caller | heard as | decision | response | server's budget | barge-in -> clear | note |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         greeting = data["greeting"]["exchange"]
         if greeting is not None:
             lines.append(
                 f"| greeting | - | - | {decision_text(greeting['decision'])} "
-                f"| first audio {ms_text(data['greeting']['first_audio_ms'])} | - | - |"
+                f"| first audio {ms_text(data['greeting']['first_audio_ms'])} | - | - | - |"
             )
         for turn in data["turns"]:
             decisions = "; ".join(decision_text(item["decision"]) for item in turn["exchanges"] or ()) or "-"
             barge_in = ms_text(turn["barge_in"]["clear_after_ms"]) if turn["barge_in"] else "-"
+            budgets = "; ".join(
+                latency_text(item.get("latency")) for item in turn["exchanges"] or () if item.get("latency")
+            )
             lines.append(
                 f"| {turn['index']} | {_cell(input_text(turn['input']))} | {_cell(turn['transcript'])} | {decisions} "
-                f"| {ms_text(turn['response_latency_ms'])} | {barge_in} | {_cell(turn['note'])} |"
+                f"| {ms_text(turn['response_latency_ms'])} | {_cell(budgets)} | {barge_in} | {_cell(turn['note'])} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -505,6 +511,22 @@ def median_latency_ms(data: dict[str, Any]) -> float | None:
     """The median response latency of a call's turns, or None when no turn was answered."""
     values = [turn["response_latency_ms"] for turn in data["turns"] if turn["response_latency_ms"] is not None]
     return statistics.median(values) if values else None
+
+
+def latency_text(latency: dict[str, Any] | None) -> str:
+    """A spoken turn's latency budget as the server recorded it, from the caller's last voiced frame:
+    ``silence +150, end of turn +520 (complete_request), transcript +480, first audio +610 ms``."""
+    if not latency:
+        return "-"
+
+    def at(name: str) -> str:
+        value = latency.get(name)
+        return "-" if value is None else f"+{value:.0f}"
+
+    return (
+        f"silence {at('silence_detected_ms')}, end of turn {at('end_of_turn_ms')} ({latency['end_of_turn_rule']}), "
+        f"transcript {at('transcript_ready_ms')}, first audio {at('first_audio_ms')} ms"
+    )
 
 
 def ms_text(value: float | None) -> str:

@@ -81,17 +81,37 @@ class DecisionView(BaseModel):
     transfer_reason: str | None
 
 
+class LatencyView(BaseModel):
+    """Where a spoken turn's response time went, in ms from the arrival of the caller's last voiced frame
+    (`voice.latency.LatencyBudget`)."""
+
+    silence_detected_ms: float | None
+    """The VAD declared silence (None: the turn was cut, not ended by silence)."""
+    end_of_turn_ms: float
+    """The end of the turn was decided."""
+    end_of_turn_rule: str
+    """By which rule (`voice.end_of_turn.EndOfTurnRule`)."""
+    transcript_ready_ms: float | None
+    """A transcript of the whole turn existed (in the pause, or after the end of the turn)."""
+    first_audio_ms: float | None
+    """The reply's first audio was sent: the response latency (None: none was sent)."""
+    anchor: str = "energy"
+    """The last voiced frame is the last loud frame in the VAD's turn ("energy"), or the VAD's end ("vad")."""
+
+
 class TurnView(BaseModel):
     """One exchange: the caller's turn (None for the greeting) and the agent's answer."""
 
     caller: CallerTurn | None
     decision: DecisionView
     processing_ms: float | None
-    """End of the caller's turn to the first agent audio sent (ASR + engine + TTS)."""
+    """End of the caller's turn decided (or the key taken) to the first agent audio sent (ASR + engine + TTS)."""
     heard: bool
     """The whole reply was played to the caller."""
     interrupted: bool
     """The caller spoke over the reply and it was cleared."""
+    latency: LatencyView | None = None
+    """A spoken turn's latency budget, from the caller's last voiced frame; None for keys, the greeting, faults."""
 
 
 class TranscriptLineView(BaseModel):
@@ -251,6 +271,7 @@ def turn_view(record: TurnRecord) -> TurnView:
         processing_ms=None if record.processing_ms is None else round(record.processing_ms, 1),
         heard=record.heard,
         interrupted=record.interrupted,
+        latency=None if record.latency is None else LatencyView.model_validate(record.latency.to_json()),
     )
 
 

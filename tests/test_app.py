@@ -158,24 +158,22 @@ def test_the_media_stream_is_refused_with_try_again_later_before_the_models_are_
 
 
 def test_the_vad_model_is_loaded_at_start_up_off_the_event_loop_before_ready(voice_services, monkeypatch):
-    import faster_whisper.vad
-
     from voice import vad
 
-    real_load = faster_whisper.vad.get_vad_model
+    real_load = vad.load_session
     loads: list[dict[str, bool]] = []
     client = app_client(voice_services)
 
-    def recorded_load():
+    def recorded_load(path, expected_sha256):
         try:
             asyncio.get_running_loop()
             on_event_loop = True
         except RuntimeError:
             on_event_loop = False
         loads.append({"on_event_loop": on_event_loop, "ready": hasattr(client.app.state, "running")})
-        return real_load()
+        return real_load(path, expected_sha256)
 
-    monkeypatch.setattr(faster_whisper.vad, "get_vad_model", recorded_load)
+    monkeypatch.setattr(vad, "load_session", recorded_load)
     vad._vad_session.cache_clear()  # as in a new process: nothing loaded yet
     assert loads == []  # building the app loads no model
     with client:

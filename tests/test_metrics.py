@@ -71,10 +71,18 @@ def test_a_call_moves_the_counters_and_histograms(client):
     # The greeting, the reply to the utterance and the transfer sentence: all preloaded phrases.
     assert value(after, "voice_agent_tts_seconds_count", source="cached") == 3
     # Two answered turns (the utterance and the key); the greeting answers no turn.
-    assert value(after, "voice_agent_response_latency_seconds_count") == 2
+    assert value(after, "voice_agent_turn_processing_seconds_count") == 2
     records = client.app.state.voice.registry.get(call_sid("metrics")).records
     expected_s = sum(record.processing_ms for record in records if record.processing_ms is not None) / 1000
-    assert value(after, "voice_agent_response_latency_seconds_sum") == pytest.approx(expected_s)
+    assert value(after, "voice_agent_turn_processing_seconds_sum") == pytest.approx(expected_s)
+    # Response latency: spoken turns only, from the caller's last voiced frame to the first audio sent.
+    (spoken,) = [record for record in records if record.latency is not None]
+    assert value(after, "voice_agent_response_latency_seconds_count") == 1
+    assert value(after, "voice_agent_response_latency_seconds_sum") == pytest.approx(
+        spoken.latency.first_audio_ms / 1000
+    )
+    # It includes the end-of-turn silence, which the processing time after the end of turn leaves out.
+    assert spoken.latency.first_audio_ms == pytest.approx(spoken.latency.end_of_turn_ms + spoken.processing_ms)
     assert value(after, "voice_agent_transfers_total", reason="dtmf_zero") == 1
     assert value(after, "voice_agent_calls_rejected_total") == 0
 

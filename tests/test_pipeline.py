@@ -29,6 +29,7 @@ from voice import pipeline as pipeline_module
 from voice.end_of_turn import EndOfTurnOptions, EndOfTurnRule
 from voice.events import Action, Decision, Transcript
 from voice.pipeline import CallPipeline, TurnRecord, VoiceServices
+from voice.resample import resample
 from voice.tts import PhraseCache
 from voice.turns import TurnOptions
 from voice.wavfile import read_wav
@@ -459,6 +460,72 @@ def test_audio_fed_at_16_khz_reaches_the_recognizer_exactly_as_it_was_sent(engin
         offset = max(0, start_ms - pipeline_module._TURN_PAD_MS) * WIDEBAND_RATE_HZ // 1000
         assert heard.size > WIDEBAND_RATE_HZ // 2
         np.testing.assert_array_equal(heard, sent[offset : offset + heard.size])
+
+
+def rms_dbfs(frame: np.ndarray) -> float:
+    return 10 * float(np.log10(max(float(np.mean(np.square(frame, dtype=np.float64))), 1e-20)))
+
+
+@pytest.mark.parametrize("rate_hz", [8000, 16000, 48000])
+def test_a_spoken_turn_has_its_latency_budget_from_the_last_voiced_frame(engine_en, rate_hz) -> None:
+    recognizer = FakeRecognizer(["What are your opening hours?"])
+    voice = services(engine_en, recognizer)
+    output = RecordingOutput([])
+    pipeline = CallPipeline(voice, output)
+    samples, file_rate_hz = read_wav(FIXTURE)
+    group = first_group(samples, file_rate_hz)
+    if rate_hz == TWILIO_SAMPLE_RATE_HZ:
+        frames = over_the_phone(group, file_rate_hz)
+    else:
+        at_rate = resample(group, file_rate_hz, rate_hz)
+        step = rate_hz // 50
+        frames = [at_rate[start : start + step] for start in range(0, at_rate.size, step)]
+    fed: list[tuple[float, np.ndarray]] = []
+    feed = pipeline.feed_audio
+
+    def timed_feed(frame: np.ndarray, frame_rate_hz: int) -> None:
+        fed.append((time.perf_counter(), frame))
+        feed(frame, frame_rate_hz)
+
+    pipeline.feed_audio = timed_feed
+    asyncio.run(play_call(pipeline, frames, silence_s=1.5, rate_hz=rate_hz))
+    voice.workers.shutdown()
+
+    # The VAD scored the input rate itself when it could: no resampler in front of it.
+    assert pipeline._vad.sample_rate_hz == (rate_hz if rate_hz in (8000, 16000) else 16000)
+    (record,) = caller_records(pipeline)
+    budget = record.latency
+    assert budget is not None and budget.anchor == "energy"
+    assert None not in budget.stages().values()
+    assert 0 < budget.silence_detected_ms <= budget.end_of_turn_ms <= budget.first_audio_ms
+    assert 0 < budget.transcript_ready_ms <= budget.first_audio_ms
+    assert budget.end_of_turn_rule == record.end_of_turn.rule.value == "complete_request"
+    assert budget.first_audio_ms == pytest.approx(budget.end_of_turn_ms + record.processing_ms)
+    # Measured from the arrival of the last frame at or above -40 dBFS to the first audio handed to the output.
+    last_voiced = max(at for at, frame in fed if rms_dbfs(frame) >= -40.0)
+    (reply, *_) = [played for played in output.played if played.mark.startswith("2.")]
+    assert budget.first_audio_ms == pytest.approx((reply.at - last_voiced) * 1000, abs=5.0)
+
+
+def test_turns_that_are_not_spoken_have_no_latency_budget(engine_en) -> None:
+    voice = services(engine_en, FakeRecognizer(["-"]))
+    output = RecordingOutput([])
+
+    async def call() -> None:
+        pipeline = CallPipeline(voice, output)
+        await pipeline.start()
+        pipeline.feed_dtmf("7")
+        for _ in range(300):
+            await asyncio.sleep(0.01)
+            if any(played.mark.startswith("2.") for played in output.played):
+                break
+        await pipeline.close()
+
+    asyncio.run(call())
+    voice.workers.shutdown()
+
+    assert [record.latency for record in output.records] == [None, None]
+    assert output.records[1].processing_ms is not None
 
 
 @pytest.mark.parametrize("rate_hz", [8000, 16000, 24000, 48000])

@@ -9,6 +9,7 @@ The checks themselves are tested on small hand-made reports at the end.
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -66,6 +67,32 @@ def test_the_dutch_calls_are_answered_in_dutch(suite_replay: ReplayResult):
         assert greeting.startswith("Goedendag, u spreekt met de geautomatiseerde AI-assistent"), call.name
     robot = next(call.data for call in dutch if call.name == "nl_ben_jij_een_robot")
     assert "AI" in robot["turns"][0]["exchanges"][-1]["decision"]["reply"]
+
+
+def test_every_spoken_answer_carries_the_servers_latency_budget_in_order(suite_replay: ReplayResult):
+    differences = []
+    for call in suite_replay.calls:
+        for turn in call.data["turns"]:
+            spoken = [item for item in turn["exchanges"] or () if item["caller"] and "text" in item["caller"]]
+            for exchange in spoken:
+                latency = exchange["latency"]
+                where = f"{call.name} turn {turn['index']}"
+                assert latency is not None, where
+                assert latency["end_of_turn_rule"] and latency["anchor"] in ("energy", "vad"), where
+                stages = [latency["silence_detected_ms"], latency["end_of_turn_ms"], latency["first_audio_ms"]]
+                if latency["end_of_turn_rule"] != "max_turn":
+                    assert None not in stages[:2] and 0 <= stages[0] <= stages[1], where
+                if latency["first_audio_ms"] is None:
+                    assert exchange["interrupted"], where  # only a reply the caller spoke over sends nothing
+                    continue
+                assert stages[1] <= stages[2] and latency["transcript_ready_ms"] <= stages[2], where
+            answered = [item["latency"]["first_audio_ms"] for item in spoken if item["latency"]["first_audio_ms"]]
+            if len(spoken) == 1 and answered and turn["response_latency_ms"] is not None:
+                differences.append(answered[0] - turn["response_latency_ms"])
+    # The server's figure (last voiced frame arrived -> first audio sent) is the replay's (last voiced frame sent ->
+    # first agent frame received), less the socket in between: they agree.
+    assert len(differences) >= 5
+    assert abs(statistics.median(differences)) <= 50.0, differences
 
 
 def test_a_wrong_expectation_fails_with_what_was_expected_and_what_happened(voice_services, tmp_path, capsys):

@@ -32,6 +32,7 @@ from telephony.storage.writer import RecordWriter
 from voice.dialogue import DialogueEngine
 from voice.events import Action, Dtmf, Transcript
 from voice.handoff import build_handoff
+from voice.latency import LatencyBudget
 from voice.pipeline import TurnRecord
 
 POSTGRES_URL_VARIABLE = "VOICE_AGENT_TEST_DATABASE_URL"
@@ -77,6 +78,7 @@ def make_call(engine: DialogueEngine, call_sid: str = "CA-store-1", caller: str 
     for turn in (Transcript("I have a question about my bill", 0.83, 14_000, 16_100), Dtmf("0")):
         state, decision = engine.step(state, turn)
         info.records.append(TurnRecord(caller=turn, decision=decision, processing_ms=612.4, heard=True))
+    info.records[1].latency = LatencyBudget("complete_request", 480.3, 141.0, 455.25, 1092.6)
     assert decision.action is Action.TRANSFER
     exchanges = [(record.caller, record.decision) for record in info.records]
     info.handoff = build_handoff(engine.catalogue, call_sid, exchanges, decision, caller)
@@ -106,6 +108,16 @@ def test_a_call_is_stored_and_read_back_exactly(store, engine_en):
     assert summary.call_sid == record.call_sid
     assert summary.outcome.action == "transfer" and summary.has_handoff
     assert summary.duration_s == 31.5
+
+
+def test_a_spoken_turns_latency_budget_is_stored_with_it(store, engine_en):
+    store.save(call_record(make_call(engine_en)))
+
+    turns = store.get("CA-store-1").turns
+    assert [turn.latency is not None for turn in turns] == [False, True, False]
+    latency = turns[1].latency
+    assert (latency.silence_detected_ms, latency.end_of_turn_ms, latency.transcript_ready_ms) == (141.0, 480.3, 455.2)
+    assert (latency.first_audio_ms, latency.end_of_turn_rule, latency.anchor) == (1092.6, "complete_request", "energy")
 
 
 def test_what_is_stored_is_the_masked_record(store, engine_en):

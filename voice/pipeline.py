@@ -1,7 +1,8 @@
 """One call's voice pipeline: caller audio and keys in; decisions and the agent's audio out.
 
-    caller PCM at the transport's rate -> 16 kHz (a stream resampler per input rate; none at 16 kHz)
-        -> streaming VAD -> turn detector
+    caller PCM at the transport's rate -> 16 kHz history for ASR (a stream resampler; none at 16 kHz)
+    caller PCM at the input rate (when the VAD scores that rate; else the 16 kHz audio) -> streaming VAD
+        -> turn detector
         SpeechStarted while the agent is still audible -> barge-in: interrupt playback, stop speaking, tell the engine
         PauseStarted -> speculative ASR of the turn so far, and Smart Turn's score of how it ends (worker pool)
             -> end-of-turn policy (words, sound, silence): the pause's silence
@@ -18,6 +19,10 @@ The pipeline knows no transport: it talks to the wire through `AgentOutput` (pla
 interrupt, hand the call over) and learns what the caller has heard from `marked`. Durations come from sample
 counts. Turns are answered one at a time, in order, by a single task per call; the event loop only resamples,
 scores 32 ms VAD windows (~0.1 ms) and queues.
+
+Every spoken turn's record carries its latency budget (`voice.latency`): when the VAD heard the silence, when the
+end of the turn was decided and by which rule, when a transcript of the whole turn existed and when the first audio
+was sent, each from the arrival of the caller's last voiced frame.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Protocol
 
 import numpy as np
 
+from voice.asr import SAMPLE_RATE_HZ as ASR_SAMPLE_RATE_HZ
 from voice.asr import SpeechRecognizer
 from voice.dialogue import DialogueEngine, DialogueState
 from voice.end_of_turn import (
@@ -44,6 +50,7 @@ from voice.end_of_turn import (
     TurnEndModel,
 )
 from voice.events import HAND_OVER_NOW_RULE, TECHNICAL_FAILURE_RULE, Action, Decision, Dtmf, Transcript
+from voice.latency import CallerClock, LatencyBudget, TurnTiming
 from voice.prompts import Catalogue
 from voice.redaction import RedactionBuffer, redact
 from voice.resample import StreamResampler, resample
@@ -60,7 +67,8 @@ from voice.turns import (
     TurnOptions,
     turn_samples,
 )
-from voice.vad import SAMPLE_RATE_HZ as VAD_SAMPLE_RATE_HZ
+from voice.vad import SAMPLE_RATES_HZ as VAD_SAMPLE_RATES_HZ
+from voice.vad import WINDOW_MS as VAD_WINDOW_MS
 from voice.vad import StreamingVad
 from voice.workers import ModelWorkers
 
@@ -145,13 +153,15 @@ class TurnRecord:
     """The caller spoke over the reply and it was cleared."""
     end_of_turn: EndOfTurn | None = None
     """Why the caller's spoken turn was taken as over (rule, silence, speculative transcript); None otherwise."""
+    latency: LatencyBudget | None = None
+    """Where the spoken turn's response time went, from the caller's last voiced frame; None for other records."""
 
 
 class _AudioHistory:
     """The last seconds of the call's 16 kHz audio, addressable by stream time."""
 
     def __init__(self, keep_ms: int) -> None:
-        self._keep = keep_ms * VAD_SAMPLE_RATE_HZ // 1000
+        self._keep = keep_ms * ASR_SAMPLE_RATE_HZ // 1000
         self._chunks: list[np.ndarray] = []
         self._size = 0
         self.start_ms = 0
@@ -163,7 +173,7 @@ class _AudioHistory:
             # Compact rarely (every ~35 s of audio) rather than copying on every frame.
             joined = np.concatenate(self._chunks)[-self._keep :]
             dropped = self._size - joined.size
-            self.start_ms += dropped * 1000 // VAD_SAMPLE_RATE_HZ
+            self.start_ms += dropped * 1000 // ASR_SAMPLE_RATE_HZ
             self._chunks, self._size = [joined], joined.size
 
     def samples(self) -> np.ndarray:
@@ -183,6 +193,8 @@ class _EndedTurn:
     """Why it was taken as over."""
     speculative: asyncio.Future[Transcript] | None
     """Its speculative transcript (possibly still being made, or failed), or None: transcribe it."""
+    timing: TurnTiming | None = None
+    """Its instants so far, for the latency budget; None when its audio was no longer known."""
 
 
 @dataclass(slots=True)
@@ -222,11 +234,16 @@ class CallPipeline:
         self._call_id = call_id
         self._engine = services.engine
         self._state: DialogueState | None = None
-        # One per input rate: each holds its own filter state, and a 16 kHz one passes audio through untouched.
-        self._to_vad_rate: dict[int, StreamResampler] = {}
-        self._vad = StreamingVad()
-        self._turns = TurnDetector(services.turn_options, window_ms=self._vad.window_ms)
+        # One per (input rate, output rate): each holds its own filter state; equal rates pass audio through untouched.
+        self._resamplers: dict[tuple[int, int], StreamResampler] = {}
+        # Made for the first audio's rate: it scores that rate itself when it can (no resampler delays it).
+        self._vad: StreamingVad | None = None
+        self._turns = TurnDetector(services.turn_options, window_ms=VAD_WINDOW_MS)
         self._history = _AudioHistory(_HISTORY_MS)
+        # When the caller's audio arrived and was scored, for each turn's latency budget.
+        self._clock = CallerClock()
+        # The last speculative transcript that became ready, and when: the turn that claims it was transcribed then.
+        self._transcript_ready: tuple[TurnSpan, float] | None = None
         # Personal data is redacted the moment a transcript exists: the engine, the records, the desk and the logs
         # only ever see the redacted text. One buffer per call, so a card number read over several turns is caught.
         self._redactor = RedactionBuffer(services.engine.catalogue.language)
@@ -279,7 +296,8 @@ class CallPipeline:
         Args:
             pcm: mono float PCM (float32 or float64) in [-1.0, 1.0], any length (normally one transport frame);
                 the transport converts its wire encoding (for example int16 with `voice.pcm.pcm16_to_float32`).
-            sample_rate_hz: the rate of `pcm`, in Hz; audio at the VAD and ASR rate (16 kHz) is used as it is.
+            sample_rate_hz: the rate of `pcm`, in Hz. The VAD scores audio at the first audio's rate when it can
+                (16 kHz or half that), else at 16 kHz; ASR takes 16 kHz; audio at those rates is used as it is.
 
         Raises:
             TypeError: `pcm` is not a floating-point array.
@@ -287,14 +305,35 @@ class CallPipeline:
         """
         if self._handed_over or len(pcm) == 0:
             return
-        resampler = self._to_vad_rate.get(sample_rate_hz)
-        if resampler is None:
-            resampler = self._to_vad_rate[sample_rate_hz] = StreamResampler(sample_rate_hz, VAD_SAMPLE_RATE_HZ)
-        samples = resampler.process(pcm)
-        if samples.size == 0:
+        now = time.perf_counter()
+        # The 16 kHz history lags the VAD by the resampler's delay (60-115 ms from the telephone rate): audio cut out
+        # for ASR when the VAD has just heard something may not all be there yet. A pause is reported 200 ms into the
+        # silence, by when the turn's last voiced window is.
+        samples_16k = self._resampled(pcm, sample_rate_hz, ASR_SAMPLE_RATE_HZ)
+        self._clock.fed(pcm, sample_rate_hz, now)
+        if samples_16k.size:
+            self._history.append(samples_16k)
+        if self._vad is None:
+            vad_rate = sample_rate_hz if sample_rate_hz in VAD_SAMPLE_RATES_HZ else ASR_SAMPLE_RATE_HZ
+            self._vad = StreamingVad(vad_rate)
+        vad_rate = self._vad.sample_rate_hz
+        if vad_rate == sample_rate_hz:
+            for_vad = pcm
+        elif vad_rate == ASR_SAMPLE_RATE_HZ:
+            for_vad = samples_16k
+        else:
+            for_vad = self._resampled(pcm, sample_rate_hz, vad_rate)
+        probabilities = self._vad.process(for_vad)
+        if probabilities.size == 0:
             return
-        self._history.append(samples)
-        self._on_turn_events(self._turns.process(self._vad.process(samples)))
+        self._clock.scored(probabilities.size, self._vad.window_ms, now)
+        self._on_turn_events(self._turns.process(probabilities))
+
+    def _resampled(self, pcm: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+        resampler = self._resamplers.get((from_hz, to_hz))
+        if resampler is None:
+            resampler = self._resamplers[from_hz, to_hz] = StreamResampler(from_hz, to_hz)
+        return resampler.process(pcm)
 
     def _on_turn_events(self, events: list[TurnEvent]) -> None:
         for event in events:
@@ -360,6 +399,8 @@ class CallPipeline:
 
     def _pause_transcribed(self, span: TurnSpan, transcript: Transcript | None) -> None:
         """The turn so far is transcribed while the caller is silent: choose how long this pause may last."""
+        if transcript is not None:
+            self._transcript_ready = (span, time.perf_counter())
         pause = self._pause
         if self._handed_over or pause is None or pause.span != span:
             return
@@ -422,7 +463,28 @@ class CallPipeline:
             end = EndOfTurn(EndOfTurnRule.FIXED, turn.silence_ms, why)
         # Claimed now, before the next turn's pause can replace it; the turn task awaits it in order.
         speculative = self._speculation.claim(span) if self._speculation is not None else None
-        self._inbox.put_nowait(_EndedTurn(turn, time.perf_counter(), end, speculative))
+        detected = time.perf_counter()
+        timing = self._turn_timing(turn, end, detected, speculative)
+        self._inbox.put_nowait(_EndedTurn(turn, detected, end, speculative, timing))
+
+    def _turn_timing(
+        self, turn: TurnEnded, end: EndOfTurn, detected: float, speculative: asyncio.Future[Transcript] | None
+    ) -> TurnTiming | None:
+        """The instants of a turn that just ended, as far as they are known; the rest are filled in as they come."""
+        last_voiced = self._clock.last_voiced(turn.start_ms, turn.end_ms)
+        if last_voiced is None:
+            return None
+        silence = None if turn.silence_ms is None else self._clock.scored_at(turn.end_ms + VAD_WINDOW_MS)
+        timing = TurnTiming(last_voiced[0], last_voiced[1], silence, detected, end.rule.value)
+        if speculative is not None:
+            ready = self._transcript_ready
+            if not speculative.done():
+                speculative.add_done_callback(lambda done: _note_transcript(timing, done))
+            elif ready is not None and ready[0] == TurnSpan(turn.start_ms, turn.end_ms):
+                timing.transcript_ready = ready[1]
+            else:
+                timing.transcript_ready = detected
+        return timing
 
     def feed_dtmf(self, digit: str) -> None:
         """Take a key press from the caller."""
@@ -495,13 +557,20 @@ class CallPipeline:
             except Exception as error:  # any ASR failure must end in a person, never in silence
                 await self._fail(f"speech recognition failed: {error!r}")
                 return
+            if item.timing is not None and item.timing.transcript_ready is None:
+                item.timing.transcript_ready = time.perf_counter()
             if not transcript.text:
                 # Noise, breathing or a cough: nothing to answer.
                 continue
             transcript, second_opinion = await self._second_opinion(turn, transcript)
             redacted, index = self._redact(transcript)
             await self._decide(
-                redacted, started=item.detected, redaction_index=index, end_of_turn=end, second_opinion=second_opinion
+                redacted,
+                started=item.detected,
+                redaction_index=index,
+                end_of_turn=end,
+                second_opinion=second_opinion,
+                timing=item.timing,
             )
 
     async def _second_opinion(self, turn: TurnEnded, first: Transcript) -> tuple[Transcript, str | None]:
@@ -548,6 +617,7 @@ class CallPipeline:
         redaction_index: int | None = None,
         end_of_turn: EndOfTurn | None = None,
         second_opinion: str | None = None,
+        timing: TurnTiming | None = None,
     ) -> None:
         self._state, decision = self._engine.step(self._state, turn)
         if second_opinion is not None:
@@ -556,13 +626,15 @@ class CallPipeline:
             # Every decision says why: here also why the caller's turn was taken as over.
             decision = dataclasses.replace(decision, reasons=(*decision.reasons, end_of_turn.describe()))
         record = TurnRecord(caller=turn, decision=decision, end_of_turn=end_of_turn)
+        if timing is not None:
+            record.latency = timing.budget()
         if redaction_index is not None:
             self._redacted_turns[redaction_index] = record
             # The buffer revises only its last few turns; older records need not be reachable.
             self._redacted_turns.pop(redaction_index - _REDACTION_MEMORY_TURNS, None)
-        await self._speak(record, started=started)
+        await self._speak(record, started=started, timing=timing)
 
-    async def _speak(self, record: TurnRecord, started: float | None) -> None:
+    async def _speak(self, record: TurnRecord, started: float | None, timing: TurnTiming | None = None) -> None:
         self.records.append(record)
         self._output.decided(record)
         decision = record.decision
@@ -592,7 +664,11 @@ class CallPipeline:
                 index += 1
                 speaking.pending_marks.add(mark)
                 if started is not None and record.processing_ms is None:
-                    record.processing_ms = (time.perf_counter() - started) * 1000
+                    now = time.perf_counter()
+                    record.processing_ms = (now - started) * 1000
+                    if timing is not None:
+                        timing.first_audio = now
+                        record.latency = timing.budget()
                 await self._output.play(audio, mark)
                 sent_samples += audio.size
         finally:
@@ -699,3 +775,9 @@ class CallPipeline:
         self._final = True
         decision = self._apology_decision(TECHNICAL_FAILURE_RULE, why, "technical problem in the automated agent")
         await self._apologise_and_hand_over(decision, "failure")
+
+
+def _note_transcript(timing: TurnTiming, done: asyncio.Future[Transcript]) -> None:
+    """A turn's transcript, claimed while still being made, is ready (or failed: then it is made again later)."""
+    if not done.cancelled() and done.exception() is None:
+        timing.transcript_ready = time.perf_counter()

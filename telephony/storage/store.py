@@ -24,6 +24,7 @@ from telephony.call_record import (
     CallSummary,
     DecisionView,
     HandoffView,
+    LatencyView,
     Outcome,
     TransferEventView,
     TurnView,
@@ -353,6 +354,7 @@ def _fill_turn(row: TurnRow, view: TurnView) -> None:
     row.processing_ms = view.processing_ms
     row.heard = view.heard
     row.interrupted = view.interrupted
+    row.latency = view.latency.model_dump(mode="json") if view.latency is not None else None
 
 
 def _summary(row: CallRow) -> CallSummary:
@@ -398,6 +400,7 @@ def _turn(row: TurnRow) -> TurnView:
         processing_ms=row.processing_ms,
         heard=row.heard,
         interrupted=row.interrupted,
+        latency=LatencyView.model_validate(row.latency) if row.latency is not None else None,
     )
 
 

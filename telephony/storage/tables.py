@@ -81,6 +81,8 @@ class TurnRow(Base):
     processing_ms: Mapped[float | None] = mapped_column(Float)
     heard: Mapped[bool] = mapped_column(Boolean, default=False)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    latency: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """A spoken turn's latency budget (`telephony.call_record.LatencyView`); None for other turns."""
 
     call: Mapped[CallRow] = relationship(back_populates="turns")
 

@@ -5,6 +5,11 @@ tests, the in-process replay) keep separate counts. Telephony observes voice fro
 and synthesis are timed by wrapping the shared models (`CallMetrics.instrument`), response latency is read from
 the call's turn records when its stream ends, so `voice/` knows nothing about Prometheus.
 
+Response latency is what the caller waits: from the arrival of their last voiced frame to the first audio of the
+reply (each spoken turn's latency budget, `voice.latency`), the same measure as the QA replay's (which times it on
+the caller's side of the socket). The part after the end of the turn was decided is reported apart, as turn
+processing: it leaves out the silence the end of turn waits for, so it is not what a caller waits.
+
 Metrics hold counts and timings only, no personal data. They are open unless ``VOICE_AGENT_METRICS_TOKEN`` is set,
 in which case a scrape needs it as a bearer token.
 """
@@ -31,8 +36,8 @@ from telephony.session import StreamCounters
 from voice.events import Action, Decision
 from voice.pipeline import VoiceServices
 
-# Reply latency: the target is under a second from the end of the caller's turn to the first audio.
-_LATENCY_BUCKETS_S = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+# Response latency: the target is a median of 0.45 s and a 95th percentile of 0.7 s from the last voiced frame.
+_LATENCY_BUCKETS_S = (0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 # Whisper tiny.en takes ~0.3-0.5 s per utterance on two cores; a cached phrase takes microseconds.
 _MODEL_BUCKETS_S = (0.005, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0)
 NO_DECISION_REASON = "no_decision"
@@ -73,8 +78,16 @@ class CallMetrics:
         self.registry.register(_LiveCollector(calls, counters))
         self.response_latency = Histogram(
             "voice_agent_response_latency_seconds",
-            "From the end of the caller's turn to the first audio of the reply (speech recognition, engine, TTS).",
+            "Spoken turns: from the arrival of the caller's last voiced frame to the first audio of the reply sent "
+            "(VAD, end-of-turn silence, speech recognition, engine, TTS).",
             buckets=_LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.turn_processing = Histogram(
+            "voice_agent_turn_processing_seconds",
+            "From the end of a spoken turn being decided (or a key press taken) to the first audio of the reply sent: "
+            "the part of the response after the end of turn (waiting for the transcript, engine, TTS).",
+            buckets=_MODEL_BUCKETS_S,
             registry=self.registry,
         )
         self.asr = Histogram(
@@ -116,8 +129,10 @@ class CallMetrics:
     def call_ended(self, call: CallInfo) -> None:
         """Count a call whose media stream has ended: its reply latencies and, if it was transferred, why."""
         for record in call.records:
+            if record.latency is not None and record.latency.first_audio_ms is not None:
+                self.response_latency.observe(record.latency.first_audio_ms / 1000)
             if record.processing_ms is not None:
-                self.response_latency.observe(record.processing_ms / 1000)
+                self.turn_processing.observe(record.processing_ms / 1000)
         if call.outcome is not None and call.outcome.action is Action.TRANSFER:
             self.transfers.labels(reason=call.outcome.rule).inc()
 

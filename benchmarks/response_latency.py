@@ -524,7 +524,7 @@ def main() -> None:
         )
         try:
             vad_path_lags(calls)
-        except ValueError as error:  # a VAD before voice/vad.py scored the input rate
+        except (TypeError, ValueError) as error:  # a VAD before voice/vad.py scored the input rate
             print(f"\nVAD path: not measured ({error})")
         for replies in args.replies:
             for name in args.configs:

@@ -19,7 +19,11 @@ How each fixture is made, the same on every run:
 4. The clip is resampled to 8 kHz, the rate a phone line carries, and white noise at -60 dBFS RMS from a fixed
    seed per fixture is added: a line is never digitally silent.
 5. It is written as 16-bit mono PCM WAV (about 16 kB per second), with its entry in `manifest.json`: the parts,
-   the pauses, the voice, where each part lies in the clip, and the kind.
+   the pauses, the voice, where each part lies in the clip, where the speech lies (`speech_ms`: from the first
+   part's start to the last part's end), and the kind.
+
+For the recorded clips, `speech_ms` is where Silero (16 kHz, windows at 0.5 or more) finds speech: their room noise
+is above the replay's -40 dBFS floor, so energy alone would take it for the caller still speaking.
 
 Run from the repository root with the dev extras installed (piper-tts is GPL-3.0 and is used here only to make
 test data) and Debian's espeak-ng:
@@ -242,6 +246,16 @@ def make(fixture: PauseFixture, piper: object | None) -> tuple[np.ndarray, list[
     return clip.astype(np.float32), spans
 
 
+def speech_span_ms(path: Path) -> list[int]:
+    """[start, end] of the speech in a recording, in ms: its first to its last Silero window at 0.5 or more."""
+    from voice.vad import StreamingVad
+
+    samples, rate_hz = read_wav(path)
+    vad = StreamingVad(WORK_RATE_HZ)
+    voiced = np.flatnonzero(vad.process(resample(samples, rate_hz, WORK_RATE_HZ)) >= 0.5)
+    return [int(voiced[0]) * 32, (int(voiced[-1]) + 1) * 32]
+
+
 def main() -> None:
     """Write every fixture and the manifest, and print each one's parts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -266,12 +280,15 @@ def main() -> None:
                 "parts": list(fixture.parts),
                 "pauses_ms": list(fixture.pauses_ms),
                 "part_spans_ms": spans,
+                "speech_ms": [spans[0][0], spans[-1][1]],
                 "duration_ms": clip.size * 1000 // OUTPUT_RATE_HZ,
             }
         )
         print(f"{name}: {' | '.join(fixture.parts)} (pauses {list(fixture.pauses_ms)} ms, {fixture.voice})")
     for clip in REAL_CLIPS:
-        entries.append({**clip, "file": f"../real_speech/audio/{clip['file']}", "kind": "real", "voice": "recorded"})
+        path = f"../real_speech/audio/{clip['file']}"
+        speech_ms = speech_span_ms(arguments.out_dir / path)
+        entries.append({**clip, "file": path, "kind": "real", "voice": "recorded", "speech_ms": speech_ms})
     manifest = {
         "description": "Caller turns with pauses inside them that do not end the turn; made by "
         "audio_fixtures/make_pause_fixtures.py (real clips: measured, not made).",

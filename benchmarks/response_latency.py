@@ -92,6 +92,8 @@ class Utterance:
     """"complete", "barge_in", "mid_sentence", "digits", "hesitation", "real" or "real_long_pauses"."""
     name: str
     turn: dict[str, Any]
+    speech_ms: tuple[int, int] | None = None
+    """Where the speech lies in the turn's audio (from the manifest), else the replay's voiced frames say."""
 
     @property
     def has_pauses(self) -> bool:
@@ -109,7 +111,7 @@ def load_pause_fixtures() -> dict[str, Utterance]:
         if kind == "real" and not entry["in_verdict"]:
             kind = "real_long_pauses"
         name = path.stem.removesuffix("_8k")
-        found[name] = Utterance(kind, name, {"audio": str(path)})
+        found[name] = Utterance(kind, name, {"audio": str(path)}, tuple(entry["speech_ms"]))
     found["number_with_pauses"] = Utterance("digits", "number_with_pauses", {"audio": str(NUMBER_FIXTURE)})
     return found
 
@@ -284,7 +286,12 @@ def outcomes(data: dict[str, Any], utterances: list[Utterance]) -> list[Outcome]
         exchanges = turn["exchanges"] or []
         talked_over = False
         if turn["voiced_start_ms"] is not None:
-            talked_over = any(turn["voiced_start_ms"] < start < turn["voiced_end_ms"] for start in agent_starts)
+            # The agent's audio started while the caller was still to say something: between the first and the last
+            # of the speech (recorded clips: as the manifest measured it, their room noise being above the floor).
+            first, last = turn["voiced_start_ms"], turn["voiced_end_ms"]
+            if utterance.speech_ms is not None:
+                first, last = (turn["start_ms"] + offset for offset in utterance.speech_ms)
+            talked_over = any(first < start < last for start in agent_starts)
         budget = exchanges[0].get("latency") if len(exchanges) == 1 else None
         results.append(
             Outcome(
@@ -530,7 +537,7 @@ def main() -> None:
         )
         try:
             vad_path_lags(calls)
-        except ValueError as error:  # a VAD before voice/vad.py scored the input rate
+        except (TypeError, ValueError) as error:  # a VAD before voice/vad.py scored the input rate
             print(f"\nVAD path: not measured ({error})")
         for replies in args.replies:
             for name in args.configs:

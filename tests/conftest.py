@@ -3,6 +3,7 @@ two test tiers (`pytest --fast` runs the tests not marked slow, under the guard 
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             report.outcome = "failed"
             report.longrepr = "\n".join(violations)
     return report
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """Put the root logger back after each test: the CLI's `configure_logging` binds a handler to the sys.stderr of the
+    moment, which is this test's capture; a later test's background thread (a retention purge) would write to it
+    after pytest closed it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

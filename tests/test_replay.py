@@ -136,7 +136,7 @@ def test_report_files_are_written(replayed):
             samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").reshape(-1, 2)
         caller, agent = samples[:, 0].astype(np.float64), samples[:, 1].astype(np.float64)
         assert np.sqrt(np.mean(agent**2)) > 100, "the agent channel is silent"
-        if call.name != "press_zero":
+        if call.name not in ("press_zero", "nl_toets_nul"):  # the caller only presses keys
             assert np.sqrt(np.mean(caller**2)) > 100, "the caller channel is silent"
 
 

@@ -64,7 +64,7 @@ def test_the_dutch_calls_are_answered_in_dutch(suite_replay: ReplayResult):
     assert len(dutch) >= 5
     for call in dutch:
         greeting = call.data["greeting"]["exchange"]["decision"]["reply"]
-        assert greeting.startswith("Goedendag, u spreekt met de geautomatiseerde AI-assistent"), call.name
+        assert greeting.startswith("Hallo, dit is de geautomatiseerde AI-assistent"), call.name
     robot = next(call.data for call in dutch if call.name == "nl_ben_jij_een_robot")
     assert "AI" in robot["turns"][0]["exchanges"][-1]["decision"]["reply"]
 

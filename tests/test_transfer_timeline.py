@@ -14,8 +14,14 @@ from qa.loopback_server import LoopbackServer
 from telephony.calls import CallState
 from telephony.transfer_timeline import TransferState
 
-from .helpers import dtmf_message, make_app, mark_message, start_message
+from .helpers import TWILIO, admit_on, call_sid, dtmf_message, make_app, mark_message, start_message, stream_sid
 from .test_api import AGENT_TOKEN, bearer, read_events, wait_until
+
+SID_ELSEWHERE = call_sid("elsewhere")
+SID_GONE = call_sid("gone")
+SID_PERSON_LEG = call_sid("person-leg")
+SID_QUEUE = call_sid("queue")
+SID_RING = call_sid("ring")
 
 # Customer service (key 0) rings a number; billing waits in a queue.
 DEPLOYMENT = """\
@@ -41,7 +47,8 @@ def _no_tokens_from_the_environment(monkeypatch):
 def live(voice_services, tmp_path):
     deployment = tmp_path / "departments.yaml"
     deployment.write_text(DEPLOYMENT, encoding="utf-8")
-    app = make_app(voice_services, agent_token=AGENT_TOKEN, deployment_file=deployment)
+    # The streams below press keys and send no audio: a long silence deadline keeps them open until handed over.
+    app = make_app(voice_services, agent_token=AGENT_TOKEN, deployment_file=deployment, stream_silence_timeout_s=120)
     with LoopbackServer(app) as server:
         yield server
 
@@ -53,7 +60,9 @@ class _Desk:
         self.server, self.http, self.lines = server, http, lines
 
     def webhook(self, path: str, **form: str) -> httpx.Response:
-        response = self.http.post(f"{self.server.base_url}{path}", data=form)
+        """POST a webhook signed as Twilio signs it."""
+        url = f"{self.server.base_url}{path}"
+        response = self.http.post(url, data=form, headers=TWILIO.headers(url, form))
         assert response.status_code == 200, response.text
         return response
 
@@ -82,16 +91,18 @@ def _desk_test(live, body) -> None:
 def transfer_call(server: LoopbackServer, call_sid: str, *keys: str) -> None:
     """A call as Twilio streams it: the caller presses `keys` during the greeting and is handed over; returns once
     the call's record is finished (Twilio's webhooks come after that)."""
-    stream_sid = "MZ-" + call_sid
-    with ws_connect(server.ws_url, open_timeout=10, max_queue=None) as ws:
-        ws.send(json.dumps(start_message(stream_sid=stream_sid, call_sid=call_sid)))
+    stream = stream_sid(call_sid)
+    parameters = admit_on(server.base_url, call_sid)  # /twilio/voice first, as Twilio does: the stream's ticket
+    headers = TWILIO.headers(server.ws_url)
+    with ws_connect(server.ws_url, open_timeout=10, max_queue=None, additional_headers=headers) as ws:
+        ws.send(json.dumps(start_message(stream_sid=stream, call_sid=call_sid, parameters=parameters)))
         for key in keys:
-            ws.send(json.dumps(dtmf_message(key, stream_sid=stream_sid)))
+            ws.send(json.dumps(dtmf_message(key, stream_sid=stream)))
         try:
             for raw in ws:  # echo every mark, as Twilio does once the audio is played, until the server closes
                 message = json.loads(raw)
                 if message["event"] == "mark":
-                    ws.send(json.dumps(mark_message(message["mark"]["name"], stream_sid=stream_sid)))
+                    ws.send(json.dumps(mark_message(message["mark"]["name"], stream_sid=stream)))
         except ConnectionClosed:
             pass
     registry = server.app.state.voice.registry
@@ -100,15 +111,15 @@ def transfer_call(server: LoopbackServer, call_sid: str, *keys: str) -> None:
 
 def test_a_dialled_transfer_goes_live_from_ringing_to_answered_to_completed(live):
     def body(desk: _Desk) -> None:
-        transfer_call(live, "CA-ring", "7", "0")  # opening hours (key 7), then a person
-        desk.webhook("/twilio/after-stream", CallSid="CA-ring")
-        assert desk.next_state("CA-ring", TransferState.RINGING)["has_handoff"] is True
-        desk.webhook("/twilio/whisper?call=CA-ring", CallSid="CA-person-leg")
-        desk.next_state("CA-ring", TransferState.ANSWERED)
-        desk.webhook("/twilio/dial-status", CallSid="CA-ring", DialCallStatus="completed")
-        desk.next_state("CA-ring", TransferState.COMPLETED)
+        transfer_call(live, SID_RING, "7", "0")  # opening hours (key 7), then a person
+        desk.webhook("/twilio/after-stream", CallSid=SID_RING)
+        assert desk.next_state(SID_RING, TransferState.RINGING)["has_handoff"] is True
+        desk.webhook(f"/twilio/whisper?call={SID_RING}", CallSid=SID_PERSON_LEG)
+        desk.next_state(SID_RING, TransferState.ANSWERED)
+        desk.webhook("/twilio/dial-status", CallSid=SID_RING, DialCallStatus="completed")
+        desk.next_state(SID_RING, TransferState.COMPLETED)
 
-        record = desk.record("CA-ring")
+        record = desk.record(SID_RING)
         assert record["transfer_state"] == "completed"
         steps = [(step["state"], step["detail"]) for step in record["transfer_timeline"]]
         assert steps == [("ringing", None), ("answered", None), ("completed", "completed")]
@@ -124,18 +135,18 @@ def test_a_dialled_transfer_goes_live_from_ringing_to_answered_to_completed(live
 
 def test_a_queued_transfer_nobody_takes_ends_in_a_call_back(live):
     def body(desk: _Desk) -> None:
-        transfer_call(live, "CA-queue", "1", "0")  # a bill (key 1), then a person: billing's queue
-        desk.webhook("/twilio/after-stream", CallSid="CA-queue")
-        desk.next_state("CA-queue", TransferState.QUEUED)
+        transfer_call(live, SID_QUEUE, "1", "0")  # a bill (key 1), then a person: billing's queue
+        desk.webhook("/twilio/after-stream", CallSid=SID_QUEUE)
+        desk.next_state(SID_QUEUE, TransferState.QUEUED)
         # Twilio asks for the wait message again and again: a step only when the position changes.
         for position in ("2", "2", "1"):
-            desk.webhook("/twilio/queue-wait", CallSid="CA-queue", QueuePosition=position)
-        desk.webhook("/twilio/dial-status", CallSid="CA-queue", QueueResult="queue-full")
-        desk.next_state("CA-queue", TransferState.NOT_ANSWERED)
-        desk.webhook("/twilio/dial-choice", CallSid="CA-queue", Digits="")
-        desk.next_state("CA-queue", TransferState.CALLBACK_REQUESTED)
+            desk.webhook("/twilio/queue-wait", CallSid=SID_QUEUE, QueuePosition=position)
+        desk.webhook("/twilio/dial-status", CallSid=SID_QUEUE, QueueResult="queue-full")
+        desk.next_state(SID_QUEUE, TransferState.NOT_ANSWERED)
+        desk.webhook("/twilio/dial-choice", CallSid=SID_QUEUE, Digits="")
+        desk.next_state(SID_QUEUE, TransferState.CALLBACK_REQUESTED)
 
-        steps = [(step["state"], step["detail"]) for step in desk.record("CA-queue")["transfer_timeline"]]
+        steps = [(step["state"], step["detail"]) for step in desk.record(SID_QUEUE)["transfer_timeline"]]
         assert steps == [
             ("queued", None),
             ("queued", "position 2"),
@@ -149,24 +160,24 @@ def test_a_queued_transfer_nobody_takes_ends_in_a_call_back(live):
 
 def test_a_caller_who_hangs_up_in_the_queue_is_not_shown_as_answered(live):
     def body(desk: _Desk) -> None:
-        transfer_call(live, "CA-gone", "2", "0")  # a payment: billing's queue
-        desk.webhook("/twilio/after-stream", CallSid="CA-gone")
-        desk.webhook("/twilio/dial-status", CallSid="CA-gone", QueueResult="hangup")
-        desk.next_state("CA-gone", TransferState.CALLER_HUNG_UP)
+        transfer_call(live, SID_GONE, "2", "0")  # a payment: billing's queue
+        desk.webhook("/twilio/after-stream", CallSid=SID_GONE)
+        desk.webhook("/twilio/dial-status", CallSid=SID_GONE, QueueResult="hangup")
+        desk.next_state(SID_GONE, TransferState.CALLER_HUNG_UP)
 
     _desk_test(live, body)
 
 
 def test_a_step_reported_to_another_instance_is_added_to_the_stored_record(live):
     """The stream ran on another instance: only the database knows the call, and the step is kept there."""
-    transfer_call(live, "CA-elsewhere", "0")
+    transfer_call(live, SID_ELSEWHERE, "0")
     with httpx.Client(timeout=20) as http:
         desk = _Desk(live, http, iter(()))
-        desk.webhook("/twilio/after-stream", CallSid="CA-elsewhere")  # written to the database with its step
-        assert wait_until(lambda: desk.record("CA-elsewhere")["transfer_state"] == "ringing")
-        live.app.state.voice.registry.forget("CA-elsewhere")
-        assert live.app.state.voice.registry.get("CA-elsewhere") is None
-        desk.webhook("/twilio/dial-status", CallSid="CA-elsewhere", DialCallStatus="no-answer")
-        record = desk.record("CA-elsewhere")
+        desk.webhook("/twilio/after-stream", CallSid=SID_ELSEWHERE)  # written to the database with its step
+        assert wait_until(lambda: desk.record(SID_ELSEWHERE)["transfer_state"] == "ringing")
+        live.app.state.voice.registry.forget(SID_ELSEWHERE)
+        assert live.app.state.voice.registry.get(SID_ELSEWHERE) is None
+        desk.webhook("/twilio/dial-status", CallSid=SID_ELSEWHERE, DialCallStatus="no-answer")
+        record = desk.record(SID_ELSEWHERE)
     assert [step["state"] for step in record["transfer_timeline"]] == ["ringing", "not_answered"]
     assert record["transfer_state"] == "not_answered" and record["transfer_status"] == "no-answer"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import io
 import json
 import sqlite3
 import threading
+import wave
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -349,3 +351,14 @@ class FakeTwilio:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def voicemail_wav(frame: bytes, repeat: int = 4000) -> bytes:
+    """A real WAV file as Twilio serves a voicemail (8 kHz, 16-bit mono): `frame` (PCM16 bytes) `repeat` times."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(frame * repeat)
+    return buffer.getvalue()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import wave
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from telephony.settings import load_settings
 from telephony.twilio.recordings import RecordingFetcher
 from telephony.web.auth import MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME, SESSION_COOKIE, LoginThrottle
 
-from .helpers import FakeTwilio
+from .helpers import FakeTwilio, voicemail_wav
 
 AGENT_TOKEN = "accounts-agent-token-0123456789"
 ADMIN_TOKEN = "accounts-admin-token-9876543210"
@@ -31,17 +30,6 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 TWILIO_TOKEN = "fake-twilio-auth-token"
 RECORDING = "RE" + "5" * 32
 PASSWORDS = {"alice": "alice-long-password", "root": "root-long-password-2"}
-
-
-def tone_wav() -> bytes:
-    """A short real WAV file (a voicemail as Twilio serves it: 8 kHz, 16-bit mono)."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(8000)
-        wav.writeframes(b"\x00\x10" * 4000)
-    return buffer.getvalue()
 
 
 @pytest.fixture(autouse=True)
@@ -221,7 +209,7 @@ def test_the_queue_shows_requests_masked_and_a_reveal_is_audited_before_the_numb
 
 
 def test_a_voicemail_is_played_through_the_server_from_twilio_with_the_accounts_credentials(tmp_path):
-    audio = tone_wav()
+    audio = voicemail_wav(b"\x00\x10")  # half a second
     with FakeTwilio(recordings={RECORDING: audio}, credentials=(ACCOUNT_SID, TWILIO_TOKEN)) as twilio:
         fetcher = RecordingFetcher(ACCOUNT_SID, TWILIO_TOKEN, api_base_url=twilio.url)
         app = build_app(fetcher)

@@ -10,8 +10,6 @@ the server from a fake Twilio on 127.0.0.1.
 
 from __future__ import annotations
 
-import io
-import wave
 from pathlib import Path
 
 import httpx
@@ -24,7 +22,7 @@ from telephony.roles import Role
 from telephony.settings import load_settings
 from telephony.twilio.recordings import RecordingFetcher
 
-from .helpers import CHROMIUM, CHROMIUM_ARGS, TWILIO, FakeTwilio, call_sid, require_browser
+from .helpers import CHROMIUM, CHROMIUM_ARGS, TWILIO, FakeTwilio, call_sid, require_browser, voicemail_wav
 
 CALL = Path(__file__).resolve().parent.parent / "audio_fixtures" / "calls" / "billing_then_agent.json"
 CALLER = "+31612345678"
@@ -36,16 +34,6 @@ ACCOUNTS = {"alice": (Role.AGENT, "alice-long-password"), "root": (Role.ADMIN, "
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
-def one_second_wav() -> bytes:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(8000)
-        wav.writeframes(b"\x00\x08\x00\xf8" * 4000)
-    return buffer.getvalue()
-
-
 def test_a_call_back_from_request_to_done_with_every_action_audited(voice_services, tmp_path, monkeypatch):
     require_browser()
     from playwright.sync_api import expect, sync_playwright
@@ -55,7 +43,9 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
-    with FakeTwilio(recordings={RECORDING: one_second_wav()}, credentials=(ACCOUNT_SID, TWILIO_TOKEN)) as twilio:
+    with FakeTwilio(
+        recordings={RECORDING: voicemail_wav(b"\x00\x08\x00\xf8")}, credentials=(ACCOUNT_SID, TWILIO_TOKEN)
+    ) as twilio:
         fetcher = RecordingFetcher(ACCOUNT_SID, TWILIO_TOKEN, api_base_url=twilio.url)
         app = create_app(load_settings(), services=voice_services, recordings=fetcher)
         with LoopbackServer(app) as server:

@@ -158,6 +158,7 @@ async def run_media_stream(
                     send=websocket.send_text,
                     close=lambda: close_websocket(websocket, CLOSE_NORMAL),
                     redirect=redirect,
+                    recorded=watchdog.recorded,
                 )
                 log.info("call started", extra={"call": info.call_sid, "stream": info.stream_sid})
                 if drain is not None:
@@ -177,8 +178,8 @@ async def run_media_stream(
                     watchdog.heard_audio()
                     session.pipeline.feed_audio(mulaw_to_float32(event.media.payload), TWILIO_SAMPLE_RATE_HZ)
             elif isinstance(event, Dtmf):
-                # Beyond the rate, or once the exchanges are used up (the watchdog hands the call over), a key is
-                # not answered: the record cannot grow without end.
+                # Beyond the rate, or once the exchanges are used up (the watchdog is handing the call over), a key is
+                # not answered: it would only wait in the pipeline's queue.
                 if keys.allow() and exchanges(session.info) < limits.max_turns:
                     session.pipeline.feed_dtmf(event.dtmf.digit)
             elif isinstance(event, Mark):

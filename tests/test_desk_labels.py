@@ -105,3 +105,16 @@ def test_labels_are_escaped_in_the_page_and_cannot_close_the_data_block():
     assert page.count("</script>") == 1
     with pytest.raises(PromptError, match="lacks: missing"):
         render_page("{{missing}}", labels, "en")
+
+
+def test_the_call_page_is_dutch_too(monkeypatch):
+    token = "desk-labels-agent-token-0123456789"
+    monkeypatch.setenv("VOICE_AGENT_AGENT_TOKEN", token)
+    app = create_app(load_settings(language="nl"))
+    app.state.voice.store.migrate()  # the audit trail records the login
+    client = TestClient(app)
+    assert client.post("/desk/login", json={"token": token}).status_code == 200
+    page = client.get("/desk/call")
+    assert page.status_code == 200 and '<html lang="nl">' in page.text
+    assert '<button id="call" type="button" disabled>De assistent bellen</button>' in page.text
+    assert "Call the agent" not in page.text and "{{" not in page.text

@@ -4,7 +4,8 @@
     GET  /desk          the page, in the deployment's language (`telephony.web.desk_labels`): a login form, then
                         each transfer's handoff card (newest first, its transfer state live) above the calls, each
                         of which opens a call view (turns, decisions, transfer steps)
-    GET  /desk/call     a call to the agent from the browser (`telephony.browser`); logged in only, else the login
+    GET  /desk/call     a call to the agent from the browser (`telephony.browser`), in the deployment's language;
+                        logged in only, else the login
     GET  /desk/desk.js, /desk/labels.js, /desk/desk.css, /desk/call.js, /desk/call-worklet.js, /desk/call.css
     POST /desk/login    {"name": ..., "password": ...} (a desk account) or {"token": ...} (a machine) as JSON or form
                         fields: sets the HttpOnly, SameSite=Strict session cookie; failures are throttled
@@ -82,12 +83,12 @@ async def desk_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/desk/call", include_in_schema=False, response_model=None)
-async def call_page(request: Request) -> FileResponse | RedirectResponse:
-    """The browser call page: for desk users only (it opens a call); without a session, the desk's login, which
-    comes back here."""
+async def call_page(request: Request) -> HTMLResponse | RedirectResponse:
+    """The browser call page, in the deployment's language: for desk users only (it opens a call); without a
+    session, the desk's login, which comes back here."""
     if desk_session_role(request) is None:
         return RedirectResponse("/desk?next=call", status.HTTP_303_SEE_OTHER, headers={"Cache-Control": "no-store"})
-    return FileResponse(STATIC_DIR / "call.html", media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+    return _page(request, "call.html")
 
 
 @router.get("/desk/{name}", include_in_schema=False)

@@ -50,7 +50,7 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
         try:
             page = browser.new_page()
             page.set_default_timeout(10_000)
-            page.goto(f"{server.base_url}/desk")
+            page.goto(f"{server.http_base}/desk")
 
             # A wrong password is refused: a clear message, no session, no calls on screen.
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
@@ -118,7 +118,7 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
             sid = card.get_attribute("data-call-sid")
 
             def post_as_twilio(path: str, form: dict[str, str]):
-                url = server.base_url + path
+                url = server.http_base + path
                 return page.request.post(url, form=form, headers=TWILIO.headers(url, form))
 
             # Twilio's transfer webhooks move the card's state live: dialled, then answered by a person.
@@ -155,7 +155,7 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
             page.get_by_role("button", name="Log out").click()
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
             expect(page.get_by_role("alert")).to_have_text("You are logged out.")
-            assert page.request.get(f"{server.base_url}/api/calls").status == 401
+            assert page.request.get(f"{server.http_base}/api/calls").status == 401
         finally:
             browser.close()
 
@@ -180,7 +180,7 @@ def test_the_desk_speaks_dutch_when_the_deployment_does(voice_services, monkeypa
         try:
             page = browser.new_page()
             page.set_default_timeout(10_000)
-            page.goto(f"{server.base_url}/desk")
+            page.goto(f"{server.http_base}/desk")
             expect(page.get_by_role("heading", name="Inloggen")).to_be_visible()
             page.get_by_label("Naam").fill(AGENT_NAME)
             page.get_by_label("Wachtwoord").fill("wrong-password-wrong")

@@ -260,7 +260,7 @@ def test_idle_sockets_are_closed_within_the_start_deadline_and_a_signed_call_the
         assert app.state.voice.registry.all() == []
 
         async def a_call() -> str:
-            parameters = admit_on(server.base_url, call_sid("after-idle"))
+            parameters = admit_on(server.http_base, call_sid("after-idle"))
             signed = TWILIO.headers(server.ws_url)
             async with connect(server.ws_url, additional_headers=signed, open_timeout=10) as ws:
                 start = start_message(call_sid=call_sid("after-idle"), parameters=parameters)

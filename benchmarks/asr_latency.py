@@ -29,9 +29,7 @@ from voice.models import piper_voice_files, whisper_model_dir
 from voice.wavfile import read_wav
 
 REAL_SPEECH_DIR = Path(__file__).resolve().parents[1] / "audio_fixtures" / "real_speech"
-BACKGROUND_REPLY = (
-    "I am connecting you to our billing team and passing on what you told me. It usually takes less than two minutes."
-)
+BACKGROUND_REPLY = "I am connecting you to our billing team and passing on what you told me. Please stay on the line."
 
 
 def load_clips(min_s: float, max_s: float) -> list[tuple[str, np.ndarray]]:

@@ -31,9 +31,7 @@ from voice.prompts import load_catalogue
 from voice.tts_piper import PiperOptions, PiperSynthesizer
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-TYPICAL_REPLY = (
-    "I am connecting you to our billing team and passing on what you told me. It usually takes less than two minutes."
-)
+TYPICAL_REPLY = "I am connecting you to our billing team and passing on what you told me. Please stay on the line."
 
 
 def count_words(text: str) -> int:

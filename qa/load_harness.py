@@ -32,10 +32,10 @@ import httpx
 import psutil
 
 from qa.fixtures import CallerVoice, PreparedCall, load_fixtures, prepare_call
+from qa.loopback_addresses import LOOPBACK_HOST, LoopbackAddresses
 from qa.replay import replay_calls
 from qa.report import CallReport
 from qa.twilio_signing import TwilioCredentials
-from telephony.twilio.twiml import MEDIA_PATH
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CALLS_DIR = REPO_ROOT / "audio_fixtures" / "calls"
@@ -78,7 +78,7 @@ class ServerStartError(RuntimeError):
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((LOOPBACK_HOST, 0))
         return sock.getsockname()[1]
 
 
@@ -93,7 +93,7 @@ def _die_with_parent() -> None:
         _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class ServerProcess:
+class ServerProcess(LoopbackAddresses):
     """`voice-agent serve` in a subprocess on 127.0.0.1, with a data folder and log file of its own.
 
     It runs this checkout's code (the repository root is put first on PYTHONPATH) with this Python, and inherits the
@@ -122,14 +122,6 @@ class ServerProcess:
         """What to sign the server's webhooks and media streams with (known once `start` ran)."""
 
     @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}{MEDIA_PATH}"
-
-    @property
-    def http_base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def data_dir(self) -> Path:
         """The server's VOICE_AGENT_DATA_DIR (its SQLite call records), removed by `stop`."""
         return Path(self._workdir.name) / "data"
@@ -152,7 +144,7 @@ class ServerProcess:
         self.credentials = TwilioCredentials(token)
         if self.max_calls is not None:
             env["VOICE_AGENT_MAX_CALLS"] = str(self.max_calls)
-        command = [sys.executable, "-m", "telephony.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [sys.executable, "-m", "telephony.cli", "serve", "--host", LOOPBACK_HOST, "--port", str(self.port)]
         say(f"starting the server: {' '.join(command[1:])} (log: {self.log_path}, removed at the end)")
         with self.log_path.open("wb") as log_file:
             self.popen = subprocess.Popen(

@@ -15,13 +15,13 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
-from telephony.twilio.twiml import MEDIA_PATH
+from qa.loopback_addresses import LOOPBACK_HOST, LoopbackAddresses
 from telephony.web.api import StreamClosingServer
 
 STOP_TIMEOUT_S = 10.0
 
 
-class LoopbackServer:
+class LoopbackServer(LoopbackAddresses):
     """`app` served as `voice-agent serve` serves it (same WebSocket implementation, desk streams closed on exit)."""
 
     def __init__(self, app: FastAPI, name: str = "loopback-server") -> None:
@@ -33,16 +33,6 @@ class LoopbackServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    @property
-    def base_url(self) -> str:
-        """The HTTP base URL."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        """The media-stream URL, as `voice-agent replay --server` takes it."""
-        return f"ws://127.0.0.1:{self.port}{MEDIA_PATH}"
-
     def start(self, start_timeout_s: float = 30.0) -> None:
         """Serve, and return once uvicorn has started (the app's lifespan has run).
 
@@ -51,7 +41,7 @@ class LoopbackServer:
         """
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((LOOPBACK_HOST, 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", ws="websockets-sansio", lifespan="on")
         self._server = StreamClosingServer(config)

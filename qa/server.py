@@ -16,6 +16,7 @@ import httpx
 
 from qa.call_log import ServerView
 from qa.expect import IN_PROCESS_DATA
+from qa.loopback_addresses import LoopbackAddresses
 from qa.loopback_server import LoopbackServer
 from qa.twilio_emulator import TwilioSide
 from qa.twilio_signing import TwilioCredentials
@@ -37,7 +38,7 @@ class ReplayError(RuntimeError):
     """The replay could not run at all (the in-process server did not start)."""
 
 
-class InProcessServer:
+class InProcessServer(LoopbackAddresses):
     """The voice-agent app, served by uvicorn on 127.0.0.1 (a free port) in a background thread.
 
     Served by `LoopbackServer` (a thread, so that the server's work cannot delay the replay's 20 ms clock, which
@@ -84,16 +85,6 @@ class InProcessServer:
         self.app: FastAPI | None = None
         self._loopback: LoopbackServer | None = None
         self.port = 0
-
-    @property
-    def ws_url(self) -> str:
-        """The media-stream URL."""
-        return f"ws://127.0.0.1:{self.port}{MEDIA_PATH}"
-
-    @property
-    def http_base(self) -> str:
-        """The HTTP base URL."""
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         """Load the models (unless given), start serving and wait until ``/healthz`` says ready.

@@ -42,6 +42,7 @@ from telephony.twilio.transfer import CallRedirector, Transfers
 from telephony.voice_services import load_voice_services
 from telephony.web import api, audit, callbacks, desk, health, metrics
 from telephony.web.auth import Authenticator
+from telephony.web.desk_labels import desk_labels
 from telephony.web.metrics import CallMetrics
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue, load_catalogue
@@ -74,6 +75,7 @@ def create_app(
     """
     settings = settings or load_settings()
     catalogue = load_catalogue(settings.prompts_dir, settings.language)
+    desk_labels(settings.prompts_dir, settings.language)  # a broken desk catalogue stops the start, not a page
     targets = dict(load_transfer_targets(settings.deployment_file, catalogue.departments))
     registry, counters = CallRegistry(), StreamCounters()
     store = CallStore.from_settings(settings)

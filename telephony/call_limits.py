@@ -2,7 +2,8 @@
 
 `CallLimits` comes from the settings: how long a stream may take to send ``start``, how long a started one may send
 no audio, the longest call, the most exchanges, and how fast keys are taken. `CallWatchdog` watches a live call and
-hands it to a person, with why, when one of the first three is reached; `KeyRate` drops key presses beyond the rate.
+hands it to a person, with why, when one of the first three is reached (the exchanges exactly, as each turn is
+recorded; the clocks within `WATCH_INTERVAL_S`); `KeyRate` drops key presses beyond the rate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from telephony.settings import Settings
 from voice.pipeline import CallPipeline
 
 WATCH_INTERVAL_S = 0.25
-"""How often a live call's limits are checked: a limit is enforced within this time of being reached."""
+"""How often a live call's clocks (silence, length) are checked: enforced within this time of being reached."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class CallWatchdog:
         self._clock = clock
         self._started = clock()
         self._last_audio = self._started
+        self._turns_used_up: asyncio.Task[None] | None = None
 
     def heard_audio(self) -> None:
         """The stream delivered caller audio (silence included) just now."""
@@ -89,16 +91,37 @@ class CallWatchdog:
             return f"no audio arrived on the call's stream for {limits.silence_timeout_s:g} s"
         if now - self._started >= limits.max_call_s:
             return f"the call reached its longest allowed length ({limits.max_call_s:g} s)"
-        if exchanges(info) >= limits.max_turns:
-            return f"the call reached its most allowed exchanges ({limits.max_turns})"
         return None
+
+    def recorded(self, info: CallInfo, pipeline: CallPipeline) -> None:
+        """A turn was just recorded (`voice.pipeline.AgentOutput.decided`): at the most allowed exchanges, start the
+        hand-over to a person at once, with why.
+
+        Started here rather than at the next check, because the hand-over's first step (no more input is answered)
+        is queued before the pipeline can wait on anything, so no further exchange is recorded: the record never
+        holds more than `CallLimits.max_turns` exchanges, however fast keys or turns arrive.
+        """
+        if self._turns_used_up is not None or exchanges(info) < self._limits.max_turns:
+            return
+        why = f"the call reached its most allowed exchanges ({self._limits.max_turns})"
+        self._turns_used_up = asyncio.get_running_loop().create_task(
+            pipeline.hand_over_now(why), name=f"turn-limit-{info.call_sid}"
+        )
 
     async def watch(self, info: CallInfo, pipeline: CallPipeline) -> None:
         """Check the limits until one is reached, then hand the call over (the technical-problem sentence, then a
-        person) with why; returns once the call is finished (run it as a task, cancelled at the stream's end)."""
-        while not pipeline.finished:
-            why = self.exceeded(info)
-            if why is not None:
-                await pipeline.hand_over_now(why)
-                return
-            await asyncio.sleep(WATCH_INTERVAL_S)
+        person) with why; returns once the call is finished (run it as a task, cancelled at the stream's end, which
+        also stops a hand-over `recorded` started)."""
+        try:
+            while not pipeline.finished:
+                if self._turns_used_up is not None:
+                    await self._turns_used_up
+                    return
+                why = self.exceeded(info)
+                if why is not None:
+                    await pipeline.hand_over_now(why)
+                    return
+                await asyncio.sleep(WATCH_INTERVAL_S)
+        finally:
+            if self._turns_used_up is not None:
+                self._turns_used_up.cancel()

@@ -41,6 +41,8 @@ Message = str | bytes
 """One WebSocket message: text (JSON) or binary."""
 Send = Callable[[Message], Awaitable[None]]
 Close = Callable[[], Awaitable[None]]
+Recorded = Callable[[CallInfo, CallPipeline], None]
+"""Told of each turn as it is recorded (`telephony.call_limits.CallWatchdog.recorded` enforces the most exchanges)."""
 
 CLOSE_NORMAL = 1000
 CLOSE_PROTOCOL_ERROR = 1008
@@ -83,16 +85,26 @@ def websocket_sender(websocket: WebSocket) -> Send:
 class CallSession(abc.ABC):
     """One call's session, the `voice.pipeline.AgentOutput` of its pipeline; a transport subclasses it for its wire."""
 
-    def __init__(self, info: CallInfo, services: VoiceServices, registry: CallRegistry, send: Send, close: Close):
+    def __init__(
+        self,
+        info: CallInfo,
+        services: VoiceServices,
+        registry: CallRegistry,
+        send: Send,
+        close: Close,
+        recorded: Recorded | None = None,
+    ):
         """Make the call's pipeline (`start` it once the transport is ready).
 
         Args:
             info: the call, already opened in `registry`; its records become the pipeline's.
             send: sends one message to the peer.
             close: closes our side of the stream (after a handover).
+            recorded: told of each turn as soon as it is recorded, before its reply is spoken.
         """
         self.info = info
         self._registry = registry
+        self._recorded = recorded
         self._send_message = send
         self._close = close
         self._send_lock = asyncio.Lock()
@@ -184,6 +196,8 @@ class CallSession(abc.ABC):
                 self.pipeline.catalogue, self.info.call_sid, exchanges, decision, self.info.caller_number
             )
         self._registry.publish(self.info.call_sid)
+        if self._recorded is not None:
+            self._recorded(self.info, self.pipeline)
 
     async def hand_over(self, decision: Decision) -> None:
         """Record the outcome, let the transport say what comes next, and close our side of the stream."""

@@ -357,7 +357,7 @@ def live(voice_services):
 
 
 def test_the_event_stream_needs_a_token(live):
-    response = httpx.get(f"{live.base_url}/api/events", timeout=5)
+    response = httpx.get(f"{live.http_base}/api/events", timeout=5)
     assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
@@ -365,7 +365,7 @@ def test_the_event_stream_delivers_call_changes_and_ends_when_the_client_goes_aw
     streams = live.app.state.event_streams
     with (
         httpx.Client(timeout=20) as http,
-        http.stream("GET", f"{live.base_url}/api/events", headers=bearer(AGENT_TOKEN)) as response,
+        http.stream("GET", f"{live.http_base}/api/events", headers=bearer(AGENT_TOKEN)) as response,
     ):
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -375,7 +375,7 @@ def test_the_event_stream_delivers_call_changes_and_ends_when_the_client_goes_aw
         # An unbounded queue: the greeting's frames, unread here, must not hold up the closing handshake.
         signed = TWILIO.headers(live.ws_url)
         with ws_connect(live.ws_url, additional_headers=signed, open_timeout=10, max_queue=None) as call:
-            parameters = admit_on(live.base_url, call_sid("sse"), caller=CALLER)
+            parameters = admit_on(live.http_base, call_sid("sse"), caller=CALLER)
             call.send(json.dumps(start_message(stream_sid("sse"), call_sid("sse"), parameters=parameters)))
             events = read_events(lines, lambda events: any(e["call_sid"] == call_sid("sse") for e in events))
             call.send(json.dumps({"event": "stop", "streamSid": stream_sid("sse")}))
@@ -403,7 +403,7 @@ def test_the_event_stream_sends_heartbeats_while_idle(live):
     live.app.state.event_streams.heartbeat_s = 0.2
     with (
         httpx.Client(timeout=10) as http,
-        http.stream("GET", f"{live.base_url}/api/events", headers=bearer(AGENT_TOKEN)) as response,
+        http.stream("GET", f"{live.http_base}/api/events", headers=bearer(AGENT_TOKEN)) as response,
     ):
         lines = response.iter_lines()
         assert next(lines).startswith("retry: ")
@@ -416,7 +416,7 @@ def test_an_event_stream_ends_after_its_maximum_age_so_the_browser_reconnects_an
     started = time.monotonic()
     with (
         httpx.Client(timeout=10) as http,
-        http.stream("GET", f"{live.base_url}/api/events", headers=bearer(AGENT_TOKEN)) as response,
+        http.stream("GET", f"{live.http_base}/api/events", headers=bearer(AGENT_TOKEN)) as response,
     ):
         lines = list(response.iter_lines())  # to the end, which the server makes
     assert lines[0].startswith("retry: ")
@@ -430,7 +430,7 @@ def test_a_server_shutdown_ends_open_event_streams(voice_services):
     try:
         with (
             httpx.Client(timeout=10) as http,
-            http.stream("GET", f"{server.base_url}/api/events", headers=bearer(AGENT_TOKEN)) as response,
+            http.stream("GET", f"{server.http_base}/api/events", headers=bearer(AGENT_TOKEN)) as response,
         ):
             assert response.status_code == 200
             assert wait_until(lambda: len(server.app.state.event_streams) == 1)

@@ -87,12 +87,12 @@ def test_a_browser_call_is_greeted_and_a_spoken_billing_question_gets_the_billin
             page.on("pageerror", lambda error: script_errors.append(str(error)))
 
             # The call page is for desk users: without a session it is the desk's login, which leads back to it.
-            page.goto(f"{server.base_url}/desk/call")
-            expect(page).to_have_url(f"{server.base_url}/desk?next=call")
+            page.goto(f"{server.http_base}/desk/call")
+            expect(page).to_have_url(f"{server.http_base}/desk?next=call")
             page.get_by_label("Name").fill(AGENT_NAME)
             page.get_by_label("Password").fill(AGENT_PASSWORD)
             page.get_by_role("button", name="Log in").click()
-            expect(page).to_have_url(f"{server.base_url}/desk/call")
+            expect(page).to_have_url(f"{server.http_base}/desk/call")
             expect(page.get_by_role("heading", name="Call the agent")).to_be_visible()
             expect(page.get_by_role("button", name="Hang up")).to_be_disabled()
 
@@ -109,7 +109,7 @@ def test_a_browser_call_is_greeted_and_a_spoken_billing_question_gets_the_billin
             _wait_for_agent_audio(page, more_than_s=greeting_s - 0.5, timeout_s=10)
 
             # The desk sees the call live, under the browser's call id.
-            live = page.request.get(f"{server.base_url}/api/calls/{call_id}")
+            live = page.request.get(f"{server.http_base}/api/calls/{call_id}")
             assert live.status == 200 and live.json()["state"] == "live"
 
             # The spoken question (15 s into the fake microphone's audio) gets the billing answer, with its reasons.
@@ -128,7 +128,7 @@ def test_a_browser_call_is_greeted_and_a_spoken_billing_question_gets_the_billin
             _wait_for_agent_audio(page, more_than_s=greeting_s + 3, timeout_s=10)
             page.screenshot(path=str(tmp_path / "browser-call.png"), full_page=True)
 
-            record = page.request.get(f"{server.base_url}/api/calls/{call_id}").json()
+            record = page.request.get(f"{server.http_base}/api/calls/{call_id}").json()
             intents = [turn["decision"]["intent"] for turn in record["turns"]]
             assert "billing_question" in intents, intents
 

@@ -1,7 +1,9 @@
-"""The bounds of one stream and the guards in front of it, with a fake clock: key rate, the watchdog's reasons, the
-per-address cap, the memory of repeated webhooks and the SID formats."""
+"""The bounds of one stream and the guards in front of it, with a fake clock: key rate, the watchdog's reasons and its
+turn bound, the per-address cap, the memory of repeated webhooks and the SID formats."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.requests import Request
 
@@ -43,12 +45,43 @@ def test_the_watchdog_names_the_bound_a_call_reached():
     clock.now += 10
     assert watchdog.exceeded(info) == "no audio arrived on the call's stream for 10 s"
     watchdog.heard_audio()
-    info.records = [TurnRecord(caller=None, decision=_exchange("1").decision)] + [_exchange("1")] * 3
-    assert watchdog.exceeded(info) == "the call reached its most allowed exchanges (3)"
-    info.records = info.records[:2]
     clock.now += 50
     watchdog.heard_audio()
     assert watchdog.exceeded(info) == "the call reached its longest allowed length (60 s)"
+
+
+class HandOverPipeline:
+    """The part of `CallPipeline` the watchdog uses: what it was asked to hand over, and why."""
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.why: list[str] = []
+
+    async def hand_over_now(self, why: str) -> None:
+        self.why.append(why)
+        self.finished = True
+
+
+def test_the_hand_over_starts_as_the_exchange_that_reaches_the_most_is_recorded():
+    async def call() -> HandOverPipeline:
+        pipeline = HandOverPipeline()
+        watchdog = CallWatchdog(CallLimits(max_turns=3))
+        info = CallInfo(call_sid="CA" + "1" * 32, stream_sid="MZ" + "1" * 32)
+        # The greeting is no exchange.
+        info.records = [TurnRecord(caller=None, decision=_exchange("1").decision), _exchange("1"), _exchange("2")]
+        watchdog.recorded(info, pipeline)
+        await asyncio.sleep(0)
+        assert pipeline.why == []
+        info.records.append(_exchange("3"))
+        watchdog.recorded(info, pipeline)
+        watchdog.recorded(info, pipeline)  # told again (the hand-over's own record): started once
+        # Its first step runs on the loop's next turn, before anything else the pipeline waits for.
+        await asyncio.sleep(0)
+        assert pipeline.why == ["the call reached its most allowed exchanges (3)"]
+        await watchdog.watch(info, pipeline)  # returns: the call is handed over
+        return pipeline
+
+    assert asyncio.run(call()).why == ["the call reached its most allowed exchanges (3)"]
 
 
 def test_one_address_holds_at_most_its_share_of_streams():

@@ -59,10 +59,10 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
             replayed_sid = result.calls[0].data["call_sid"]
             # Twilio, after the stream: the dial, nobody answers, the caller presses 1 for a call-back.
             form = {"CallSid": replayed_sid, "From": CALLER}
-            with httpx.Client(base_url=server.base_url) as twilio_side:
+            with httpx.Client(base_url=server.http_base) as twilio_side:
 
                 def post(path: str, data: dict[str, str]) -> httpx.Response:
-                    return twilio_side.post(path, data=data, headers=TWILIO.headers(server.base_url + path, data))
+                    return twilio_side.post(path, data=data, headers=TWILIO.headers(server.http_base + path, data))
 
                 assert "<Dial" in post("/twilio/after-stream", form).text
                 offer = post("/twilio/dial-status", {**form, "DialCallStatus": "no-answer"})
@@ -80,7 +80,7 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
                 try:
                     page = browser.new_page()
                     page.set_default_timeout(15_000)
-                    page.goto(f"{server.base_url}/desk")
+                    page.goto(f"{server.http_base}/desk")
                     page.get_by_label("Name").fill("alice")
                     page.get_by_label("Password").fill(ACCOUNTS["alice"][1])
                     page.get_by_role("button", name="Log in").click()
@@ -129,8 +129,8 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
                     assert state.callbacks.number(replayed_sid) is None
 
                     # The agent may not export or delete the call.
-                    export_url = f"{server.base_url}/api/calls/{replayed_sid}/export"
-                    call_url = f"{server.base_url}/api/calls/{replayed_sid}"
+                    export_url = f"{server.http_base}/api/calls/{replayed_sid}/export"
+                    call_url = f"{server.http_base}/api/calls/{replayed_sid}"
                     assert page.request.get(export_url).status == 403
                     assert page.request.delete(call_url).status == 403
 
@@ -144,7 +144,7 @@ def test_a_call_back_from_request_to_done_with_every_action_audited(voice_servic
                     assert exported.status == 200 and exported.json()["record"]["callback_requested"] is True
                     assert page.request.delete(call_url).json() == {"deleted": 1}
                     assert page.request.get(call_url).status == 404
-                    audit = page.request.get(f"{server.base_url}/api/audit").json()
+                    audit = page.request.get(f"{server.http_base}/api/audit").json()
                     page.screenshot(path=str(tmp_path / "callbacks.png"), full_page=True)
                 finally:
                     browser.close()

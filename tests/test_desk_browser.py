@@ -50,7 +50,7 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
         try:
             page = browser.new_page()
             page.set_default_timeout(10_000)
-            page.goto(f"{server.base_url}/desk")
+            page.goto(f"{server.http_base}/desk")
 
             # A wrong password is refused: a clear message, no session, no calls on screen.
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
@@ -118,7 +118,7 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
             sid = card.get_attribute("data-call-sid")
 
             def post_as_twilio(path: str, form: dict[str, str]):
-                url = server.base_url + path
+                url = server.http_base + path
                 return page.request.post(url, form=form, headers=TWILIO.headers(url, form))
 
             # Twilio's transfer webhooks move the card's state live: dialled, then answered by a person.
@@ -155,7 +155,7 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
             page.get_by_role("button", name="Log out").click()
             expect(page.get_by_role("heading", name="Log in")).to_be_visible()
             expect(page.get_by_role("alert")).to_have_text("You are logged out.")
-            assert page.request.get(f"{server.base_url}/api/calls").status == 401
+            assert page.request.get(f"{server.http_base}/api/calls").status == 401
         finally:
             browser.close()
 
@@ -164,3 +164,37 @@ def test_desk_refuses_a_wrong_password_then_shows_a_handoff_live(voice_services,
     assert replayed[0].calls[0].data["ended"]["by"] == "server_closed"
     assert server.stopped_cleanly
     print(f"handoff card shown {card_after_s:.1f} s after the call started; screenshot: {tmp_path / 'desk.png'}")
+
+
+def test_the_desk_speaks_dutch_when_the_deployment_does(voice_services, monkeypatch):
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    for name in ("VOICE_AGENT_AGENT_TOKEN", "VOICE_AGENT_ADMIN_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    # Only the desk is looked at: the models loaded for English serve the app, no call is made.
+    app = make_app(voice_services, language="nl")
+    with LoopbackServer(app) as server, sync_playwright() as playwright:
+        app.state.voice.accounts.add(AGENT_NAME, Role.AGENT, AGENT_PASSWORD)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(10_000)
+            page.goto(f"{server.http_base}/desk")
+            expect(page.get_by_role("heading", name="Inloggen")).to_be_visible()
+            page.get_by_label("Naam").fill(AGENT_NAME)
+            page.get_by_label("Wachtwoord").fill("wrong-password-wrong")
+            page.get_by_role("button", name="Inloggen").click()
+            # The refusal is the page's own Dutch label (labels.js), not the server's English detail.
+            refused = "Die naam en dat wachtwoord zijn geweigerd. Controleer ze en probeer het opnieuw."
+            expect(page.get_by_role("alert")).to_have_text(refused)
+
+            page.get_by_label("Wachtwoord").fill(AGENT_PASSWORD)
+            page.get_by_label("Wachtwoord").press("Enter")
+            expect(page.get_by_role("heading", name="Gesprekken", exact=True)).to_be_visible()
+            expect(page.get_by_role("heading", name="Terugbellen")).to_be_visible()
+            expect(page.get_by_role("status")).to_have_text("Verbonden: gesprekken worden live bijgewerkt.")
+            page.get_by_role("button", name="Uitloggen").click()
+            expect(page.get_by_role("alert")).to_have_text("U bent uitgelogd.")
+        finally:
+            browser.close()

@@ -269,7 +269,7 @@ def test_a_dropped_connection_without_stop_is_recorded_and_dialled_to_a_person(v
     with LoopbackServer(app, name="fault-server") as server:
         signed = TWILIO.headers(server.ws_url)
         with connect(server.ws_url, additional_headers=signed, open_timeout=10, close_timeout=1) as ws:
-            parameters = admit_on(server.base_url, call_sid("dropped"))
+            parameters = admit_on(server.http_base, call_sid("dropped"))
             ws.send(json.dumps(start_message(call_sid=call_sid("dropped"), parameters=parameters)))
             first = json.loads(ws.recv(timeout=WAIT_S))
             assert first["event"] == "media"
@@ -279,12 +279,12 @@ def test_a_dropped_connection_without_stop_is_recorded_and_dialled_to_a_person(v
         assert call.failure == CUT_SHORT
         assert call.outcome is None
         # Twilio then asks what to do with the call: a person (the default department), never silence.
-        url, form = server.base_url + "/twilio/after-stream", {"CallSid": call_sid("dropped")}
+        url, form = server.http_base + "/twilio/after-stream", {"CallSid": call_sid("dropped")}
         after = httpx.post(url, data=form, headers=TWILIO.headers(url, form), timeout=WAIT_S)
         assert ElementTree.fromstring(after.text).find("Dial/Number").text == "+15005550101"
 
         with connect(server.ws_url, additional_headers=signed, open_timeout=10) as ws:  # it goes on taking calls
-            parameters = admit_on(server.base_url, call_sid("after-drop"))
+            parameters = admit_on(server.http_base, call_sid("after-drop"))
             ws.send(json.dumps(start_message(call_sid=call_sid("after-drop"), parameters=parameters)))
             assert json.loads(ws.recv(timeout=WAIT_S))["event"] == "media"
             ws.send(json.dumps({"event": "stop", "streamSid": STREAM_SID}))

@@ -146,7 +146,7 @@ def test_a_server_that_breaks_the_protocol_fails_the_replay(tmp_path):
     @misbehaving.post("/twilio/voice")
     async def incoming_call() -> Response:
         # Any call is connected to the stream (this fake checks no signature).
-        body = twiml.connect_stream(server.base_url, {"ticket": "anything"})
+        body = twiml.connect_stream(server.http_base, {"ticket": "anything"})
         return Response(body, media_type="application/xml")
 
     @misbehaving.websocket("/twilio/media")

@@ -28,6 +28,10 @@ def test_every_reply_in_the_catalogue_passes_the_tone_check(language):
         ("I understand how you feel.", "claims a feeling ('i understand how you feel')"),
         ("I am a real person, you can trust me.", "claims to be human"),
         ("Don't worry, I'm not a robot.", "claims to be human"),
+        ("I am connecting you to billing. It usually takes less than two minutes.", "promises a waiting time"),
+        ("A person will answer within a few minutes.", "promises a waiting time"),
+        ("Someone will be with you in a moment.", "promises a waiting time"),
+        ("Please hold, it won't be long.", "promises a waiting time"),
     ],
 )
 def test_english_replies_that_break_the_rules_are_caught(text, problem):
@@ -43,6 +47,9 @@ def test_english_replies_that_break_the_rules_are_caught(text, problem):
         ("Ik begrijp hoe u zich voelt.", "claims a feeling"),
         ("Ik ben een echte medewerker van vlees en bloed, geen robot.", "claims to be human"),
         ("Welkom!", "exclamation mark"),
+        ("Ik verbind u door. Dat duurt meestal minder dan twee minuten.", "promises a waiting time"),
+        ("U wordt binnen enkele minuten geholpen.", "promises a waiting time"),
+        ("Een medewerker is zo meteen bij u.", "promises a waiting time"),
     ],
 )
 def test_dutch_replies_that_break_the_rules_are_caught(text, problem):
@@ -52,6 +59,21 @@ def test_dutch_replies_that_break_the_rules_are_caught(text, problem):
 def test_honest_denial_is_allowed():
     assert reply_problems("I am an automated AI assistant, not a person.", "en") == []
     assert reply_problems("U spreekt met een AI-assistent, niet met een mens.", "nl") == []
+
+
+def test_instructions_with_a_duration_are_not_waiting_time_promises():
+    # How long to do something is an instruction; only how long the caller will wait is a promise.
+    assert reply_problems("Please restart your router by unplugging it for 30 seconds.", "en") == []
+    assert reply_problems("Haal de stekker van uw modem 30 seconden uit het stopcontact.", "nl") == []
+
+
+def test_a_waiting_time_in_a_transfer_reply_names_file_and_intent(prompts_copy):
+    path = prompts_copy / "en" / "intents.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("Please stay on the line.", "It usually takes less than two minutes.", 1))
+    problems = lint_catalogue(load_catalogue(prompts_copy, "en"))
+    assert [p.problem for p in problems] == ["promises a waiting time ('less than two minutes')"]
+    assert problems[0].where.endswith("en/intents.yaml: cancel_contract.reply")
 
 
 def test_sentences_do_not_split_on_dots_inside_words_or_times():

@@ -61,7 +61,7 @@ class _Desk:
 
     def webhook(self, path: str, **form: str) -> httpx.Response:
         """POST a webhook signed as Twilio signs it."""
-        url = f"{self.server.base_url}{path}"
+        url = f"{self.server.http_base}{path}"
         response = self.http.post(url, data=form, headers=TWILIO.headers(url, form))
         assert response.status_code == 200, response.text
         return response
@@ -74,14 +74,14 @@ class _Desk:
         return events[-1]
 
     def record(self, call_sid: str) -> dict:
-        return self.http.get(f"{self.server.base_url}/api/calls/{call_sid}", headers=bearer(AGENT_TOKEN)).json()
+        return self.http.get(f"{self.server.http_base}/api/calls/{call_sid}", headers=bearer(AGENT_TOKEN)).json()
 
 
 def _desk_test(live, body) -> None:
     streams = live.app.state.event_streams
     with (
         httpx.Client(timeout=20) as http,
-        http.stream("GET", f"{live.base_url}/api/events", headers=bearer(AGENT_TOKEN)) as response,
+        http.stream("GET", f"{live.http_base}/api/events", headers=bearer(AGENT_TOKEN)) as response,
     ):
         assert response.status_code == 200
         assert wait_until(lambda: len(streams) == 1)
@@ -92,7 +92,7 @@ def transfer_call(server: LoopbackServer, call_sid: str, *keys: str) -> None:
     """A call as Twilio streams it: the caller presses `keys` during the greeting and is handed over; returns once
     the call's record is finished (Twilio's webhooks come after that)."""
     stream = stream_sid(call_sid)
-    parameters = admit_on(server.base_url, call_sid)  # /twilio/voice first, as Twilio does: the stream's ticket
+    parameters = admit_on(server.http_base, call_sid)  # /twilio/voice first, as Twilio does: the stream's ticket
     headers = TWILIO.headers(server.ws_url)
     with ws_connect(server.ws_url, open_timeout=10, max_queue=None, additional_headers=headers) as ws:
         ws.send(json.dumps(start_message(stream_sid=stream, call_sid=call_sid, parameters=parameters)))

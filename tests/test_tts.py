@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 # Replies of the shape the agent gives: one or two calm sentences.
 REPLIES = (
-    "I am connecting you to our billing team and passing on what you told me. It usually takes less than two minutes.",
+    "I am connecting you to our billing team and passing on what you told me. Please stay on the line.",
     "I did not understand that. You can ask about bills, payments, internet or mobile problems, or say agent.",
     "Your last bill was sent on the third of the month. Is there anything else I can help you with?",
 )

@@ -1,7 +1,8 @@
 """The tone check: every reply is short, calm and honest, in both languages.
 
 Run by the test suite and by ``voice-agent lint-prompts``. The patterns are the product's promise (no simulated
-feelings, no exclamation marks, never a claim to be human), so they live in code, not in the catalogue they check.
+feelings, no exclamation marks, never a claim to be human, never a waiting time it cannot know), so they live in
+code, not in the catalogue they check.
 """
 
 from __future__ import annotations
@@ -55,6 +56,21 @@ _HUMAN_CLAIMS = {
         r"\bik ben (?:een )?(?:echt(?:e)? )?(?:mens|persoon|man|vrouw|medewerker)\b",
         r"\bals mens\b",
         r"\bik ben geen (?:robot|computer|machine|bot|ai)\b",
+    ],
+}
+
+# Promised waiting times. The agent cannot know how long a person takes to answer (a queue, nobody free), so a reply
+# never says how long anything on the line will take.
+_DURATION = r"(?:\w+ |a few |a couple of )?(?:seconds?|minutes?|hours?)\b"
+_WAIT_PROMISES = {
+    "en": [
+        rf"\b(?:less than|no more than|at most|under|within|only|about|around|in) {_DURATION}",
+        r"\b(?:shortly|right away|in a moment|(?:won't|will not) (?:be|take) long)\b",
+    ],
+    "nl": [
+        r"\b(?:minder dan|niet meer dan|hooguit|maximaal|binnen|slechts|ongeveer|over|nog maar) "
+        r"(?:\w+ |enkele |een paar )?(?:seconden?|minuten|minuut|uur)\b",
+        r"\b(?:zometeen|zo meteen|zo dadelijk|duurt niet lang|niet lang wachten)\b",
     ],
 }
 
@@ -112,6 +128,9 @@ def reply_problems(text: str, language: str) -> list[str]:
     for pattern in _HUMAN_CLAIMS[language]:
         if match := re.search(pattern, lowered):
             problems.append(f"claims to be human ({match.group()!r})")
+    for pattern in _WAIT_PROMISES[language]:
+        if match := re.search(pattern, lowered):
+            problems.append(f"promises a waiting time ({match.group()!r})")
     return problems
 
 

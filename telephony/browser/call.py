@@ -9,7 +9,6 @@ that closes before the call was handed over and without the page's ``hangup`` is
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -22,8 +21,9 @@ from telephony.browser import protocol
 from telephony.browser.session import BrowserSession
 from telephony.calls import CallInfo
 from telephony.drain import DRAIN_REASON
-from telephony.session import CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, close_websocket, websocket_sender
+from telephony.session import CLOSE_NORMAL, close_websocket, websocket_sender
 from telephony.state import AppState
+from telephony.stream_guard import StreamGuard
 from voice.pipeline import TurnRecord, VoiceServices
 
 log = logging.getLogger(__name__)
@@ -73,32 +73,17 @@ async def run_browser_call(websocket: WebSocket, services: VoiceServices, state:
     await websocket.accept()
     counters = state.counters
     counters.streams += 1
+    guard = StreamGuard(websocket, counters, "browser call", CUT_SHORT)
+    malformed, call_id = guard.malformed, guard.call_id
     session: BrowserSession | None = None
     encoding = protocol.PCM_S16LE
     sample_rate_hz = protocol.OUTPUT_SAMPLE_RATE_HZ
     budget: RealTimeBudget | None = None
     ahead_of_time = 0
-    # Why the call ended early, if it did: its failure unless it was handed over or the page hung up.
-    cut_short: str | None = CUT_SHORT
     start_deadline = asyncio.get_running_loop().time() + protocol.START_TIMEOUT_S
 
-    def call_id() -> str:
-        return session.info.call_sid if session is not None else "-"
-
-    def malformed(why: str) -> None:
-        counters.protocol_errors += 1
-        if session is not None:
-            session.info.protocol_errors += 1
-        log.warning("malformed browser-call message ignored: %s", why, extra={"call": call_id()})
-
     async def refuse(why: str) -> None:
-        nonlocal cut_short
-        cut_short = f"browser call closed for breaking the protocol: {why}"
-        counters.protocol_closes += 1
-        log.warning("closing browser call: %s", why, extra={"call": call_id()})
-        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError):  # the page may be gone already
-            await websocket.send_text(protocol.error(f"protocol error: {why}"))
-        await close_websocket(websocket, CLOSE_PROTOCOL_ERROR)
+        await guard.refuse(why, tell=lambda reason: protocol.error(f"protocol error: {reason}"))
 
     try:
         while True:
@@ -140,7 +125,7 @@ async def run_browser_call(websocket: WebSocket, services: VoiceServices, state:
                 malformed(str(error))
                 continue
             if isinstance(event, protocol.Hangup):
-                cut_short = None
+                guard.ended_by_peer()
                 log.info("browser call hung up", extra={"call": call_id()})
                 break
             if isinstance(event, protocol.Start):
@@ -150,8 +135,9 @@ async def run_browser_call(websocket: WebSocket, services: VoiceServices, state:
                 encoding, sample_rate_hz = event.encoding, event.sample_rate
                 session = await _open_call(websocket, services, state)
                 if session is None:  # turned away: the page was told, the call recorded
-                    cut_short = None
+                    guard.ended_by_peer()
                     break
+                guard.session = session
                 budget = RealTimeBudget(sample_rate_hz)
                 # A drain that reaches its deadline hands this call to a person too.
                 state.drain.add(session.pipeline)
@@ -168,11 +154,8 @@ async def run_browser_call(websocket: WebSocket, services: VoiceServices, state:
     except WebSocketDisconnect:
         pass
     finally:
-        if session is not None:
-            state.drain.discard(session.pipeline)
-            await session.end(cut_short)
-        await close_websocket(websocket, CLOSE_NORMAL)
-    return session.info if session is not None else None
+        finished = await guard.finish(state.drain)
+    return finished
 
 
 async def _open_call(websocket: WebSocket, services: VoiceServices, state: AppState) -> BrowserSession | None:

@@ -25,7 +25,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from telephony.call_limits import CallLimits, CallWatchdog, KeyRate, exchanges
 from telephony.calls import CallInfo, CallRegistry
 from telephony.drain import Drain
-from telephony.session import CLOSE_NORMAL, CLOSE_PROTOCOL_ERROR, StreamCounters, close_websocket
+from telephony.session import CLOSE_NORMAL, StreamCounters, close_websocket
+from telephony.stream_guard import StreamGuard
 from telephony.twilio import twiml
 from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ
 from telephony.twilio.messages import (
@@ -82,32 +83,13 @@ async def run_media_stream(
     """
     await websocket.accept()
     counters.streams += 1
+    guard = StreamGuard(websocket, counters, "media stream", CUT_SHORT)
+    malformed, refuse = guard.malformed, guard.refuse
     session: TwilioSession | None = None
     watchdog = CallWatchdog(limits)
     watching: asyncio.Task[None] | None = None
     keys = KeyRate(limits.max_keys_per_s)
     start_deadline = time.monotonic() + limits.start_timeout_s
-    # Why the stream ended early, if it did: the call's failure unless it was handed over or stopped by Twilio.
-    cut_short: str | None = CUT_SHORT
-    ignored = 0  # malformed messages on this stream: the first is logged, the rest summed up at the end
-
-    def malformed(why: str) -> None:
-        nonlocal ignored
-        ignored += 1
-        counters.protocol_errors += 1
-        if session is not None:
-            session.info.protocol_errors += 1
-        if ignored == 1:
-            call = session.info.call_sid if session else "-"
-            log.warning("malformed media-stream message ignored: %s", why, extra={"call": call})
-
-    async def refuse(why: str) -> None:
-        nonlocal cut_short
-        cut_short = f"media stream closed for breaking the protocol: {why}"
-        counters.protocol_closes += 1
-        call = session.info.call_sid if session else "-"
-        log.warning("closing media stream: %s", why, extra={"call": call})
-        await close_websocket(websocket, CLOSE_PROTOCOL_ERROR)
 
     try:
         while True:
@@ -158,7 +140,9 @@ async def run_media_stream(
                     send=websocket.send_text,
                     close=lambda: close_websocket(websocket, CLOSE_NORMAL),
                     redirect=redirect,
+                    recorded=watchdog.recorded,
                 )
+                guard.session = session
                 log.info("call started", extra={"call": info.call_sid, "stream": info.stream_sid})
                 if drain is not None:
                     drain.add(session.pipeline)
@@ -177,14 +161,14 @@ async def run_media_stream(
                     watchdog.heard_audio()
                     session.pipeline.feed_audio(mulaw_to_float32(event.media.payload), TWILIO_SAMPLE_RATE_HZ)
             elif isinstance(event, Dtmf):
-                # Beyond the rate, or once the exchanges are used up (the watchdog hands the call over), a key is
-                # not answered: the record cannot grow without end.
+                # Beyond the rate, or once the exchanges are used up (the watchdog is handing the call over), a key is
+                # not answered: it would only wait in the pipeline's queue.
                 if keys.allow() and exchanges(session.info) < limits.max_turns:
                     session.pipeline.feed_dtmf(event.dtmf.digit)
             elif isinstance(event, Mark):
                 session.pipeline.marked(event.mark.name)
             elif isinstance(event, Stop):
-                cut_short = None
+                guard.ended_by_peer()
                 break
     except WebSocketDisconnect:
         pass
@@ -193,14 +177,7 @@ async def run_media_stream(
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watching
-        call = session.info.call_sid if session else "-"
-        if ignored > 1:
-            log.warning("%d malformed media-stream messages ignored on this stream", ignored, extra={"call": call})
         if keys.dropped:
-            log.warning("%d key presses beyond the rate ignored", keys.dropped, extra={"call": call})
-        if session is not None:
-            if drain is not None:
-                drain.discard(session.pipeline)
-            await session.end(cut_short)
-        await close_websocket(websocket, CLOSE_NORMAL)
-    return session.info if session is not None else None
+            log.warning("%d key presses beyond the rate ignored", keys.dropped, extra={"call": guard.call_id()})
+        finished = await guard.finish(drain)
+    return finished

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import numpy as np
 
 from telephony.calls import CallInfo, CallRegistry
-from telephony.session import CallSession, Close, Send
+from telephony.session import CallSession, Close, Recorded, Send
 from telephony.twilio.framing import TWILIO_SAMPLE_RATE_HZ, pcm_to_twilio_frames
 from telephony.twilio.messages import OutboundBuilder
 from voice.events import Decision
@@ -37,16 +37,18 @@ class TwilioSession(CallSession):
         send: Send,
         close: Close,
         redirect: Redirect | None = None,
+        recorded: Recorded | None = None,
     ) -> None:
         """Make the call's pipeline for the stream of `info` (`info.stream_sid` names it in every message).
 
         Args:
             send: sends one text message (Media Streams are JSON text only).
             redirect: in ``rest_redirect`` mode, gives a handed-over call its TwiML through the REST API.
+            recorded: told of each turn as soon as it is recorded (the call's limits).
         """
         self._outbound = OutboundBuilder(info.stream_sid)
         self._redirect = redirect
-        super().__init__(info, services, registry, send, close)
+        super().__init__(info, services, registry, send, close, recorded)
 
     @property
     def sample_rate_hz(self) -> int:

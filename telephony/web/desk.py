@@ -1,10 +1,12 @@
 """The agent desk: static pages (HTML, CSS, JS; no build step) and their login.
 
     GET  /              redirects to /desk
-    GET  /desk          the page: a login form, then each transfer's handoff card (newest first, its transfer state
-                        live) above the calls, each of which opens a call view (turns, decisions, transfer steps)
-    GET  /desk/call     a call to the agent from the browser (`telephony.browser`); logged in only, else the login
-    GET  /desk/desk.js, /desk/desk.css, /desk/call.js, /desk/call-worklet.js, /desk/call.css
+    GET  /desk          the page, in the deployment's language (`telephony.web.desk_labels`): a login form, then
+                        each transfer's handoff card (newest first, its transfer state live) above the calls, each
+                        of which opens a call view (turns, decisions, transfer steps)
+    GET  /desk/call     a call to the agent from the browser (`telephony.browser`), in the deployment's language;
+                        logged in only, else the login
+    GET  /desk/desk.js, /desk/labels.js, /desk/desk.css, /desk/call.js, /desk/call-worklet.js, /desk/call.css
     POST /desk/login    {"name": ..., "password": ...} (a desk account) or {"token": ...} (a machine) as JSON or form
                         fields: sets the HttpOnly, SameSite=Strict session cookie; failures are throttled
     POST /desk/logout   ends the session and clears the cookie
@@ -18,24 +20,27 @@ from __future__ import annotations
 import json
 import logging
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import anyio
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 
 from telephony.storage.accounts import MAX_NAME_CHARS
 from telephony.storage.audit import AuditAction, AuditOutcome
 from telephony.web.audit import record_audit
 from telephony.web.auth import SESSION_COOKIE, Principal, authenticator_of, desk_session_role
+from telephony.web.desk_labels import desk_labels, render_page
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "desk_static"
 _SCRIPT, _STYLE = "text/javascript; charset=utf-8", "text/css; charset=utf-8"
 _ASSETS = {"desk.js": _SCRIPT, "desk.css": _STYLE, "call.js": _SCRIPT, "call-worklet.js": _SCRIPT, "call.css": _STYLE}
-# The call-back queue's own script (telephony/web/callbacks.py serves its data).
+# The call-back queue's own script (telephony/web/callbacks.py serves its data), and the labels every script reads.
 _ASSETS["callbacks.js"] = _SCRIPT
+_ASSETS["labels.js"] = _SCRIPT
 
 # Only our own files may run or be fetched, nothing may frame the desk, and no data goes elsewhere.
 _PAGE_HEADERS = {
@@ -60,19 +65,30 @@ async def root() -> RedirectResponse:
     return RedirectResponse("/desk")
 
 
+@lru_cache(maxsize=8)
+def _rendered(prompts_dir: Path, language: str, name: str) -> str:
+    template = (STATIC_DIR / name).read_text(encoding="utf-8")
+    return render_page(template, desk_labels(prompts_dir, language), language)
+
+
+def _page(request: Request, name: str) -> HTMLResponse:
+    settings = request.app.state.voice.settings
+    return HTMLResponse(_rendered(settings.prompts_dir, settings.language, name), headers=_PAGE_HEADERS)
+
+
 @router.get("/desk", include_in_schema=False)
-async def desk_page() -> FileResponse:
-    """The desk page (public: it holds no data until the agent logs in)."""
-    return FileResponse(STATIC_DIR / "desk.html", media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+async def desk_page(request: Request) -> HTMLResponse:
+    """The desk page in the deployment's language (public: it holds no data until the agent logs in)."""
+    return _page(request, "desk.html")
 
 
 @router.get("/desk/call", include_in_schema=False, response_model=None)
-async def call_page(request: Request) -> FileResponse | RedirectResponse:
-    """The browser call page: for desk users only (it opens a call); without a session, the desk's login, which
-    comes back here."""
+async def call_page(request: Request) -> HTMLResponse | RedirectResponse:
+    """The browser call page, in the deployment's language: for desk users only (it opens a call); without a
+    session, the desk's login, which comes back here."""
     if desk_session_role(request) is None:
         return RedirectResponse("/desk?next=call", status.HTTP_303_SEE_OTHER, headers={"Cache-Control": "no-store"})
-    return FileResponse(STATIC_DIR / "call.html", media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+    return _page(request, "call.html")
 
 
 @router.get("/desk/{name}", include_in_schema=False)

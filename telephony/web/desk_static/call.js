@@ -12,19 +12,22 @@
   const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
   const $ = (id) => document.getElementById(id);
+  const text = window.deskText; // labels.js: the words in the deployment's language
   const words = (name) => (name ? name.replaceAll("_", " ") : "");
   let call = null;
 
-  function element(tag, text, className) {
+  function element(tag, content, className) {
     const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
+    if (content !== undefined && content !== null) node.textContent = content;
     if (className) node.className = className;
     return node;
   }
 
-  function setStatus(text) {
-    $("status").textContent = text;
+  function setStatus(message) {
+    $("status").textContent = message;
   }
+
+  const seconds = (value) => text("call_seconds", { seconds: value.toFixed(1) });
 
   function showError(message) {
     const error = $("error");
@@ -40,20 +43,20 @@
     $("handover").hidden = true;
     $("turns").replaceChildren();
     $("no-turns").hidden = false;
-    $("call-id").textContent = "connecting…";
-    $("agent-audio").textContent = "0.0 s";
+    $("call-id").textContent = text("call_id_connecting");
+    $("agent-audio").textContent = seconds(0);
     if (!navigator.mediaDevices || !window.AudioWorkletNode) {
-      fail("This browser cannot capture the microphone here: it allows that only on https:// pages and on localhost.");
+      fail(text("call_no_microphone_here"));
       return;
     }
-    setStatus("Asking for the microphone…");
+    setStatus(text("call_asking_microphone"));
     let stream;
     try {
       stream = await navigator.mediaDevices.getUserMedia({
         audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
       });
     } catch (error) {
-      fail(`The microphone is not available (${error.name}). Allow it for this page, then call again.`);
+      fail(text("call_microphone_unavailable", { error: error.name }));
       return;
     }
     let context;
@@ -68,7 +71,7 @@
     } catch (error) {
       stream.getTracks().forEach((track) => track.stop());
       context.close();
-      fail(`The browser could not set up the audio (${error.name || error}).`);
+      fail(text("call_audio_failed", { error: error.name || error }));
       return;
     }
     const source = context.createMediaStreamSource(stream);
@@ -100,7 +103,7 @@
       timer: setInterval(() => checkMarks(current), MARK_CHECK_MS),
     };
     call = current;
-    setStatus("Connecting…");
+    setStatus(text("status_connecting"));
     socket.addEventListener("open", () => {
       socket.send(JSON.stringify({ type: "start", sample_rate: context.sampleRate, encoding: "pcm_s16le" }));
     });
@@ -114,8 +117,8 @@
 
   function fail(message) {
     showError(message);
-    setStatus("Not in a call.");
-    $("call-id").textContent = "none";
+    setStatus(text("call_not_in_call"));
+    $("call-id").textContent = text("call_id_none");
     $("call").disabled = false;
   }
 
@@ -128,7 +131,7 @@
       current.socket.close(1000);
     }
     release(current);
-    setStatus("Call ended: you hung up.");
+    setStatus(text("call_ended_hung_up"));
   }
 
   // Stop the microphone and the audio; the call's socket is closed or closing.
@@ -148,21 +151,21 @@
     if (current.hungUp) return;
     release(current);
     if (current.handover) {
-      setStatus("Call ended: handed over.");
+      setStatus(text("call_ended_handed_over"));
     } else if (current.error || event.code === CLOSE_TRY_AGAIN_LATER) {
-      setStatus("Call ended.");
-      showError(current.error || "The agent is still starting. Try again in a minute.");
+      setStatus(text("call_ended"));
+      showError(current.error || text("call_agent_starting"));
     } else if (!current.live) {
-      setStatus("Not in a call.");
+      setStatus(text("call_not_in_call"));
       const response = await fetch("/api/calls", { credentials: "same-origin" }).catch(() => null);
       showError(
         response && response.status === 401
-          ? "Your desk session has ended. Log in again at the desk, then come back to call."
-          : "The call could not be connected. Try again in a moment.",
+          ? text("call_session_ended")
+          : text("call_not_connected"),
       );
     } else {
-      setStatus("Call ended.");
-      showError("The call was cut off: the connection to the server was lost.");
+      setStatus(text("call_ended"));
+      showError(text("call_cut_off"));
     }
   }
 
@@ -185,7 +188,7 @@
         current.outRate = message.sample_rate;
         $("call-id").textContent = message.call_id;
         $("keypad").hidden = false;
-        setStatus("In a call: speak as you would on the phone; you may interrupt the agent.");
+        setStatus(text("call_in_call"));
         break;
       case "mark":
         current.marks.push({ name: message.name, at: current.nextTime });
@@ -225,7 +228,7 @@
     current.sources.add(node);
     node.addEventListener("ended", () => current.sources.delete(node));
     current.agentSamples += samples.length;
-    $("agent-audio").textContent = `${(current.agentSamples / current.outRate).toFixed(1)} s`;
+    $("agent-audio").textContent = seconds(current.agentSamples / current.outRate);
   }
 
   function sendMark(current, name) {
@@ -259,27 +262,28 @@
     const item = element("li", null, "turn");
     item.dataset.rule = decision.rule;
     if (caller) {
-      const said = caller.kind === "dtmf" ? `(pressed ${caller.digit})` : caller.text;
+      const said = caller.kind === "dtmf" ? text("call_pressed", { digit: caller.digit }) : caller.text;
       const line = element("p", null, "caller-line");
-      line.append(element("span", "You: ", "speaker"), element("span", said, "said"));
+      line.append(element("span", `${text("call_you")}: `, "speaker"), element("span", said, "said"));
       item.append(line);
     }
     const reply = element("p", null, "agent-line");
-    reply.append(element("span", "Agent: ", "speaker"), element("span", decision.reply, "reply"));
+    reply.append(element("span", `${text("speaker_agent")}: `, "speaker"), element("span", decision.reply, "reply"));
     item.append(reply);
 
     const why = element("details", null, "why");
     why.open = true;
-    why.append(element("summary", "Why the agent answered this way"));
+    why.append(element("summary", text("call_why")));
     const facts = element("dl");
     const field = (label, value, className) => facts.append(element("dt", label), element("dd", value, className));
-    field("Rule", decision.rule, "rule");
-    field("Intent", words(decision.intent) || (caller ? "not recognised" : "none (nothing said yet)"), "intent");
-    field("Confidence", decision.confidence.toFixed(2), "confidence");
-    field("Action", describeAction(decision), "action");
+    field(text("call_rule"), decision.rule, "rule");
+    const unknown = caller ? text("call_intent_not_recognised") : text("call_intent_nothing_said");
+    field(text("call_intent"), words(decision.intent) || unknown, "intent");
+    field(text("call_confidence"), decision.confidence.toFixed(2), "confidence");
+    field(text("call_action"), describeAction(decision), "action");
     const reasons = element("ul", null, "reasons");
     for (const reason of decision.reasons) reasons.append(element("li", reason));
-    why.append(facts, element("h4", "Reasons"), reasons);
+    why.append(facts, element("h4", text("call_reasons")), reasons);
     item.append(why);
 
     $("turns").append(item);
@@ -287,19 +291,21 @@
   }
 
   function describeAction(decision) {
-    if (decision.action === "transfer") return `transfer to ${words(decision.department)}`;
-    if (decision.action === "end") return "end the call";
+    if (decision.action === "transfer") return text("call_action_transfer", { department: words(decision.department) });
+    if (decision.action === "end") return text("call_action_end");
     return words(decision.action);
   }
 
   function showHandover(message) {
-    const text =
-      message.action === "transfer"
-        ? `In a real call you would now be transferred to ${words(message.department)}` +
-          (message.reason ? ` (${message.reason}).` : ".")
-        : "The agent ended the call; a phone call would now hang up.";
+    const department = words(message.department);
+    let announcement = text("call_ended_by_agent");
+    if (message.action === "transfer") {
+      announcement = message.reason
+        ? text("call_transferred_because", { department, reason: message.reason })
+        : text("call_transferred", { department });
+    }
     const notice = $("handover");
-    notice.textContent = text;
+    notice.textContent = announcement;
     notice.hidden = false;
   }
 
@@ -309,7 +315,7 @@
     for (const key of KEYS) {
       const button = element("button", key);
       button.type = "button";
-      button.setAttribute("aria-label", `Key ${key}`);
+      button.setAttribute("aria-label", text("call_key", { key }));
       button.addEventListener("click", () => {
         if (call && call.live && call.socket.readyState === WebSocket.OPEN) {
           call.socket.send(JSON.stringify({ type: "dtmf", digit: key }));
@@ -321,6 +327,7 @@
 
   makeKeypad();
   $("call").addEventListener("click", startCall);
+  $("call").disabled = false;
   $("hang-up").addEventListener("click", hangUp);
   // Closing the tab hangs up, so the call is not recorded as cut short.
   window.addEventListener("pagehide", () => {

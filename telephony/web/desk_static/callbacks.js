@@ -6,15 +6,16 @@
 (() => {
   const REFRESH_MS = 10000;
   const $ = (id) => document.getElementById(id);
+  const text = window.deskText; // labels.js: the words in the deployment's language
   const revealed = new Map(); // call_sid -> number, shown until the request is done or the desk is left
   let timer = null;
   let busy = false;
 
   const words = (name) => (name ? name.replaceAll("_", " ") : "");
 
-  function element(tag, text, className) {
+  function element(tag, content, className) {
     const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
+    if (content !== undefined && content !== null) node.textContent = content;
     if (className) node.className = className;
     return node;
   }
@@ -44,9 +45,9 @@
   }
 
   function about(request) {
-    const topic = words(request.intent) || "no topic recognised";
-    const department = request.department ? `, for ${words(request.department)}` : "";
-    return request.reason ? `${topic}${department}: ${request.reason}` : `${topic}${department}`;
+    const topic = words(request.intent) || text("topic_none");
+    const subject = request.department ? text("about_department", { topic, department: words(request.department) }) : topic;
+    return request.reason ? `${subject}: ${request.reason}` : subject;
   }
 
   function row(request) {
@@ -58,15 +59,15 @@
     tr.append(element("td", number || request.caller, number ? "caller revealed" : "caller"));
     tr.append(element("td", about(request), "about"));
 
-    const voicemail = element("td", request.has_voicemail ? "" : "none", "voicemail");
+    const voicemail = element("td", request.has_voicemail ? "" : text("voicemail_none"), "voicemail");
     if (request.has_voicemail) {
       voicemail.append(
-        button("Play voicemail", (event) => {
+        button(text("play_voicemail"), (event) => {
           const audio = document.createElement("audio");
           audio.controls = true;
           audio.preload = "auto";
           audio.src = `/api/callbacks/${encodeURIComponent(request.call_sid)}/voicemail`;
-          audio.setAttribute("aria-label", `Voicemail of caller ${request.caller}`);
+          audio.setAttribute("aria-label", text("voicemail_of", { caller: request.caller }));
           event.currentTarget.replaceWith(audio);
           audio.play().catch(() => undefined); // a browser may refuse to autoplay; the controls stay
         }),
@@ -77,27 +78,27 @@
     const actions = element("td", null, "actions");
     if (request.has_number && !number) {
       actions.append(
-        button(`Reveal number of ${request.caller}`, async () => {
+        button(text("reveal_number", { caller: request.caller }), async () => {
           try {
             const body = await post(`/api/callbacks/${encodeURIComponent(request.call_sid)}/reveal`);
             revealed.set(request.call_sid, body.number);
             showError("");
             await refresh();
           } catch (error) {
-            showError(`The number could not be revealed: ${error.message}`);
+            showError(text("reveal_failed", { error: error.message }));
           }
         }),
       );
     }
     actions.append(
-      button(`Done: called back ${request.caller}`, async () => {
+      button(text("callback_done", { caller: request.caller }), async () => {
         try {
           await post(`/api/callbacks/${encodeURIComponent(request.call_sid)}/done`);
           revealed.delete(request.call_sid);
           showError("");
           await refresh();
         } catch (error) {
-          showError(`The call-back could not be marked done: ${error.message}`);
+          showError(text("done_failed", { error: error.message }));
         }
       }),
     );

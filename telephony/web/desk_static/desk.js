@@ -9,6 +9,7 @@
   const RETRY_MS = 3000;
 
   const $ = (id) => document.getElementById(id);
+  const text = window.deskText; // labels.js: the words in the deployment's language
   const calls = new Map(); // call_sid -> {summary, receivedAt}
   const cards = new Map(); // call_sid -> <article>, or null while it loads
   let source = null;
@@ -36,12 +37,14 @@
     return `${minutes}:${String(total % 60).padStart(2, "0")}`;
   }
 
-  function element(tag, text, className) {
+  function element(tag, content, className) {
     const node = document.createElement(tag);
-    if (text !== undefined && text !== null) node.textContent = text;
+    if (content !== undefined && content !== null) node.textContent = content;
     if (className) node.className = className;
     return node;
   }
+
+  const speaker = (label) => element("span", `${label}: `, "speaker");
 
   // --- screens ------------------------------------------------------------------------------------------------
 
@@ -80,11 +83,11 @@
 
   function connect() {
     disconnect();
-    setStatus("Connecting…");
+    setStatus(text("status_connecting"));
     source = new EventSource("/api/events");
     // The subscription exists once the stream is open: load the list then, so no change falls in between.
     source.addEventListener("open", () => {
-      setStatus("Connected: calls update live.");
+      setStatus(text("status_connected"));
       refresh();
     });
     source.addEventListener("call", (event) => update(JSON.parse(event.data)));
@@ -93,7 +96,7 @@
         // The server refused the stream (an expired session) or is gone: find out which.
         checkSession();
       } else {
-        setStatus("Connection lost; reconnecting…");
+        setStatus(text("status_reconnecting"));
       }
     });
   }
@@ -107,7 +110,7 @@
     disconnect();
     try {
       await getJson("/api/calls");
-      setStatus("Connection lost; reconnecting…");
+      setStatus(text("status_reconnecting"));
       setTimeout(() => {
         if (!$("desk").hidden) {
           showDesk();
@@ -116,9 +119,9 @@
       }, RETRY_MS);
     } catch (error) {
       if (error instanceof AuthError) {
-        showLogin("Your session has ended. Log in again.");
+        showLogin(text("session_ended"));
       } else {
-        setStatus("The server cannot be reached; retrying…");
+        setStatus(text("status_unreachable"));
         setTimeout(checkSession, RETRY_MS);
       }
     }
@@ -131,7 +134,7 @@
       for (const summary of list) update(summary, false);
       renderRows();
     } catch (error) {
-      if (error instanceof AuthError) showLogin("Your session has ended. Log in again.");
+      if (error instanceof AuthError) showLogin(text("session_ended"));
     }
   }
 
@@ -153,8 +156,8 @@
 
   function describeOutcome(outcome) {
     if (!outcome) return "";
-    if (outcome.action === "transfer") return `transferred to ${words(outcome.department)}`;
-    if (outcome.action === "end") return "ended by the agent";
+    if (outcome.action === "transfer") return text("outcome_transferred", { department: words(outcome.department) });
+    if (outcome.action === "end") return text("outcome_ended");
     return words(outcome.action);
   }
 
@@ -169,14 +172,14 @@
       row.dataset.callSid = summary.call_sid;
       const open = element("button", summary.call_sid, "open-call");
       open.type = "button";
-      open.setAttribute("aria-label", `Open call ${summary.call_sid}`);
+      open.setAttribute("aria-label", text("open_call", { call: summary.call_sid }));
       open.addEventListener("click", () => openCallView(summary.call_sid));
       const first = element("td");
       first.append(open);
       row.append(
         first,
-        element("td", summary.state, "state"),
-        element("td", words(summary.intent) || "not known yet", "intent"),
+        element("td", describeCallState(summary.state), "state"),
+        element("td", words(summary.intent) || text("intent_unknown"), "intent"),
         element("td", formatDuration(currentDuration(entry)), "num duration"),
         element("td", describeOutcome(summary.outcome), "outcome"),
       );
@@ -221,25 +224,26 @@
       }
     } catch (error) {
       cards.delete(callSid); // tried again on the call's next change
-      if (error instanceof AuthError) showLogin("Your session has ended. Log in again.");
+      if (error instanceof AuthError) showLogin(text("session_ended"));
     }
   }
 
-  // What each transfer state is called on the desk (telephony/transfer_timeline.py: TransferState).
-  const TRANSFER_STATES = {
-    pending: "Being transferred",
-    ringing: "Ringing the team",
-    queued: "Waiting in the queue",
-    answered: "Answered by a person",
-    completed: "Talked to a person",
-    not_answered: "Nobody answered",
-    caller_hung_up: "The caller hung up",
-    callback_requested: "Call-back requested",
-    message_left: "Message left",
-  };
+  // A state the labels do not name yet (a newer server) is still shown, in its own words.
+  function labelOr(name, fallback) {
+    try {
+      return text(name);
+    } catch {
+      return fallback;
+    }
+  }
 
+  // Each transfer state's label is transfer_<state> (telephony/transfer_timeline.py: TransferState).
   function describeTransferState(state) {
-    return TRANSFER_STATES[state || "pending"] || words(state);
+    return labelOr(`transfer_${state || "pending"}`, words(state));
+  }
+
+  function describeCallState(state) {
+    return labelOr(`state_${state}`, words(state));
   }
 
   function showTransferState(card, state) {
@@ -258,28 +262,30 @@
     card.dataset.startedAt = record.started_at;
     card.dataset.reason = handoff.kind || "";
     card.setAttribute("aria-labelledby", headingId);
-    const heading = element("h3", `Transfer to ${words(handoff.department)}`);
+    const heading = element("h3", text("card_heading", { department: words(handoff.department) }));
     heading.id = headingId;
     const summary = element("p", handoff.summary, "handoff-summary");
 
     const details = element("dl");
     const field = (label, value, className) => details.append(element("dt", label), element("dd", value, className));
-    field("Transfer", "", "transfer-state");
-    field("Topics", handoff.topics && handoff.topics.length ? handoff.topics.join(", ") : "none named", "topics");
-    field("Already answered", handoff.answered && handoff.answered.length ? handoff.answered.join(", ") : "nothing", "answered");
-    field("Why a person", handoff.reason_text || handoff.reason, "reason");
-    field("Department", words(handoff.department), "department");
-    field("Caller", handoff.caller, "caller");
+    field(text("field_transfer"), "", "transfer-state");
+    const topics = handoff.topics && handoff.topics.length ? handoff.topics.join(", ") : text("topics_none");
+    field(text("field_topics"), topics, "topics");
+    const answered = handoff.answered && handoff.answered.length ? handoff.answered.join(", ") : text("answered_none");
+    field(text("field_answered"), answered, "answered");
+    field(text("field_reason"), handoff.reason_text || handoff.reason, "reason");
+    field(text("field_department"), words(handoff.department), "department");
+    field(text("field_caller"), handoff.caller, "caller");
 
     const facts = element("ul", null, "facts");
     for (const fact of handoff.facts) facts.append(element("li", fact));
     const transcript = element("ol", null, "transcript");
     for (const line of handoff.transcript) {
       const item = element("li");
-      item.append(element("span", line.speaker === "caller" ? "Caller: " : "Agent: ", "speaker"), line.text);
+      item.append(speaker(line.speaker === "caller" ? text("speaker_caller") : text("speaker_agent")), line.text);
       transcript.append(item);
     }
-    const open = element("button", "Open the call", "open-call");
+    const open = element("button", text("open_the_call"), "open-call");
     open.type = "button";
     open.addEventListener("click", () => openCallView(record.call_sid));
     const started = new Date(record.started_at).toLocaleTimeString();
@@ -287,11 +293,11 @@
       heading,
       summary,
       details,
-      element("h4", "Facts"),
+      element("h4", text("facts_heading")),
       facts,
-      element("h4", "Transcript"),
+      element("h4", text("transcript_heading")),
       transcript,
-      element("p", `Call ${record.call_sid}, started ${started}`, "meta"),
+      element("p", text("card_meta", { call: record.call_sid, time: started }), "meta"),
       open,
     );
     showTransferState(card, latestTransferState(record));
@@ -321,7 +327,7 @@
   function openCallView(callSid) {
     openCallSid = callSid;
     $("call-view").hidden = false;
-    $("call-view-heading").textContent = `Call ${callSid}`;
+    $("call-view-heading").textContent = text("call_view_heading_of", { call: callSid });
     $("call-view").dataset.callSid = callSid;
     loadCallView(callSid).then(() => $("call-view-heading").focus());
   }
@@ -341,10 +347,10 @@
       renderCallView(record);
     } catch (failure) {
       if (failure instanceof AuthError) {
-        showLogin("Your session has ended. Log in again.");
+        showLogin(text("session_ended"));
         return;
       }
-      error.textContent = `This call cannot be shown: ${failure.message}`;
+      error.textContent = text("call_view_error", { error: failure.message });
       error.hidden = false;
     }
   }
@@ -353,27 +359,30 @@
     const facts = $("call-view-facts");
     facts.replaceChildren();
     const field = (label, value, className) => facts.append(element("dt", label), element("dd", value, className));
-    field("State", record.state, "state");
-    field("Started", new Date(record.started_at).toLocaleString(), "started");
-    field("Duration", formatDuration(record.duration_s), "duration");
-    field("Caller", record.caller, "caller");
-    field("Outcome", describeOutcome(record.outcome) || "none yet", "outcome");
-    if (record.handoff) field("Handoff", record.handoff.summary, "handoff-summary");
-    if (record.failure) field("Failure", record.failure, "failure");
+    field(text("field_state"), describeCallState(record.state), "state");
+    field(text("field_started"), new Date(record.started_at).toLocaleString(), "started");
+    field(text("field_duration"), formatDuration(record.duration_s), "duration");
+    field(text("field_caller"), record.caller, "caller");
+    field(text("field_outcome"), describeOutcome(record.outcome) || text("outcome_none"), "outcome");
+    if (record.handoff) field(text("field_handoff"), record.handoff.summary, "handoff-summary");
+    if (record.failure) field(text("field_failure"), record.failure, "failure");
 
     const turns = record.turns.map((turn) => {
       const item = element("li", null, "turn");
       item.dataset.rule = turn.decision.rule;
       if (turn.caller) {
-        const said = turn.caller.kind === "dtmf" ? `pressed ${turn.caller.digit}` : turn.caller.text;
+        const said = turn.caller.kind === "dtmf" ? text("pressed_key", { digit: turn.caller.digit }) : turn.caller.text;
         item.append(element("p", null, "caller-line"));
-        item.lastChild.append(element("span", "Caller: ", "speaker"), said);
+        item.lastChild.append(speaker(text("speaker_caller")), said);
       }
       item.append(element("p", null, "agent-line"));
-      item.lastChild.append(element("span", "Agent: ", "speaker"), turn.decision.reply);
+      item.lastChild.append(speaker(text("speaker_agent")), turn.decision.reply);
       const why = element("details", null, "decision");
-      const intent = turn.decision.intent ? `, intent ${words(turn.decision.intent)}` : "";
-      why.append(element("summary", `Decision: ${words(turn.decision.rule)}${intent} (${turn.decision.action})`));
+      const { rule, intent, action } = turn.decision;
+      const decision = intent
+        ? text("decision_with_intent", { rule: words(rule), intent: words(intent), action })
+        : text("decision", { rule: words(rule), action });
+      why.append(element("summary", decision));
       const reasons = element("ul", null, "reasons");
       for (const reason of turn.decision.reasons) reasons.append(element("li", reason));
       why.append(reasons);
@@ -410,12 +419,11 @@
         body: JSON.stringify({ name: $("name").value, password: input.value }),
       });
     } catch {
-      showLoginError("The server cannot be reached. Try again in a moment.");
+      showLoginError(text("login_unreachable"));
       return;
     }
     if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      showLoginError(body.detail || "That name and password were refused.");
+      showLoginError(await loginRefusal(response));
       input.select();
       return;
     }
@@ -430,6 +438,17 @@
     connect();
   }
 
+  // The server's own message is English; the page says the same in the deployment's language.
+  async function loginRefusal(response) {
+    if (response.status === 401) return text("login_refused");
+    if (response.status === 429) {
+      const minutes = Math.max(1, Math.ceil(Number(response.headers.get("Retry-After") || 60) / 60));
+      return minutes === 1 ? text("login_throttled_one") : text("login_throttled", { minutes });
+    }
+    const body = await response.json().catch(() => ({}));
+    return body.detail || text("login_refused");
+  }
+
   function showLoginError(message) {
     const error = $("login-error");
     error.textContent = message;
@@ -439,7 +458,7 @@
   async function logOut() {
     disconnect();
     await fetch("/desk/logout", { method: "POST", credentials: "same-origin" }).catch(() => undefined);
-    showLogin("You are logged out.");
+    showLogin(text("logged_out"));
   }
 
   async function start() {

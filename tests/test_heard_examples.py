@@ -220,3 +220,28 @@ def test_the_generator_gives_the_same_transcripts_twice(engine_en: DialogueEngin
     assert [(example.intent, example.source) for example in first] == [pair for _ in range(2) for pair in pairs]
     assert [example.voice for example in first] == [rendition(text, i).describe() for i in (0, 1) for _n, text in pairs]
     assert all(example.heard for example in first)
+
+
+def test_the_dutch_file_never_heard_the_dutch_benchmark_voices_or_lines() -> None:
+    heard = HeardExamplesFile.model_validate(yaml.safe_load(heard_examples_path(PROMPTS_DIR, "nl").read_text("utf-8")))
+    assert heard.examples
+    assert heard.provenance["train_variants"] == list(DUTCH_TRAIN_VARIANTS)
+    excluded = benchmark_lines("nl")
+    for example in heard.examples:
+        accent, variant = example.voice.split(",")[0].removeprefix("espeak ").split("+")
+        assert accent == "nl" and variant in DUTCH_TRAIN_VARIANTS, example
+        assert normalize(example.source, "nl") not in excluded
+        assert normalize(example.heard, "nl") not in excluded
+
+
+def test_the_dutch_catalogue_examples_read_as_before_with_the_heard_examples(engine_nl: DialogueEngine) -> None:
+    heard_engine = DialogueEngine(engine_nl.catalogue, heard_examples=True)
+    assert load_heard_examples(engine_nl.catalogue)
+    changed = [
+        (name, example)
+        for name, intent in engine_nl.catalogue.intents.items()
+        for example in intent.examples
+        if engine_nl.classifier.classify(example).intent == name
+        and heard_engine.classifier.classify(example).intent != name
+    ]
+    assert changed == []

@@ -83,3 +83,16 @@ def test_turns_understood_or_without_sound_alikes_are_decided_as_before(
     engine_en: DialogueEngine, sound_alike_en: DialogueEngine, text: str
 ) -> None:
     assert decide(sound_alike_en, text) == decide(engine_en, text)
+
+
+def test_a_sound_alike_reading_never_transfers(engine_nl: DialogueEngine) -> None:
+    # Heard from "wanneer komt de monteur om de glasvezel aan te sluiten" (an espeak-ng voice): "fluiten" sounds
+    # like "bloeden", and the rewrite reads as an emergency; a guess must not send the caller to a transfer.
+    heard = "Mijn eetkomte m'n toulkomte lasten meel aan te fluiten."
+    engine = DialogueEngine(engine_nl.catalogue, sound_alike=True)
+    rewrite = SoundAlike.from_catalogue(engine_nl.catalogue).rewrite(heard)
+    assert rewrite is not None and rewrite.replaced == (("fluiten", "bloeden"),)
+    assert engine_nl.step(engine_nl.start()[0], Transcript(rewrite.text))[1].intent == "emergency"
+    decision = decide(engine, heard)
+    assert (decision.rule, decision.intent) == ("not_understood", None)
+    assert decision == decide(engine_nl, heard)

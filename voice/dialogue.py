@@ -111,14 +111,7 @@ class DialogueEngine:
                 catalogue.language,
             )
         self.classifier = classifier
-        self._sound_alike = (
-            SoundAlike(
-                (text for intent in catalogue.intents.values() for text in intent.examples + intent.keywords),
-                catalogue.language,
-            )
-            if sound_alike
-            else None
-        )
+        self._sound_alike = SoundAlike.from_catalogue(catalogue) if sound_alike else None
         self._policy = catalogue.policy
         self._replies = catalogue.replies
         self._keyword_intents = sorted(
@@ -247,7 +240,7 @@ class DialogueEngine:
 
     def _read(self, text: str) -> _Reading:
         """Read caller text as an intent (see `_read_words`); a turn not understood is read once more with its
-        sound-alike words replaced, and that reading is taken when it is understood."""
+        sound-alike words replaced, and that reading is taken when it is understood as an intent that answers."""
         normalized = normalize(text, self.catalogue.language)
         reading = self._read_words(normalized)
         if self._sound_alike is None or _understood_reading(reading):
@@ -256,7 +249,13 @@ class DialogueEngine:
         if rewrite is None:
             return reading
         again = self._read_words(rewrite.text)
-        if not _understood_reading(again):
+        # A guess at what was said may answer, never hand over or hang up: a wrong transfer costs the caller a
+        # queue (an emergency one, more), a wrong answer only a "no, I meant ...". "Yes" would accept an offer.
+        if (
+            not _understood_reading(again)
+            or again.intent.action is not Action.REPLY
+            or again.intent.role is Role.AFFIRM
+        ):
             return reading
         return replace(again, reasons=(f"sound-alike: heard {rewrite.describe()}", *again.reasons))
 

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from voice.prompts import Catalogue
 from voice.text import normalize
 
 MIN_WORD_LETTERS = 3
@@ -130,6 +131,12 @@ class SoundAlike:
             ranked = sorted(candidates, key=lambda pair: (-pair[0], pair[1]))
             if len(ranked) == 1 or ranked[0][0] > ranked[1][0]:
                 self._by_key[key] = ranked[0][1]
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue) -> SoundAlike:
+        """The vocabulary of every intent's examples and keywords."""
+        texts = (text for intent in catalogue.intents.values() for text in intent.examples + intent.keywords)
+        return cls(texts, catalogue.language)
 
     def known(self, word: str) -> bool:
         """The catalogue uses this normalised word."""

@@ -9,12 +9,15 @@ condition and configuration, how often the second opinion fired and what it cost
 bound (every group at least 90% clean, the clean gap at most 10 points, the gap at the lowest SNR at most 15, the
 real recordings at least 95% clean).
 
-Configurations: "as before" (neither lever), "heard examples" (the engine trained on prompts/en/heard_examples.yaml,
+Configurations: "as before" (no lever), "sound-alike" (a turn not understood read again with sound-alike words
+replaced, voice/sound_alike.py), "heard examples" (the engine trained on prompts/en/heard_examples.yaml,
 voice/heard_examples.py), "second opinion" (voice/second_opinion.py: a larger Whisper hears the line again when the
 engine does not understand the first transcript; needs --second-opinion-model or VOICE_AGENT_SECOND_OPINION_MODEL)
 and "both" (asked only on turns not understood, the server's default), and "both, unsure" (also asked when the
-recogniser's confidence is below --unsure-below, as VOICE_AGENT_SECOND_OPINION_BELOW does). Each line is transcribed
-once by each recogniser and read by every configuration.
+recogniser's confidence is below --unsure-below, as VOICE_AGENT_SECOND_OPINION_BELOW does), and "all" (sound-alike,
+heard examples and the second opinion on turns not understood). Each line is transcribed once by each recogniser and
+read by every configuration; a configuration whose engine reads a reference text otherwise is said so (those lines
+count as misses).
 
 Scripts: the first case of each intent in benchmarks/data/intent_eval_en.yaml (the "first" set; never the held-out
 "final" one) that is neither a spelled-out recogniser mistake nor a long monologue and that the engine reads as
@@ -31,7 +34,9 @@ Conditions: telephone quality (8 kHz mu-law round trip with telephony/twilio/mul
 and with audio_fixtures/line_noise_16k.wav (band-limited line hiss, mains hum and clicks) mixed in at an exact SNR.
 
 Dutch callers (`--dutch`, a section of its own at the end of this file): held-out Dutch lines spoken by espeak-ng's
-Dutch voices over the phone to the Dutch recogniser and engine, with the intent accuracy against a 90% target.
+Dutch voices over the phone to the Dutch recogniser and engine, with the intent accuracy per engine configuration
+("as before", "sound-alike", "heard examples" and both, when prompts/nl has heard examples) and a PASS/FAIL line
+against a 90% target for each.
 
 Usage: python benchmarks/fairness.py [--quick] [--max-gap 10] [--snr 20 10] [--second-opinion-model DIR] [--show-misses]
        [--before] [--dutch]

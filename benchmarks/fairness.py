@@ -9,12 +9,15 @@ condition and configuration, how often the second opinion fired and what it cost
 bound (every group at least 90% clean, the clean gap at most 10 points, the gap at the lowest SNR at most 15, the
 real recordings at least 95% clean).
 
-Configurations: "as before" (neither lever), "heard examples" (the engine trained on prompts/en/heard_examples.yaml,
+Configurations: "as before" (no lever), "sound-alike" (a turn not understood read again with sound-alike words
+replaced, voice/sound_alike.py), "heard examples" (the engine trained on prompts/en/heard_examples.yaml,
 voice/heard_examples.py), "second opinion" (voice/second_opinion.py: a larger Whisper hears the line again when the
 engine does not understand the first transcript; needs --second-opinion-model or VOICE_AGENT_SECOND_OPINION_MODEL)
 and "both" (asked only on turns not understood, the server's default), and "both, unsure" (also asked when the
-recogniser's confidence is below --unsure-below, as VOICE_AGENT_SECOND_OPINION_BELOW does). Each line is transcribed
-once by each recogniser and read by every configuration.
+recogniser's confidence is below --unsure-below, as VOICE_AGENT_SECOND_OPINION_BELOW does), and "all" (sound-alike,
+heard examples and the second opinion on turns not understood). Each line is transcribed once by each recogniser and
+read by every configuration; a configuration whose engine reads a reference text otherwise is said so (those lines
+count as misses).
 
 Scripts: the first case of each intent in benchmarks/data/intent_eval_en.yaml (the "first" set; never the held-out
 "final" one) that is neither a spelled-out recogniser mistake nor a long monologue and that the engine reads as
@@ -31,7 +34,9 @@ Conditions: telephone quality (8 kHz mu-law round trip with telephony/twilio/mul
 and with audio_fixtures/line_noise_16k.wav (band-limited line hiss, mains hum and clicks) mixed in at an exact SNR.
 
 Dutch callers (`--dutch`, a section of its own at the end of this file): held-out Dutch lines spoken by espeak-ng's
-Dutch voices over the phone to the Dutch recogniser and engine, with the intent accuracy against a 90% target.
+Dutch voices over the phone to the Dutch recogniser and engine, with the intent accuracy per engine configuration
+("as before", "sound-alike", "heard examples" and both, when prompts/nl has heard examples) and a PASS/FAIL line
+against a 90% target for each.
 
 Usage: python benchmarks/fairness.py [--quick] [--max-gap 10] [--snr 20 10] [--second-opinion-model DIR] [--show-misses]
        [--before] [--dutch]
@@ -48,6 +53,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -70,8 +76,9 @@ from telephony.voice_services import asr_options, recognizer_model_dir
 from voice.asr import SpeechRecognizer
 from voice.dialogue import DialogueEngine
 from voice.events import Action, Decision, Transcript
+from voice.heard_examples import load_heard_examples
 from voice.models import whisper_model_dir
-from voice.prompts import Role
+from voice.prompts import Catalogue, Role
 from voice.second_opinion import SecondOpinion, SecondOpinionOptions
 from voice.text import normalize
 from voice.wavfile import read_wav
@@ -91,10 +98,32 @@ class Reading:
     transferred: bool
 
 
-CONFIGS = ("as before", "heard examples", "second opinion", "both", "both, unsure")
+CONFIGS = ("as before", "sound-alike", "heard examples", "second opinion", "both", "both, unsure", "all")
 """The levers, one by one and together: the engine trained on heard examples or not, a second opinion or not."""
-WITH_SECOND_OPINION = frozenset({"second opinion", "both", "both, unsure"})
-WITH_HEARD_EXAMPLES = frozenset({"heard examples", "both", "both, unsure"})
+WITH_SECOND_OPINION = frozenset({"second opinion", "both", "both, unsure", "all"})
+WITH_HEARD_EXAMPLES = frozenset({"heard examples", "both", "both, unsure", "all"})
+WITH_SOUND_ALIKE = frozenset({"sound-alike", "all"})
+""""all": sound-alike reading, heard examples and the second opinion on turns not understood."""
+
+
+def config_engines(catalogue: Catalogue, configs: Iterable[str]) -> dict[str, DialogueEngine]:
+    """One engine per configuration, built once per combination of engine levers."""
+    built: dict[tuple[bool, bool], DialogueEngine] = {}
+    engines = {}
+    for config in configs:
+        levers = (config in WITH_HEARD_EXAMPLES, config in WITH_SOUND_ALIKE)
+        if levers not in built:
+            built[levers] = DialogueEngine(catalogue, heard_examples=levers[0], sound_alike=levers[1])
+        engines[config] = built[levers]
+    return engines
+
+
+def changed_references(engines: dict[str, DialogueEngine], references: dict[str, Reading]) -> dict[str, int]:
+    """Per configuration, how many perfect transcripts its engine reads otherwise than the reference engine."""
+    return {
+        config: sum(read(engine, Transcript(text))[0] != reference for text, reference in references.items())
+        for config, engine in engines.items()
+    }
 
 
 @dataclass(slots=True)
@@ -109,6 +138,17 @@ class Tally:
     changed: int = 0
     """Turns on which its transcript was used."""
     misses: list[str] = field(default_factory=list)
+
+    def count(self, text: str, transcript: Transcript, reading: Reading, reference: Reading) -> None:
+        """Add one line: `text` heard as `transcript` and read as `reading`, where its reference is `reference`."""
+        self.same_intent += reading.intent == reference.intent
+        self.transferred += reading.transferred
+        self.same_transfer += reading.transferred == reference.transferred
+        if reading.intent != reference.intent:
+            self.misses.append(
+                f"{text!r} -> heard {transcript.text!r} ({transcript.confidence:.2f}): "
+                f"{reading.intent}, expected {reference.intent}"
+            )
 
 
 @dataclass(slots=True)
@@ -224,8 +264,6 @@ def main() -> None:
 
     settings = load_settings()
     plain = DialogueEngine.from_prompts(settings.prompts_dir, "en")
-    heard = DialogueEngine(plain.catalogue, heard_examples=True)
-    engines = {config: heard if config in WITH_HEARD_EXAMPLES else plain for config in CONFIGS}
     scripts = call_scripts(plain)
     recordings = load_real_speech("en")
     snrs = sorted(args.snr, reverse=True)
@@ -251,6 +289,7 @@ def main() -> None:
             second.recognizer, second.name, SecondOpinionOptions(args.unsure_below)
         )
     configs = [config for config in CONFIGS if second is not None or config not in WITH_SECOND_OPINION]
+    engines = config_engines(plain.catalogue, configs)
     print(
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at start; ASR as the server: beam {options.beam_size}, "
         f"{options.cpu_threads} thread(s), prompt: {'yes' if options.initial_prompt else 'no'}, "
@@ -262,7 +301,7 @@ def main() -> None:
     groups = caller_groups(scripts, recordings, held_out)
 
     references = {text: read(plain, Transcript(text))[0] for group in groups for text, _audio in group.lines}
-    changed_references = sum(read(heard, Transcript(text))[0] != ref for text, ref in references.items())
+    changed = changed_references(engines, references)
     recognizer.transcribe(groups[0].lines[0][1])  # warm-up
     if second is not None:
         second.recognizer.transcribe(groups[0].lines[0][1])
@@ -300,19 +339,13 @@ def main() -> None:
                             tally.changed += 1
                             transcript = verdict_.transcript
                             reading, decision = read(engine, transcript)
-                    tally.same_intent += reading.intent == reference.intent
-                    tally.transferred += reading.transferred
-                    tally.same_transfer += reading.transferred == reference.transferred
-                    if reading.intent != reference.intent:
-                        tally.misses.append(
-                            f"{text!r} -> heard {transcript.text!r} ({transcript.confidence:.2f}): "
-                            f"{reading.intent}, expected {reference.intent}"
-                        )
+                    tally.count(text, transcript, reading, reference)
 
     width = max(len(group.label) for group in groups) + 2
     print(f"\nAll at telephone quality (8 kHz mu-law); run took {time.perf_counter() - started_all:.0f} s")
-    if changed_references:
-        print(f"{changed_references} reference texts read differently with the heard examples (counted as misses)")
+    for config, count in changed.items():
+        if count:
+            print(f"{config}: {count} reference texts read differently by its engine (counted as misses)")
     accuracy: dict[tuple[str, str], dict[str, float]] = {}
     for condition in conditions:
         print(f"\n{condition}: intent accuracy per configuration")
@@ -413,18 +446,28 @@ def dutch_scripts(engine: DialogueEngine, per_intent: int) -> list[str]:
     for case in load_eval_set(DUTCH_EVAL_SET):
         if taken.get(case.intent, 0) >= per_intent or case.note in SKIPPED_NOTES:
             continue
-        if normalize(case.text, "nl") in training or read(engine, Transcript(case.text)).intent != case.intent:
+        if normalize(case.text, "nl") in training or read(engine, Transcript(case.text))[0].intent != case.intent:
             continue
         lines.append(case.text)
         taken[case.intent] = taken.get(case.intent, 0) + 1
     return lines
 
 
+DUTCH_CONFIGS = ("as before", "sound-alike", "heard examples", "all")
+"""The engine levers for Dutch ("all": sound-alike reading and heard examples; no second opinion, as the Dutch
+recogniser is already the multilingual base model)."""
+
+
 def dutch_callers(quick: bool = False, show_misses: bool = False) -> None:
     """Dutch synthetic callers through the phone path: print per voice and overall the word error rate, the intent
-    accuracy against the engine's reading of the perfect transcript, and a verdict against `DUTCH_TARGET`."""
+    accuracy per engine configuration against the plain engine's reading of the perfect transcript, and a verdict
+    against `DUTCH_TARGET` per configuration."""
     settings = load_settings(language="nl")
     engine = DialogueEngine.from_prompts(settings.prompts_dir, "nl")
+    configs = [
+        config for config in DUTCH_CONFIGS if config not in WITH_HEARD_EXAMPLES or load_heard_examples(engine.catalogue)
+    ]
+    engines = config_engines(engine.catalogue, configs)
     scripts = dutch_scripts(engine, 1 if quick else DUTCH_LINES_PER_INTENT)
     voices = DUTCH_VOICES[:2] if quick else DUTCH_VOICES
     options = asr_options(settings, engine.catalogue)
@@ -438,7 +481,10 @@ def dutch_callers(quick: bool = False, show_misses: bool = False) -> None:
         f"{len(scripts)} held-out Dutch lines ({DUTCH_EVAL_SET.name}, none a training example) x {len(voices)} "
         f"espeak-ng voices at {DUTCH_WORDS_PER_MINUTE} wpm, telephone quality (8 kHz mu-law)"
     )
-    references = {text: read(engine, Transcript(text)) for text in scripts}
+    references = {text: read(engine, Transcript(text))[0] for text in scripts}
+    for config, count in changed_references(engines, references).items():
+        if count:
+            print(f"{config}: {count} reference texts read differently by its engine (counted as misses)")
     cells: dict[str, Cell] = {}
     started_all = time.perf_counter()
     for voice in voices:
@@ -449,39 +495,49 @@ def dutch_callers(quick: bool = False, show_misses: bool = False) -> None:
             started = time.perf_counter()
             transcript = recognizer.transcribe(phone)
             cell.asr_s.append(time.perf_counter() - started)
-            reading, reference = read(engine, transcript), references[text]
             cell.references.append(text)
             cell.hypotheses.append(transcript.text)
-            cell.same_intent += reading.intent == reference.intent
-            cell.transferred += reading.transferred
-            cell.same_transfer += reading.transferred == reference.transferred
-            if reading.intent != reference.intent:
-                cell.misses.append(
-                    f"{text!r} -> heard {transcript.text!r} ({transcript.confidence:.2f}): "
-                    f"{reading.intent}, expected {reference.intent}"
-                )
+            for config in configs:
+                reading = read(engines[config], transcript)[0]
+                cell.tallies[config].count(text, transcript, reading, references[text])
 
     print(f"\nDutch callers, telephone quality, clean; run took {time.perf_counter() - started_all:.0f} s")
     width = max(len(voice) for voice in voices) + 10
-    print(f"{'group':<{width}}{'lines':>6}{'WER':>8}{'intent acc':>12}{'transfer agr':>14}{'ASR median':>12}")
+    print(
+        f"{'group':<{width}}{'lines':>6}{'WER':>8}"
+        + "".join(f"{config:>16}" for config in configs)
+        + f"{'transfer agr':>14}{'ASR median':>12}"
+    )
     for voice, cell in cells.items():
         print(
             f"{'espeak ' + voice:<{width}}{cell.lines:>6}"
-            f"{word_error_rate(cell.references, cell.hypotheses, 'nl'):>8.1%}{cell.same_intent / cell.lines:>12.1%}"
-            f"{cell.same_transfer / cell.lines:>14.1%}{statistics.median(cell.asr_s) * 1000:>10.0f}ms"
+            f"{word_error_rate(cell.references, cell.hypotheses, 'nl'):>8.1%}"
+            + "".join(f"{cell.tallies[config].same_intent / cell.lines:>16.1%}" for config in configs)
+            + f"{cell.tallies[configs[0]].same_transfer / cell.lines:>14.1%}"
+            f"{statistics.median(cell.asr_s) * 1000:>10.0f}ms"
         )
     total = sum(cell.lines for cell in cells.values())
-    accuracy = sum(cell.same_intent for cell in cells.values()) / total
-    accuracies = {voice: cell.same_intent / cell.lines for voice, cell in cells.items()}
-    gap = (max(accuracies.values()) - min(accuracies.values())) * 100
-    print(f"all Dutch callers: {total} lines, intent accuracy {accuracy:.1%}; gap between voices {gap:.1f} points")
     print(f"load {os.getloadavg()[0]:.2f} at the end")
-    verdict = "meets" if accuracy >= DUTCH_TARGET else "BELOW"
-    print(f"verdict: Dutch synthetic callers' intent accuracy {accuracy:.1%}, {verdict} the {DUTCH_TARGET:.0%} target")
+    for config in configs:
+        accuracies = {voice: cell.tallies[config].same_intent / cell.lines for voice, cell in cells.items()}
+        accuracy = sum(cell.tallies[config].same_intent for cell in cells.values()) / total
+        gap = (max(accuracies.values()) - min(accuracies.values())) * 100
+        print(
+            f"{config}: all Dutch callers: {total} lines, intent accuracy {accuracy:.1%}; gap between voices "
+            f"{gap:.1f} points"
+        )
+        print(
+            "  "
+            + verdict(
+                accuracy >= DUTCH_TARGET,
+                f"Dutch synthetic callers' intent accuracy, {config}: {accuracy:.1%}, bound {DUTCH_TARGET:.0%}",
+            )
+        )
     if show_misses:
         for voice, cell in cells.items():
-            for miss in cell.misses:
-                print(f"  [espeak {voice}] {miss}")
+            for config in configs:
+                for miss in cell.tallies[config].misses:
+                    print(f"  [espeak {voice}, {config}] {miss}")
 
 
 if __name__ == "__main__":

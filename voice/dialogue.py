@@ -25,6 +25,7 @@ from voice.events import Action, CallerTurn, Decision, Dtmf, Transcript
 from voice.heard_examples import load_heard_examples
 from voice.intents import IntentClassifier, IntentScore
 from voice.prompts import HUMAN_KEY, Catalogue, Intent, Role, load_catalogue
+from voice.sound_alike import SoundAlike
 from voice.text import contains_phrase, normalize
 
 # Keyword precedence: a caller in danger outranks one asking for a person, who outranks a sensitive topic.
@@ -83,7 +84,12 @@ class DialogueEngine:
     """Applies the catalogue's intents and escalation policy to caller turns."""
 
     def __init__(
-        self, catalogue: Catalogue, classifier: IntentClassifier | None = None, *, heard_examples: bool = False
+        self,
+        catalogue: Catalogue,
+        classifier: IntentClassifier | None = None,
+        *,
+        heard_examples: bool = False,
+        sound_alike: bool = False,
     ) -> None:
         """Build the engine; trains the intent classifier from the catalogue unless one is given.
 
@@ -91,6 +97,8 @@ class DialogueEngine:
             catalogue: the validated catalogue.
             classifier: a trained classifier to use instead of training one.
             heard_examples: train on the catalogue's heard examples too (`voice.heard_examples`), when it has them.
+            sound_alike: read a turn not understood again with its unknown words replaced by catalogue words that
+                sound alike (`voice.sound_alike`).
 
         Raises:
             PromptError: the heard-examples file is malformed.
@@ -103,6 +111,7 @@ class DialogueEngine:
                 catalogue.language,
             )
         self.classifier = classifier
+        self._sound_alike = SoundAlike.from_catalogue(catalogue) if sound_alike else None
         self._policy = catalogue.policy
         self._replies = catalogue.replies
         self._keyword_intents = sorted(
@@ -111,9 +120,11 @@ class DialogueEngine:
         )
 
     @classmethod
-    def from_prompts(cls, prompts_dir: Path, language: str, *, heard_examples: bool = False) -> DialogueEngine:
+    def from_prompts(
+        cls, prompts_dir: Path, language: str, *, heard_examples: bool = False, sound_alike: bool = False
+    ) -> DialogueEngine:
         """Load and validate the catalogue in `prompts_dir` for `language`, then build the engine."""
-        return cls(load_catalogue(prompts_dir, language), heard_examples=heard_examples)
+        return cls(load_catalogue(prompts_dir, language), heard_examples=heard_examples, sound_alike=sound_alike)
 
     def start(self) -> tuple[DialogueState, Decision]:
         """The state at the start of a call and the greeting."""
@@ -228,8 +239,28 @@ class DialogueEngine:
         return self._not_understood(state, reading)
 
     def _read(self, text: str) -> _Reading:
-        """Read caller text as an intent: a keyword rule first, then the classifier above its threshold."""
+        """Read caller text as an intent (see `_read_words`); a turn not understood is read once more with its
+        sound-alike words replaced, and that reading is taken when it is understood as an intent that answers."""
         normalized = normalize(text, self.catalogue.language)
+        reading = self._read_words(normalized)
+        if self._sound_alike is None or _understood_reading(reading):
+            return reading
+        rewrite = self._sound_alike.rewrite(normalized)
+        if rewrite is None:
+            return reading
+        again = self._read_words(rewrite.text)
+        # A guess at what was said may answer, never hand over or hang up: a wrong transfer costs the caller a
+        # queue (an emergency one, more), a wrong answer only a "no, I meant ...". "Yes" would accept an offer.
+        if (
+            not _understood_reading(again)
+            or again.intent.action is not Action.REPLY
+            or again.intent.role is Role.AFFIRM
+        ):
+            return reading
+        return replace(again, reasons=(f"sound-alike: heard {rewrite.describe()}", *again.reasons))
+
+    def _read_words(self, normalized: str) -> _Reading:
+        """Read normalised caller text as an intent: a keyword rule first, then the classifier above its threshold."""
         score = self.classifier.classify(normalized)
         score_reasons = _score_reasons(score)
         keyword_match = next(
@@ -425,6 +456,10 @@ class DialogueEngine:
         reading = _Reading(intent=human, confidence=confidence, reasons=reasons)
         reply = self._replies.transfer_to(department, caller_told=state.caller_told)
         return self._transfer(state, human, reply, department, rule, reading, why=why)
+
+
+def _understood_reading(reading: _Reading) -> bool:
+    return reading.intent is not None and reading.intent.role is not Role.OUT_OF_SCOPE
 
 
 def _turns(count: int) -> str:

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from telephony.state import AppState, Running
 from telephony.twilio.deployment import DeploymentError, check_departments
 from telephony.twilio.transfer import Transfers
-from telephony.voice_services import fixed_replies, preloaded_phrases
+from telephony.voice_services import dialogue_engine, fixed_replies, preloaded_phrases
 from voice.dialogue import DialogueEngine
 from voice.prompts import Catalogue, PromptError, load_catalogue
 from voice.tone import lint_catalogue
@@ -104,7 +104,7 @@ async def reload_catalogue(app: FastAPI) -> Reloaded:
         def prepare() -> tuple[DialogueEngine, PhraseCache]:
             # Training the intent classifier and synthesising new replies take a while: off the event loop.
             speech = preloaded_phrases(services.speech.synthesizer, catalogue, reuse=services.speech)
-            return DialogueEngine(catalogue, heard_examples=state.settings.heard_examples), speech
+            return dialogue_engine(state.settings, catalogue), speech
 
         engine, speech = await asyncio.to_thread(prepare)
         # The lifespan may have ended while the replies were made.

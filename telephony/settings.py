@@ -165,6 +165,10 @@ class VoiceTuning(BaseModel):
     """Train the intent classifier on the catalogue's heard examples too (prompts/<lang>/heard_examples.yaml: its
     examples as the recogniser heard them from many voices over the phone). Off: in benchmarks/fairness.py they
     narrowed the accent gap but made the engine read out-of-domain speech as requests (docs/benchmarks.md)."""
+    sound_alike: bool = True
+    """Read a turn the engine did not understand again with its unknown words replaced by catalogue words that sound
+    alike (voice/sound_alike.py); such a reading may only answer, never transfer or end the call. On: measured, it
+    recovered misheard keywords ("my last wheel") and changed nothing on the real recordings (docs/benchmarks.md)."""
     second_opinion_model: Path | None = None
     """A larger CTranslate2 Whisper model directory that hears a turn again when the engine does not understand it
     (voice/second_opinion.py); unset: no second opinion."""

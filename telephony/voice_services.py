@@ -18,6 +18,7 @@ from telephony.settings import Settings
 from telephony.twilio.say import replies_spoken_by_agent
 from voice.asr import AsrOptions
 from voice.asr_prompt import catalogue_prompt
+from voice.dialogue import DialogueEngine
 from voice.end_of_turn import EndOfTurnOptions
 from voice.models import ModelNotFound, multilingual_whisper_dir, piper_voice_files, whisper_model_dir
 from voice.pipeline import VoiceServices
@@ -60,6 +61,11 @@ def end_of_turn_options(settings: Settings) -> EndOfTurnOptions:
     options = settings.options(EndOfTurnOptions)
     finished = min(max(options.finished_silence_ms, options.complete_silence_ms), options.default_silence_ms)
     return dataclasses.replace(options, finished_silence_ms=finished)
+
+
+def dialogue_engine(settings: Settings, catalogue: Catalogue) -> DialogueEngine:
+    """The engine as the settings configure it, for the start-up and for a catalogue reload alike."""
+    return DialogueEngine(catalogue, heard_examples=settings.heard_examples, sound_alike=settings.sound_alike)
 
 
 def fixed_replies(catalogue: Catalogue) -> list[str]:
@@ -200,7 +206,6 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
     """
     # Imported here: the heavy libraries load only in the server, not for `voice-agent chat`.
     from voice.asr import SpeechRecognizer
-    from voice.dialogue import DialogueEngine
     from voice.workers import ModelWorkers
 
     choice = choose_voice(settings)
@@ -218,7 +223,7 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
         turn_end_model = SmartTurn(options=settings.options(TurnModelOptions))
     return settings.options(
         VoiceServices,
-        engine=DialogueEngine(catalogue, heard_examples=settings.heard_examples),
+        engine=dialogue_engine(settings, catalogue),
         recognizer=recognizer,
         second_opinion=second_opinion(settings, catalogue),
         speech=preloaded_phrases(synthesizer, catalogue),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from telephony.settings import Settings
+from telephony.voice_services import dialogue_engine
 from voice.dialogue import DialogueEngine
 from voice.events import Transcript
 from voice.sound_alike import SoundAlike, sound_key
@@ -96,3 +98,17 @@ def test_a_sound_alike_reading_never_transfers(engine_nl: DialogueEngine) -> Non
     decision = decide(engine, heard)
     assert (decision.rule, decision.intent) == ("not_understood", None)
     assert decision == decide(engine_nl, heard)
+
+
+@pytest.mark.parametrize(("value", "reads_sound_alikes"), [(None, True), ("false", False)])
+def test_the_servers_engine_reads_sound_alikes_unless_the_setting_turns_it_off(
+    engine_en: DialogueEngine, monkeypatch: pytest.MonkeyPatch, value: str | None, reads_sound_alikes: bool
+) -> None:
+    if value is None:
+        monkeypatch.delenv("VOICE_AGENT_SOUND_ALIKE", raising=False)
+    else:
+        monkeypatch.setenv("VOICE_AGENT_SOUND_ALIKE", value)
+    engine = dialogue_engine(Settings(_env_file=None), engine_en.catalogue)
+    decision = decide(engine, "about the wheel")
+    assert (decision.intent == "billing_question") is reads_sound_alikes
+    assert decision.rule == ("intent" if reads_sound_alikes else "not_understood")

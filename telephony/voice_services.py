@@ -20,6 +20,7 @@ from voice.asr import AsrOptions
 from voice.asr_prompt import catalogue_prompt
 from voice.end_of_turn import EndOfTurnOptions
 from voice.models import ModelNotFound, multilingual_whisper_dir, piper_voice_files, whisper_model_dir
+from voice.partials import PartialOptions
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue
 from voice.second_opinion import SecondOpinion, SecondOpinionOptions
@@ -226,4 +227,5 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
         turn_options=turn_options(settings),
         end_of_turn=end_of_turn_options(settings),
         turn_end_model=turn_end_model,
+        partials=settings.options(PartialOptions, enabled=settings.partial_asr),
     )

@@ -161,9 +161,9 @@ class VoiceTuning(BaseModel):
     # The server's own: the voice library reports no pauses unless asked (TurnOptions.pause_report_ms).
     speculative_asr: bool = True
     """Transcribe the turn so far when the caller pauses, so that the transcript is ready when the turn ends."""
-    speculative_asr_after_ms: int = Field(default=200, ge=32, le=2000)
+    speculative_asr_after_ms: int = Field(default=64, ge=32, le=2000)
     """Silence after which a pause is transcribed speculatively (benchmarks/response_latency.py)."""
-    partial_asr: bool = True
+    partial_asr: bool = False
     """Transcribe the turn so far while the caller speaks, and start a complete request's reply from such a partial
     transcript once the complete-request silence has passed; the pause's transcript confirms or corrects it
     (voice/partials.py). Takes effect only with speculative ASR and the adaptive end of turn, without Smart Turn."""

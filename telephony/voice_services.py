@@ -63,6 +63,11 @@ def end_of_turn_options(settings: Settings) -> EndOfTurnOptions:
     return dataclasses.replace(options, finished_silence_ms=finished)
 
 
+def partial_options(settings: Settings) -> PartialOptions:
+    """Partial transcripts as configured (their switch is the server's own setting: off in the library)."""
+    return settings.options(PartialOptions, enabled=settings.partial_asr)
+
+
 def fixed_replies(catalogue: Catalogue) -> list[str]:
     """Every reply our voice speaks word for word: the intents' replies and the policy's (Twilio says the others)."""
     return list(replies_spoken_by_agent(catalogue.replies).values()) + [
@@ -227,5 +232,5 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
         turn_options=turn_options(settings),
         end_of_turn=end_of_turn_options(settings),
         turn_end_model=turn_end_model,
-        partials=settings.options(PartialOptions, enabled=settings.partial_asr),
+        partials=partial_options(settings),
     )

@@ -621,8 +621,9 @@ class CallPipeline:
         if early.speaking is not None:
             self._clear_early(early, why)
 
-    def _clear_early(self, early: _EarlyReply, why: str) -> None:
-        """Stop an early reply's playback (`clear`) and note why for the next decision."""
+    def _clear_early(self, early: _EarlyReply, why: str) -> asyncio.Task[None] | None:
+        """Stop an early reply's playback (`clear`) and note why for the next decision; the `clear` being sent, if
+        one was needed."""
         assert early.speaking is not None and self._partials is not None
         self._partials.stats.corrected += 1
         self._early_notes.append(
@@ -630,13 +631,14 @@ class CallPipeline:
         )
         speaking = early.speaking
         if speaking.record.interrupted:
-            return  # already cleared (the caller spoke over it)
+            return None  # already cleared (the caller spoke over it)
         speaking.record.interrupted = True
         if self._speaking is speaking:
             self._speaking = None
         task = asyncio.get_running_loop().create_task(self._output.interrupt())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     def _drop_early(self, span: TurnSpan, why: str) -> None:
         """The turn `span` gets no decision: clear its early reply, if one is being spoken."""
@@ -659,7 +661,9 @@ class CallPipeline:
         same = decision.action is Action.REPLY and decision.reply == early.decision.reply
         if not same or speaking.record.interrupted or early.first_audio is None:
             why = "the final transcript decided otherwise" if same is False else "it was spoken over or failed"
-            self._clear_early(early, why)
+            clearing = self._clear_early(early, why)
+            if clearing is not None:
+                await clearing  # before the right reply is sent, so that `clear` cannot drop it
             return False
         assert self._partials is not None
         self._partials.stats.confirmed += 1

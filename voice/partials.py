@@ -1,6 +1,6 @@
 """Partial transcripts: the turn so far, transcribed while the caller is still speaking.
 
-Every `PartialOptions.every_ms` of new speech the turn so far is transcribed, so that when the caller stops a
+While the caller speaks, every `PartialOptions.every_ms` of stream time the turn so far is transcribed, so that when the caller stops a
 transcript covering all but the last few hundred ms already exists. The pipeline (voice/pipeline.py) may then pick
 the reply from it and start speaking it when the complete-request silence has passed, before the pause's own
 transcript is ready; that transcript confirms the reply or corrects it (`clear`, then the right reply), and the
@@ -31,7 +31,7 @@ class PartialOptions:
     """Transcribe while the caller speaks, and answer from a partial transcript when it is safe; off by default in
     the library (the server's setting chooses)."""
     every_ms: int = 700
-    """Speech (stream time) between the ends of two partials of one turn. Shorter leaves less speech uncovered when
+    """Stream time between the ends of two partials of one turn. Shorter leaves less speech uncovered when
     the caller stops, at the cost of more transcriptions."""
     cover_ms: int = 400
     """A partial may pick a reply only if it ends at most this long before the caller's last voiced window: the

@@ -4,7 +4,10 @@
     caller PCM at the input rate (when the VAD scores that rate; else the 16 kHz audio) -> streaming VAD
         -> turn detector
         SpeechStarted while the agent is still audible -> barge-in: interrupt playback, stop speaking, tell the engine
-        PauseStarted -> speculative ASR of the turn so far, and Smart Turn's score of how it ends (worker pool)
+        while the caller speaks -> partial ASR of the turn so far when the worker pool is idle (voice/partials.py)
+        PauseStarted -> speculative ASR of the turn so far once its audio is in, and Smart Turn's score of how it ends
+            (worker pool); a partial covering the turn may pick a complete request's reply, spoken when the
+            complete-request silence has passed and confirmed or cleared by the pause's transcript
             -> end-of-turn policy (words, sound, silence): the pause's silence
         SpeechResumed -> the speculative transcript is stale, unless the pause's silence is still being chosen: if
             the chosen silence is no longer than the pause was, the turn ends at the pause after all (the same audio

@@ -1,10 +1,10 @@
 """Partial transcripts: the turn so far, transcribed while the caller is still speaking.
 
-While the caller speaks, every `PartialOptions.every_ms` of stream time the turn so far is transcribed, so that when the caller stops a
-transcript covering all but the last few hundred ms already exists. The pipeline (voice/pipeline.py) may then pick
-the reply from it and start speaking it when the complete-request silence has passed, before the pause's own
-transcript is ready; that transcript confirms the reply or corrects it (`clear`, then the right reply), and the
-decision recorded is always the one made on it.
+While the caller speaks, every `PartialOptions.every_ms` of stream time the turn so far is transcribed, so that when
+the caller stops a transcript covering all but the last few hundred ms already exists. The pipeline
+(voice/pipeline.py) may then pick the reply from it and start speaking it when the complete-request silence has
+passed, before the pause's own transcript is ready; that transcript confirms the reply or corrects it (`clear`, then
+the right reply), and the decision recorded is always the one made on it.
 
 Partials are extra work, so they give way: one call never has more than one in flight (the one-in-flight discipline
 of `voice.speculation.SpeculativeTranscriber`, here asked only when nothing is in flight, so that no partial is ever

@@ -1,14 +1,20 @@
-"""What a shorter Whisper encoder window would save, and what it would cost in word errors.
+"""What a shorter Whisper encoder window saves, and what it costs in word errors.
 
-faster-whisper pads every utterance's features to Whisper's 30 s window (3000 frames, `pad_or_trim`) before the
-encoder, whatever its `chunk_length`: a 2 s request costs the encoder as much as 30 s of speech. CTranslate2's encoder
-accepts fewer frames. This script trims the padding to a shorter window (never shorter than the utterance) in
-`WhisperModel.encode`, here only, and transcribes the English clips of audio_fixtures/real_speech/ recorded and over
-a telephone round trip with each window, with the decoding options the server uses apart from the prompt. Prints
-the pooled word error rate per window and the median time of one transcription; never asserts. The server itself
-always encodes the full 30 s window (voice/asr.py).
+faster-whisper pads every utterance's features to Whisper's 30 s window (3000 frames) before the encoder, whatever its
+`chunk_length`: a 2 s turn costs the encoder as much as 30 s of speech. `AsrOptions.encoder_window_s`
+(VOICE_AGENT_ASR_WINDOW_S, `voice.asr.WindowedWhisper`) cuts the padding back to a shorter window, never shorter than
+the utterance; 0 keeps only the utterance, rounded up to a whole second.
 
-Usage: python benchmarks/asr_window.py [--windows-s 30 15 10]
+Transcribes, with the recogniser exactly as the server runs it (`telephony.voice_services.asr_options`: the greeting
+as prompt, beam 5) apart from the window:
+- the English clips of audio_fixtures/real_speech/, recorded and through a telephone round trip (2.6-20 s long),
+  also pooled apart for the clips up to 6 s long (as most turns are);
+- domain phrases as callers say them (the `say` turns of audio_fixtures/calls/, spoken by the replay's Piper caller,
+  through the same telephone path; 1-3 s long).
+Every utterance gets the 0.6 s of silence the pipeline keeps on either side of a turn. Prints the pooled word error
+rate per set and window and the median time of one transcription; never asserts.
+
+Usage: python benchmarks/asr_window.py [--windows-s 30 20 15 10 0]
 """
 
 from __future__ import annotations
@@ -18,78 +24,103 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import argparse
+import json
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
-from faster_whisper import WhisperModel
 
-from qa.caller_audio import load_real_speech, telephone_round_trip, word_error_rate
-from voice.asr import AsrOptions
+from qa.caller_audio import REPO, PiperCaller, load_real_speech, telephone_round_trip, word_error_rate
+from telephony.settings import load_settings
+from telephony.voice_services import asr_options
+from voice.asr import SAMPLE_RATE_HZ, SpeechRecognizer
 from voice.models import whisper_model_dir
+from voice.prompts import load_catalogue
 
-FRAMES_PER_S = 100
+FIXTURE_CALLS = REPO / "audio_fixtures" / "calls"
+# The audio the pipeline keeps on either side of a turn (voice/pipeline.py, _TURN_PAD_MS).
+TURN_PAD_S = 0.6
+# Clips up to this long are pooled apart too: most turns are this short.
+SHORT_S = 6
 
 
-class WindowedWhisper(WhisperModel):
-    """Whisper whose encoder sees `window_frames` frames (or the utterance, if longer) instead of 3000."""
-
-    window_frames: int | None = None
-
-    def encode(self, features: np.ndarray):
-        window = self.window_frames
-        if window is not None and features.shape[-1] > window:
-            # The padding faster-whisper added is exact zeros; a real log-mel frame never is.
-            flat = features.reshape(-1, features.shape[-1])
-            content = np.flatnonzero(np.any(flat != 0, axis=0))
-            used = int(content[-1]) + 1 if content.size else 0
-            features = features[..., : max(window, -(-used // FRAMES_PER_S) * FRAMES_PER_S)]
-        return super().encode(features)
+def domain_phrases() -> list[str]:
+    """The distinct `say` turns of the fixture calls, in file order."""
+    phrases: list[str] = []
+    for path in sorted(FIXTURE_CALLS.glob("*.json")):
+        for turn in json.loads(path.read_text(encoding="utf-8"))["turns"]:
+            if "say" in turn and turn["say"] not in phrases:
+                phrases.append(turn["say"])
+    return phrases
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--windows-s", type=int, nargs="+", default=[30, 15, 10], help="encoder windows, seconds")
+    parser.add_argument("--windows-s", type=int, nargs="+", default=[30, 20, 15, 10, 0], help="0: the utterance's")
     args = parser.parse_args()
 
-    options = AsrOptions()
-    model = WindowedWhisper(
-        str(whisper_model_dir(None)),
-        device="cpu",
-        compute_type="int8",
-        cpu_threads=options.cpu_threads,
-        local_files_only=True,
-    )
+    settings = load_settings()
+    options = asr_options(settings, load_catalogue(settings.prompts_dir, settings.language))
+    model_dir = whisper_model_dir(settings.whisper_model)
+    recognizers = {
+        window: SpeechRecognizer(model_dir, replace(options, encoder_window_s=window, num_workers=1))
+        for window in args.windows_s
+    }
+    pad = np.zeros(round(TURN_PAD_S * SAMPLE_RATE_HZ), dtype=np.float32)
+
+    def turn(samples: np.ndarray) -> np.ndarray:
+        return np.concatenate([pad, samples, pad])
+
     clips = load_real_speech("en")
-    sets = {"recorded": [clip.samples_16k for clip in clips]}
-    sets["telephone"] = [telephone_round_trip(samples) for samples in sets["recorded"]]
-    references = [clip.text for clip in clips]
-    print(f"{len(clips)} English clips; load {_load()}\n")
-    texts = {(window, name): [] for window in args.windows_s for name in sets}
-    seconds: dict[int, list[float]] = {window: [] for window in args.windows_s}
-    # Clip by clip, every window in turn, so that the drifting load of a shared machine hits all alike.
-    for index in range(len(clips)):
-        for window in args.windows_s:
-            model.window_frames = None if window >= 30 else window * FRAMES_PER_S
-            for name, audio in sets.items():
+    short = [clip for clip in clips if clip.samples_16k.size <= SHORT_S * SAMPLE_RATE_HZ]
+    sets: dict[str, tuple[list[str], list[np.ndarray]]] = {
+        "real recorded": ([clip.text for clip in clips], [turn(clip.samples_16k) for clip in clips]),
+        "real telephone": (
+            [clip.text for clip in clips],
+            [turn(telephone_round_trip(clip.samples_16k)) for clip in clips],
+        ),
+        f"real telephone <= {SHORT_S} s": (
+            [clip.text for clip in short],
+            [turn(telephone_round_trip(clip.samples_16k)) for clip in short],
+        ),
+    }
+    caller = PiperCaller()
+    phrases = domain_phrases()
+    sets["domain telephone"] = (phrases, [turn(telephone_round_trip(caller.speak(text, 1.0))) for text in phrases])
+    print(
+        f"{len(clips)} real English clips, {len(phrases)} domain phrases; beam {options.beam_size}, prompt "
+        f"{'on' if options.initial_prompt else 'off'}, {options.cpu_threads} thread(s); load {_load()}\n"
+    )
+    texts: dict[tuple[int, str], list[str]] = {(window, name): [] for window in args.windows_s for name in sets}
+    seconds: dict[tuple[int, str], list[float]] = {key: [] for key in texts}
+    # Utterance by utterance, every window in turn, so that the drifting load of a shared machine hits all alike.
+    for name, (_references, audio) in sets.items():
+        for samples in audio:
+            for window in args.windows_s:
                 started = time.perf_counter()
-                segments, _info = model.transcribe(
-                    audio[index],
-                    language="en",
-                    beam_size=options.beam_size,
-                    temperature=0.0,
-                    condition_on_previous_text=False,
-                    vad_filter=False,
-                    without_timestamps=True,
-                )
-                texts[window, name].append(" ".join(segment.text.strip() for segment in segments))
-                seconds[window].append(time.perf_counter() - started)
-    print("| encoder window | WER recorded | WER telephone | median transcription |")
-    print("|---|---|---|---|")
+                texts[window, name].append(recognizers[window].transcribe(samples).text)
+                seconds[window, name].append(time.perf_counter() - started)
+    names = list(sets)
+    print(
+        "| encoder window | "
+        + " | ".join(f"WER {name}" for name in names)
+        + " | "
+        + " | ".join(f"median ms {name}" for name in names)
+        + " |"
+    )
+    print("|---" * (1 + 2 * len(names)) + "|")
     for window in args.windows_s:
-        rates = [word_error_rate(references, texts[window, name]) for name in sets]
-        median_ms = statistics.median(seconds[window]) * 1000
-        print(f"| {window} s | {rates[0]:.1%} | {rates[1]:.1%} | {median_ms:.0f} ms |")
+        rates = [word_error_rate(sets[name][0], texts[window, name]) for name in names]
+        medians = [statistics.median(seconds[window, name]) * 1000 for name in names]
+        label = f"{window} s" if window else "utterance"
+        print(
+            f"| {label} | "
+            + " | ".join(f"{rate:.1%}" for rate in rates)
+            + " | "
+            + " | ".join(f"{ms:.0f}" for ms in medians)
+            + " |"
+        )
     print(f"\nload {_load()}")
 
 

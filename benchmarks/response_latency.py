@@ -56,7 +56,7 @@ from qa.replay import replay_calls
 from qa.server import InProcessServer
 from qa.stats import percentile
 from telephony.twilio.say import replies_spoken_by_agent
-from voice.pipeline import VoiceServices
+from voice.pipeline import EARLY_REPLY_CONFIRMED, VoiceServices
 from voice.tts import PhraseCache
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,6 +262,8 @@ class Outcome:
     cut_off: bool
     budget: dict[str, Any] | None
     """The server's latency budget of its answer (None: several exchanges, none, or a server without budgets)."""
+    reasons: list[str]
+    """Every reason of every decision made for it."""
     barge_in_clear_ms: float | None
 
 
@@ -293,11 +295,13 @@ def outcomes(data: dict[str, Any], utterances: list[Utterance]) -> list[Outcome]
                 first, last = (turn["start_ms"] + offset for offset in utterance.speech_ms)
             talked_over = any(first < start < last for start in agent_starts)
         budget = exchanges[0].get("latency") if len(exchanges) == 1 else None
+        reasons = [reason for exchange in exchanges for reason in exchange["decision"]["reasons"]]
         results.append(
             Outcome(
                 utterance=utterance,
                 latency_ms=turn["response_latency_ms"],
                 exchanges=len(exchanges),
+                reasons=reasons,
                 cut_off=utterance.has_pauses and (len(exchanges) > 1 or talked_over),
                 budget=budget,
                 barge_in_clear_ms=turn["barge_in"]["clear_after_ms"] if turn["barge_in"] else None,
@@ -418,6 +422,10 @@ def print_run(name: str, run: Run) -> bool:
     print(f"| first agent frame received (replay) | {_stats(latencies)} |")
     rules = Counter(b["end_of_turn_rule"] for b in budgets)
     print(f"\nend-of-turn rules: {', '.join(f'{rule} {count}' for rule, count in sorted(rules.items())) or '-'}")
+    reasons = [reason for o in run.outcomes for reason in o.reasons]
+    confirmed = sum(reason == EARLY_REPLY_CONFIRMED for reason in reasons)
+    cleared = sum("started from a partial transcript" in reason for reason in reasons)
+    print(f"replies started from a partial transcript: {confirmed} confirmed, {cleared} cleared")
     anchors = Counter(b.get("anchor", "-") for b in budgets)
     print(f"last voiced frame found by: {', '.join(f'{k} {v}' for k, v in sorted(anchors.items())) or '-'}")
 

@@ -35,6 +35,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from voice.asr import AsrOptions
 from voice.end_of_turn import EndOfTurnOptions
 from voice.model_cache import default_model_cache
+from voice.partials import PartialOptions
 from voice.pipeline import VoiceServices
 from voice.piper_options import PiperOptions
 from voice.second_opinion import SecondOpinionOptions
@@ -140,6 +141,7 @@ class VoiceTuning(BaseModel):
 
     model_workers: int = tuned((AsrOptions, "num_workers"), ge=1, le=16)
     asr_threads: int = tuned((AsrOptions, "cpu_threads"), ge=1, le=16)
+    asr_window_s: int = tuned((AsrOptions, "encoder_window_s"), ge=0, le=30)
     speech_start_threshold: float = tuned((TurnOptions, "speech_start_threshold"), ge=0.0, le=1.0)
     end_of_turn_silence_ms: int = tuned(
         (TurnOptions, "end_of_turn_silence_ms"), (EndOfTurnOptions, "default_silence_ms"), ge=200, le=5000
@@ -159,8 +161,14 @@ class VoiceTuning(BaseModel):
     # The server's own: the voice library reports no pauses unless asked (TurnOptions.pause_report_ms).
     speculative_asr: bool = True
     """Transcribe the turn so far when the caller pauses, so that the transcript is ready when the turn ends."""
-    speculative_asr_after_ms: int = Field(default=200, ge=32, le=2000)
+    speculative_asr_after_ms: int = Field(default=64, ge=32, le=2000)
     """Silence after which a pause is transcribed speculatively (benchmarks/response_latency.py)."""
+    partial_asr: bool = False
+    """Transcribe the turn so far while the caller speaks, and start a complete request's reply from such a partial
+    transcript once the complete-request silence has passed; the pause's transcript confirms or corrects it
+    (voice/partials.py). Takes effect only with speculative ASR and the adaptive end of turn, without Smart Turn."""
+    partial_asr_every_ms: int = tuned((PartialOptions, "every_ms"), ge=100, le=5000)
+    partial_asr_cover_ms: int = tuned((PartialOptions, "cover_ms"), ge=0, le=2000)
     heard_examples: bool = False
     """Train the intent classifier on the catalogue's heard examples too (prompts/<lang>/heard_examples.yaml: its
     examples as the recogniser heard them from many voices over the phone). Off: in benchmarks/fairness.py they
@@ -196,6 +204,16 @@ class VoiceTuning(BaseModel):
             raise SettingsError(
                 "VOICE_AGENT_ADAPTIVE_END_OF_TURN=true needs VOICE_AGENT_SPECULATIVE_ASR=true: the adaptive end of "
                 "turn chooses each pause's silence from the pause's speculative transcript"
+            )
+        if (
+            self.partial_asr
+            and "partial_asr" in self.model_fields_set
+            and not (self.speculative_asr and self.adaptive_end_of_turn)
+        ):
+            raise SettingsError(
+                "VOICE_AGENT_PARTIAL_ASR=true needs VOICE_AGENT_SPECULATIVE_ASR=true and "
+                "VOICE_AGENT_ADAPTIVE_END_OF_TURN=true: a partial transcript's reply is confirmed by the pause's "
+                "speculative transcript and spoken after the complete-request silence"
             )
         silence = self.end_of_turn_silence_ms
         if self.speculative_asr and self.speculative_asr_after_ms >= silence:

@@ -21,6 +21,7 @@ from voice.asr_prompt import catalogue_prompt
 from voice.dialogue import DialogueEngine
 from voice.end_of_turn import EndOfTurnOptions
 from voice.models import ModelNotFound, multilingual_whisper_dir, piper_voice_files, whisper_model_dir
+from voice.partials import PartialOptions
 from voice.pipeline import VoiceServices
 from voice.prompts import Catalogue
 from voice.second_opinion import SecondOpinion, SecondOpinionOptions
@@ -66,6 +67,11 @@ def end_of_turn_options(settings: Settings) -> EndOfTurnOptions:
 def dialogue_engine(settings: Settings, catalogue: Catalogue) -> DialogueEngine:
     """The engine as the settings configure it, for the start-up and for a catalogue reload alike."""
     return DialogueEngine(catalogue, heard_examples=settings.heard_examples, sound_alike=settings.sound_alike)
+
+
+def partial_options(settings: Settings) -> PartialOptions:
+    """Partial transcripts as configured (their switch is the server's own setting: off in the library)."""
+    return settings.options(PartialOptions, enabled=settings.partial_asr)
 
 
 def fixed_replies(catalogue: Catalogue) -> list[str]:
@@ -231,4 +237,5 @@ def load_voice_services(settings: Settings, catalogue: Catalogue) -> VoiceServic
         turn_options=turn_options(settings),
         end_of_turn=end_of_turn_options(settings),
         turn_end_model=turn_end_model,
+        partials=partial_options(settings),
     )

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soxr
 
-from voice.asr import SAMPLE_RATE_HZ, AsrOptions, SpeechRecognizer
+from voice.asr import SAMPLE_RATE_HZ, AsrOptions, SpeechRecognizer, WindowedWhisper, trim_padding
 from voice.events import Transcript
 from voice.models import ModelNotFound, piper_voice_files, whisper_model_dir
 from voice.wavfile import read_wav
@@ -200,3 +200,59 @@ def test_decoding_loop_is_decoded_again():
     assert said.count("sir") <= 1, transcript
     assert {"internet", "office", "line", "month"} <= set(said), transcript
     assert len(said) < 60, transcript
+
+
+def padded_features(speech_frames: int, total_frames: int = 3000) -> np.ndarray:
+    """Log-mel features as faster-whisper hands them to the encoder: speech, then exact zeros up to 30 s."""
+    features = np.zeros((80, total_frames), dtype=np.float32)
+    features[:, :speech_frames] = np.random.default_rng(3).uniform(-1.0, 1.0, (80, speech_frames))
+    return features
+
+
+def test_trim_padding_cuts_to_the_window_but_never_into_the_speech():
+    short = padded_features(250)
+    assert trim_padding(short, 10).shape == (80, 1000)
+    assert trim_padding(short, 0).shape == (80, 300)  # the speech rounded up to a whole second
+    np.testing.assert_array_equal(trim_padding(short, 0), short[:, :300])
+    assert trim_padding(padded_features(1250), 10).shape == (80, 1300)
+    assert trim_padding(padded_features(3000), 10).shape == (80, 3000)
+    assert trim_padding(short, 30) is short
+    # A batch dimension, as `WhisperModel.encode` may see it.
+    assert trim_padding(short[np.newaxis], 15).shape == (1, 80, 1500)
+    # All padding (no speech at all): one second is left for the encoder.
+    assert trim_padding(padded_features(0), 0).shape == (80, 100)
+
+
+def test_encoder_window_is_validated():
+    assert AsrOptions().encoder_window_s == 15
+    for bad in (-1, 31):
+        with pytest.raises(ValueError, match="encoder_window_s must be 0-30 seconds"):
+            AsrOptions(encoder_window_s=bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("window_s", [15, 0])
+def test_short_encoder_window_still_transcribes_real_speech(window_s):
+    recognizer = SpeechRecognizer(whisper_model_dir(None), AsrOptions(encoder_window_s=window_s, num_workers=1))
+    model = recognizer._model
+    assert isinstance(model, WindowedWhisper) and model.window_s == window_s
+    seen: list[int] = []
+
+    class SpyingEncoder:
+        """CTranslate2's model, noting how many frames its encoder is given."""
+
+        def __init__(self, real):
+            self._real = real
+
+        def __getattr__(self, name):
+            return getattr(self._real, name)
+
+        def encode(self, features, **kwargs):
+            seen.append(features.shape[-1])
+            return self._real.encode(features, **kwargs)
+
+    model.model = SpyingEncoder(model.model)
+    transcript = recognizer.transcribe(telephone_round_trip(read_wav_16k(BIRCH_CANOE)))
+    assert word_error_rate(reference(BIRCH_CANOE), transcript.text) < 0.3, transcript
+    # The 3.3 s clip: the window, or 4 s when the window follows the utterance.
+    assert seen and set(seen) == {max(window_s, 4) * 100}

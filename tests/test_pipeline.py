@@ -686,3 +686,27 @@ def test_after_a_fault_the_stream_is_handed_over_only_once_the_apology_was_heard
     assert output.handed_over_at is not None
     (failure,) = [record for record in output.records if record.decision.rule == "technical_failure"]
     assert failure.decision.reply == engine_en.catalogue.replies.technical_problem
+
+
+def test_a_pause_reported_early_is_transcribed_only_once_its_audio_is_in(engine_en) -> None:
+    """Over the phone the 16 kHz history lags the VAD by the resampler's delay (60-115 ms): a pause reported after
+    32 ms of silence waits for the audio up to its last voiced window before it is transcribed."""
+    recognizer = FakeRecognizer(["Four one seven."])
+    voice = services(engine_en, recognizer, turn_options=TurnOptions(pause_report_ms=32))
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+    requested: list[tuple[int, int, int]] = []
+    speculation = pipeline._speculation
+    request = speculation.request
+
+    def spy(span, samples_16k):
+        requested.append((span.start_ms, span.end_ms, samples_16k.size))
+        request(span, samples_16k)
+
+    speculation.request = spy
+    asyncio.run(play_call(pipeline, first_group_frames(), silence_s=2.0))
+    voice.workers.shutdown()
+
+    assert requested
+    for start_ms, end_ms, size in requested:
+        audio_start_ms = max(0, start_ms - pipeline_module._TURN_PAD_MS)
+        assert audio_start_ms + size * 1000 / 16_000 >= end_ms + pipeline_module._PAUSE_AUDIO_AFTER_MS

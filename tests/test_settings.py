@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from telephony.settings import Settings, SettingsError, VoiceTuning, load_settings, tuned
-from telephony.voice_services import asr_options, end_of_turn_options, turn_options
+from telephony.voice_services import asr_options, end_of_turn_options, partial_options, turn_options
 from voice.asr import AsrOptions
 from voice.end_of_turn import EndOfTurnOptions
 from voice.pipeline import VoiceServices
@@ -33,6 +33,7 @@ def _options(settings: Settings) -> dict[str, object]:
         "end_of_turn": end_of_turn_options(settings),
         "services": _services_options(settings),
         "voice": settings.options(PiperOptions),
+        "partials": partial_options(settings),
     }
 
 
@@ -41,6 +42,10 @@ def _options(settings: Settings) -> dict[str, object]:
 ENVIRONMENT = [
     ("VOICE_AGENT_MODEL_WORKERS", "3", 3, [("asr", "num_workers")]),
     ("VOICE_AGENT_ASR_THREADS", "2", 2, [("asr", "cpu_threads")]),
+    ("VOICE_AGENT_ASR_WINDOW_S", "20", 20, [("asr", "encoder_window_s")]),
+    ("VOICE_AGENT_PARTIAL_ASR", "true", True, [("partials", "enabled")]),
+    ("VOICE_AGENT_PARTIAL_ASR_EVERY_MS", "500", 500, [("partials", "every_ms")]),
+    ("VOICE_AGENT_PARTIAL_ASR_COVER_MS", "250", 250, [("partials", "cover_ms")]),
     ("VOICE_AGENT_SPEECH_START_THRESHOLD", "0.6", 0.6, [("turns", "speech_start_threshold")]),
     (
         "VOICE_AGENT_END_OF_TURN_SILENCE_MS",
@@ -81,7 +86,7 @@ def test_speculative_asr_off_reports_no_pauses(monkeypatch):
     monkeypatch.setenv("VOICE_AGENT_SPECULATIVE_ASR", "false")
     assert turn_options(load_settings()).pause_report_ms is None
     monkeypatch.setenv("VOICE_AGENT_SPECULATIVE_ASR", "true")
-    assert turn_options(load_settings()).pause_report_ms == 200
+    assert turn_options(load_settings()).pause_report_ms == 64
 
 
 def test_tuning_defaults_and_meanings_are_the_voice_options():
@@ -226,3 +231,10 @@ def test_the_finished_silence_stays_between_the_complete_and_the_default_silence
     assert end_of_turn_options(load_settings()).finished_silence_ms == 800
     monkeypatch.setenv("VOICE_AGENT_END_OF_TURN_FINISHED_MS", "100")
     assert end_of_turn_options(load_settings()).finished_silence_ms == 350
+
+
+def test_partial_transcripts_need_speculative_asr_and_the_adaptive_end_of_turn(monkeypatch):
+    monkeypatch.setenv("VOICE_AGENT_PARTIAL_ASR", "true")
+    monkeypatch.setenv("VOICE_AGENT_SPECULATIVE_ASR", "false")
+    with pytest.raises(SettingsError, match="VOICE_AGENT_PARTIAL_ASR=true needs VOICE_AGENT_SPECULATIVE_ASR=true"):
+        load_settings()

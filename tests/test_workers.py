@@ -192,3 +192,28 @@ def test_pool_size_must_be_positive():
         ModelWorkers(max_workers=0)
     with pytest.raises(ValueError, match="default_timeout_s"):
         ModelWorkers(default_timeout_s=0)
+
+
+def test_the_pool_is_idle_only_when_no_call_runs_or_waits():
+    """What partial transcripts back off on: a call running or queued makes the pool busy until it returns."""
+    workers = ModelWorkers(1)
+    release = threading.Event()
+
+    async def scenario() -> list[bool]:
+        seen = [workers.idle]
+        running = asyncio.ensure_future(workers.run(release.wait, 5))
+        queued = asyncio.ensure_future(workers.run(time.sleep, 0))
+        await asyncio.sleep(0.05)
+        seen.append(workers.idle)
+        release.set()
+        await running
+        await queued
+        await asyncio.sleep(0)
+        seen.append(workers.idle)
+        return seen
+
+    try:
+        seen = asyncio.run(scenario())
+    finally:
+        workers.shutdown()
+    assert seen == [True, False, True]

@@ -11,6 +11,10 @@ scored on the clips in `audio_fixtures/real_speech/`; docs/benchmarks.md has the
 - Known hallucinations ("Thank you.", "you", "Thanks for watching.") are dropped when the no-speech probability is
   above a lower bar, so that the same words really spoken are kept.
 - Text without a letter or a digit (". . .") is dropped.
+
+The encoder window can be shorter than Whisper's 30 s (`AsrOptions.encoder_window_s`): faster-whisper pads every
+utterance to 30 s before the encoder, so a 3 s turn costs the encoder as much as 30 s of speech.
+`benchmarks/asr_window.py` measures time and word errors per window (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from faster_whisper import WhisperModel
@@ -36,6 +41,10 @@ from voice.events import Transcript
 
 SAMPLE_RATE_HZ = 16_000
 """The only rate Whisper takes."""
+FRAMES_PER_S = 100
+"""Whisper's log-mel frames per second (10 ms hop)."""
+FULL_WINDOW_S = 30
+"""The window Whisper was trained on, and the one faster-whisper pads every utterance to."""
 
 # What Whisper says on silence and noise, learned from subtitles in its training data. Compared after
 # normalisation (lower case, no punctuation).
@@ -96,11 +105,21 @@ class AsrOptions:
     compression_ratio_threshold: float | None = 2.4
     """Whisper's sign of a decoding loop: text that gzip compresses more than this many times. Such a result is
     decoded once more with repeated 3-grams forbidden (costs one decode, only then); None never re-decodes."""
+    encoder_window_s: int = 15
+    """Seconds of audio the encoder sees: an utterance is padded to this (or to its own length rounded up to a whole
+    second, when longer) instead of to Whisper's 30 s; 30 changes nothing, 0 pads to the utterance's length alone.
+    15 s halved the time of a transcription with no more word errors than 30 s on the real recordings over the phone;
+    10 s and less make more errors on utterances that fill most of the window (`benchmarks/asr_window.py`,
+    docs/benchmarks.md)."""
 
     def __post_init__(self) -> None:
         for name in ("beam_size", "cpu_threads", "num_workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"AsrOptions.{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.encoder_window_s <= FULL_WINDOW_S:
+            raise ValueError(
+                f"AsrOptions.encoder_window_s must be 0-{FULL_WINDOW_S} seconds, got {self.encoder_window_s}"
+            )
 
 
 class SpeechRecognizer:
@@ -123,8 +142,9 @@ class SpeechRecognizer:
         self.options = options or AsrOptions()
         # float16 weights fail on CPU and "default" converts them to float32, which is slower: int8 it is.
         # local_files_only: a path is never downloaded, but make sure nothing ever tries.
-        self._model = WhisperModel(
+        self._model = WindowedWhisper(
             str(model_dir),
+            window_s=self.options.encoder_window_s,
             device="cpu",
             compute_type="int8",
             cpu_threads=self.options.cpu_threads,
@@ -207,6 +227,41 @@ class SpeechRecognizer:
         return not (
             words in KNOWN_HALLUCINATIONS and segment.no_speech_prob > options.hallucination_no_speech_threshold
         )
+
+
+def trim_padding(features: np.ndarray, window_s: int) -> np.ndarray:
+    """Log-mel `features` padded to 30 s, cut back to `window_s` seconds or the speech's length rounded up to a whole
+    second, whichever is longer.
+
+    The padding faster-whisper adds is exact zeros (`pad_or_trim`); a real log-mel frame is never all zeros, so the
+    speech ends after the last frame with a non-zero value. Features already shorter are returned as they are.
+    """
+    window_frames = window_s * FRAMES_PER_S
+    if features.shape[-1] <= window_frames:
+        return features
+    flat = features.reshape(-1, features.shape[-1])
+    content = np.flatnonzero(np.any(flat != 0, axis=0))
+    used_frames = int(content[-1]) + 1 if content.size else 0
+    keep = max(window_frames, -(-used_frames // FRAMES_PER_S) * FRAMES_PER_S, FRAMES_PER_S)
+    return features[..., :keep] if keep < features.shape[-1] else features
+
+
+class WindowedWhisper(WhisperModel):
+    """faster-whisper's model, with its encoder window cut to `window_s` seconds (see `trim_padding`).
+
+    A subclass because faster-whisper pads the features to 30 s inside `generate_segments` and has no option to stop
+    it; `encode` is the one method that sees the padded features before the encoder, which accepts fewer frames.
+    Stateless, so one model serves several threads.
+    """
+
+    def __init__(self, model_size_or_path: str, *, window_s: int = FULL_WINDOW_S, **kwargs: Any) -> None:
+        super().__init__(model_size_or_path, **kwargs)
+        self.window_s = window_s
+
+    def encode(self, features: np.ndarray) -> Any:
+        if self.window_s < FULL_WINDOW_S:
+            features = trim_padding(features, self.window_s)
+        return super().encode(features)
 
 
 def _confidence(segments: Iterable[Segment]) -> float:

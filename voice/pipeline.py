@@ -4,7 +4,10 @@
     caller PCM at the input rate (when the VAD scores that rate; else the 16 kHz audio) -> streaming VAD
         -> turn detector
         SpeechStarted while the agent is still audible -> barge-in: interrupt playback, stop speaking, tell the engine
-        PauseStarted -> speculative ASR of the turn so far, and Smart Turn's score of how it ends (worker pool)
+        while the caller speaks -> partial ASR of the turn so far when the worker pool is idle (voice/partials.py)
+        PauseStarted -> speculative ASR of the turn so far once its audio is in, and Smart Turn's score of how it ends
+            (worker pool); a partial covering the turn may pick a complete request's reply, spoken when the
+            complete-request silence has passed and confirmed or cleared by the pause's transcript
             -> end-of-turn policy (words, sound, silence): the pause's silence
         SpeechResumed -> the speculative transcript is stale, unless the pause's silence is still being chosen: if
             the chosen silence is no longer than the pause was, the turn ends at the pause after all (the same audio
@@ -32,7 +35,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +54,7 @@ from voice.end_of_turn import (
 )
 from voice.events import HAND_OVER_NOW_RULE, TECHNICAL_FAILURE_RULE, Action, Decision, Dtmf, Transcript
 from voice.latency import CallerClock, LatencyBudget, TurnTiming
+from voice.partials import PartialOptions, PartialTranscriber
 from voice.prompts import Catalogue
 from voice.redaction import RedactionBuffer, redact
 from voice.resample import StreamResampler, resample
@@ -79,6 +83,10 @@ _HISTORY_MS = 35_000
 # Audio kept on each side of a detected turn. After exact digital silence (a muted line) Silero marks the start of
 # speech up to ~0.55 s late, which clipped "Agent" off "Agent, please" with 0.2 s; Whisper ignores extra silence.
 _TURN_PAD_MS = 600
+# A pause's transcription starts once the 16 kHz history holds this much audio past the turn's last voiced window:
+# the history lags the VAD by the resampler's delay (60-115 ms from the telephone rate), so a pause reported early
+# may otherwise be transcribed without its last word.
+_PAUSE_AUDIO_AFTER_MS = 32
 # Caller turns whose records a later turn's redaction may still correct (RedactionBuffer remembers 6).
 _REDACTION_MEMORY_TURNS = 8
 # How long to wait for the transport to confirm that the last words before a handover were played, beyond their
@@ -126,6 +134,9 @@ class VoiceServices:
     turn_end_model: TurnEndModel | None = None
     """Smart Turn (`voice.turn_model.SmartTurn`), heard beside the words by the adaptive end of turn; None: the words
     and the silence decide."""
+    partials: PartialOptions = field(default_factory=PartialOptions)
+    """Partial transcripts while the caller speaks, and replies started from them (voice/partials.py); they take
+    effect only with speculative ASR and the adaptive end of turn, and without `turn_end_model`."""
     stream_first_sentence: bool = True
     """Send an uncached reply's first sentence as soon as it is synthesised, rather than after the whole reply."""
     asr_timeout_s: float = 10.0
@@ -176,6 +187,11 @@ class _AudioHistory:
             self.start_ms += dropped * 1000 // ASR_SAMPLE_RATE_HZ
             self._chunks, self._size = [joined], joined.size
 
+    @property
+    def end_ms(self) -> float:
+        """Stream time of the end of the audio held."""
+        return self.start_ms + self._size * 1000 / ASR_SAMPLE_RATE_HZ
+
     def samples(self) -> np.ndarray:
         if len(self._chunks) > 1:
             self._chunks = [np.concatenate(self._chunks)]
@@ -211,6 +227,36 @@ class _Pause:
     """The policy has chosen (`choice` is its choice)."""
     resumed: bool = False
     """The caller spoke again before the policy chose: the choice may still end the turn at this pause."""
+
+
+@dataclass(slots=True)
+class _EarlyReply:
+    """A reply picked from a partial transcript, spoken once the complete-request silence has passed and before the
+    pause's own transcript is ready; that transcript's decision confirms it or replaces it."""
+
+    span: TurnSpan
+    """The turn up to the pause it was picked for."""
+    decision: Decision
+    """The engine's preview of the partial transcript (never kept in the engine's state)."""
+    silence_ms: int
+    """The complete-request silence after which it is spoken."""
+    speaking: _Speaking | None = None
+    """Its playback, once started; its record is a placeholder until the final decision adopts it."""
+    first_audio: float | None = None
+    """`time.perf_counter()` when its first audio was sent."""
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when its first audio was sent, or when it stopped without sending any."""
+    turn_ended: bool = False
+    """Its turn ended at its pause: only the final decision can settle it now."""
+
+
+EARLY_REPLY_CONFIRMED = "answered from a partial transcript before the end of the turn"
+"""Reason on a decision whose reply was already playing, started from a partial transcript, when the final transcript
+made the same decision (so its first audio may precede the end of the turn)."""
+
+
+class _SynthesisError(Exception):
+    """Speech synthesis of a reply failed (the cause is chained)."""
 
 
 @dataclass(slots=True)
@@ -253,9 +299,27 @@ class CallPipeline:
         self._end_of_turn = EndOfTurnPolicy(services.end_of_turn, language)
         # The current turn's last reported pause and the silence chosen for it.
         self._pause: _Pause | None = None
+        # A reported pause whose transcription waits for its audio to reach the history.
+        self._pause_audio_due: TurnSpan | None = None
         self._speculation: SpeculativeTranscriber | None = None
         if services.turn_options.pause_report_ms is not None:
             self._speculation = SpeculativeTranscriber(self._transcribe, on_ready=self._pause_transcribed)
+        self._partials: PartialTranscriber | None = None
+        if (
+            services.partials.enabled
+            and self._speculation is not None
+            and services.end_of_turn.enabled
+            and services.turn_end_model is None
+        ):
+            self._partials = PartialTranscriber(
+                self._transcribe, services.partials, can_start=lambda: services.workers.idle
+            )
+        # The reply picked from a partial for the current pause (or spoken, awaiting its turn's final decision).
+        self._early: _EarlyReply | None = None
+        # Why early replies were cleared since the last decision: added to the next decision's reasons.
+        self._early_notes: list[str] = []
+        # The turn task is answering something (its engine state is about to change).
+        self._answering = False
         self._worker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._speaking: _Speaking | None = None
@@ -313,6 +377,8 @@ class CallPipeline:
         self._clock.fed(pcm, sample_rate_hz, now)
         if samples_16k.size:
             self._history.append(samples_16k)
+            if self._pause_audio_due is not None:
+                self._transcribe_pause_when_heard()
         if self._vad is None:
             vad_rate = sample_rate_hz if sample_rate_hz in VAD_SAMPLE_RATES_HZ else ASR_SAMPLE_RATE_HZ
             self._vad = StreamingVad(vad_rate)
@@ -328,6 +394,8 @@ class CallPipeline:
             return
         self._clock.scored(probabilities.size, self._vad.window_ms, now)
         self._on_turn_events(self._turns.process(probabilities))
+        if self._partials is not None:
+            self._partials_heard()
 
     def _resampled(self, pcm: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
         resampler = self._resamplers.get((from_hz, to_hz))
@@ -342,29 +410,45 @@ class CallPipeline:
                     self._barge_in()
                 case PauseStarted(start_ms=start_ms, end_ms=end_ms):
                     self._pause = None
+                    self._pause_audio_due = None
                     if self._speculation is not None:
                         span = TurnSpan(start_ms, end_ms)
-                        audio = self._turn_audio(start_ms, end_ms)
-                        self._speculation.request(span, audio)
                         if self._services.end_of_turn.enabled:
                             # Hold the turn open (up to the longest silence) until the transcript says how long.
                             waiting = self._end_of_turn.awaiting_transcript()
-                            # Smart Turn hears the turn up to its last voiced window: silence after an unfinished
-                            # phrase makes it sound finished (docs/benchmarks.md).
-                            heard = self._turn_audio(start_ms, end_ms, after_ms=0)
-                            self._pause = _Pause(span, waiting, self._score_turn_end(heard))
+                            self._pause = _Pause(span, waiting, None)
                             self._on_turn_events(self._turns.set_pause_silence(waiting.silence_ms, end_ms))
+                        self._pause_audio_due = span
+                        self._transcribe_pause_when_heard()
+                        self._arm_early(span)
                 case SpeechResumed():
+                    self._withdraw_early("the caller went on speaking")
                     pause = self._pause
                     if pause is not None and not pause.decided:
                         # Keep the pause's transcript: a choice made later may still end the turn at the pause.
                         pause.resumed = True
                     else:
                         self._pause = None
+                        self._pause_audio_due = None
                         if self._speculation is not None:
                             self._speculation.discard()
                 case TurnEnded():
                     self._turn_ended(event)
+
+    def _transcribe_pause_when_heard(self) -> None:
+        """Start the reported pause's transcription (and Smart Turn's score) once the history holds its audio."""
+        span = self._pause_audio_due
+        if span is None or self._speculation is None:
+            return
+        if self._history.end_ms < span.end_ms + _PAUSE_AUDIO_AFTER_MS:
+            return  # fed audio will call again
+        self._pause_audio_due = None
+        self._speculation.request(span, self._turn_audio(span.start_ms, span.end_ms))
+        pause = self._pause
+        if pause is not None and pause.span == span:
+            # Smart Turn hears the turn up to its last voiced window: silence after an unfinished phrase makes it
+            # sound finished (docs/benchmarks.md).
+            pause.finished = self._score_turn_end(self._turn_audio(span.start_ms, span.end_ms, after_ms=0))
 
     def _turn_audio(self, start_ms: int, end_ms: int, after_ms: int = _TURN_PAD_MS) -> np.ndarray:
         """The turn's audio, `_TURN_PAD_MS` before it and `after_ms` after it (as far as the history holds)."""
@@ -428,6 +512,9 @@ class CallPipeline:
         if self._handed_over or self._pause is not pause:
             return  # another pause was reported since, or the turn ended
         pause.choice, pause.decided = choice, True
+        early = self._early
+        if early is not None and early.span == pause.span and choice.silence_ms > early.silence_ms:
+            self._withdraw_early(f"the pause's own transcript chose rule {choice.rule.value}, not a complete request")
         if not pause.resumed:
             self._on_turn_events(self._turns.set_pause_silence(choice.silence_ms, pause.span.end_ms))
             return
@@ -444,6 +531,155 @@ class CallPipeline:
         )
         self._on_turn_events(events)
 
+    def _partials_heard(self) -> None:
+        """After each batch of VAD windows: a partial while the caller speaks, the early reply once its silence is
+        over."""
+        turns, partials = self._turns, self._partials
+        if partials is None or not turns.in_speech:
+            return
+        if turns.pause_ms == 0:
+            span = TurnSpan(turns.turn_start_ms, turns.now_ms)
+            partials.heard(span, lambda: self._turn_audio(span.start_ms, span.end_ms))
+            return
+        early, pause = self._early, self._pause
+        if (
+            early is not None
+            and early.speaking is None
+            and turns.pause_ms >= early.silence_ms
+            and pause is not None
+            and pause.span == early.span
+            and not pause.decided
+            and self._may_answer_early()
+        ):
+            self._start_early(early, partials)
+
+    def _may_answer_early(self) -> bool:
+        """Nothing else is being answered or said: an early reply changes nothing the engine knows."""
+        return (
+            not self._answering
+            and self._inbox.empty()
+            and self._speaking is None
+            and not self._final
+            and not self._handed_over
+            and self._state is not None
+        )
+
+    def _arm_early(self, span: TurnSpan) -> None:
+        """A pause began: pick a reply from a partial covering the turn so far, if the rules allow one.
+
+        Only a complete request (the end-of-turn rule that ends the turn soonest) answered with a reply: a transfer
+        or a goodbye cannot be taken back, so those always wait for the final transcript.
+        """
+        if self._early is not None and self._early.speaking is not None:
+            return  # a spoken early reply still awaits its turn's decision
+        self._early = None
+        partials = self._partials
+        if partials is None or not self._may_answer_early():
+            return
+        partial = partials.covering(span)
+        if partial is None or not partial.text:
+            return
+        preview = self._preview(partial)
+        choice = self._end_of_turn.choose(partial, preview)
+        if choice.rule is EndOfTurnRule.COMPLETE_REQUEST and preview.action is Action.REPLY:
+            self._early = _EarlyReply(span, preview, choice.silence_ms)
+
+    def _start_early(self, early: _EarlyReply, partials: PartialTranscriber) -> None:
+        record = TurnRecord(caller=None, decision=early.decision)  # a placeholder, not in `records`
+        speaking = _Speaking(record, pending_marks=set(), interruptible=True, done=asyncio.Event())
+        early.speaking = self._speaking = speaking
+        partials.stats.early_replies += 1
+        log.info("early reply from a partial transcript", extra={"call": self._call_id})
+        task = asyncio.get_running_loop().create_task(self._play_early(early))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _play_early(self, early: _EarlyReply) -> None:
+        speaking = early.speaking
+        assert speaking is not None
+
+        def sent(now: float) -> None:
+            if early.first_audio is None:
+                early.first_audio = now
+                early.sent.set()
+
+        try:
+            sent_samples = await self._play_sentences(
+                speaking, early.decision.reply, "early", lambda: not speaking.record.interrupted, sent
+            )
+        except _SynthesisError as error:  # the final decision's reply is then spoken the usual way
+            log.warning("early reply failed: %r", error, extra={"call": self._call_id})
+            speaking.record.interrupted = True
+            sent_samples = 0
+        finally:
+            early.sent.set()
+        self._played(speaking, sent_samples)
+
+    def _withdraw_early(self, why: str) -> None:
+        """The early reply for the current turn no longer applies: forget it, and clear it if it is being spoken."""
+        early = self._early
+        if early is None or early.turn_ended:
+            return
+        self._early = None
+        if early.speaking is not None:
+            self._clear_early(early, why)
+
+    def _clear_early(self, early: _EarlyReply, why: str) -> asyncio.Task[None] | None:
+        """Stop an early reply's playback (`clear`) and note why for the next decision; the `clear` being sent, if
+        one was needed."""
+        assert early.speaking is not None and self._partials is not None
+        self._partials.stats.corrected += 1
+        self._early_notes.append(
+            f"a reply started from a partial transcript ({early.decision.rule}) was cleared: {why}"
+        )
+        speaking = early.speaking
+        if speaking.record.interrupted:
+            return None  # already cleared (the caller spoke over it)
+        speaking.record.interrupted = True
+        if self._speaking is speaking:
+            self._speaking = None
+        task = asyncio.get_running_loop().create_task(self._output.interrupt())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def _drop_early(self, span: TurnSpan, why: str) -> None:
+        """The turn `span` gets no decision: clear its early reply, if one is being spoken."""
+        early = self._early
+        if early is not None and early.span == span and early.speaking is not None:
+            self._early = None
+            self._clear_early(early, why)
+
+    async def _settle_early(
+        self, span: TurnSpan | None, decision: Decision, record: TurnRecord, started: float, timing: TurnTiming | None
+    ) -> bool:
+        """Confirm the early reply of this turn with its final decision (True: it is `record`'s reply, already
+        playing), or clear it; False when there was none or it was cleared."""
+        early = self._early
+        if span is None or early is None or early.span != span or early.speaking is None:
+            return False
+        self._early = None
+        await early.sent.wait()
+        speaking = early.speaking
+        same = decision.action is Action.REPLY and decision.reply == early.decision.reply
+        if not same or speaking.record.interrupted or early.first_audio is None:
+            why = "the final transcript decided otherwise" if same is False else "it was spoken over or failed"
+            clearing = self._clear_early(early, why)
+            if clearing is not None:
+                await clearing  # before the right reply is sent, so that `clear` cannot drop it
+            return False
+        assert self._partials is not None
+        self._partials.stats.confirmed += 1
+        record.decision = dataclasses.replace(decision, reasons=(*decision.reasons, EARLY_REPLY_CONFIRMED))
+        record.heard = speaking.record.heard
+        # Its first audio went out when the early reply started, possibly before the end of the turn was detected.
+        record.processing_ms = max(0.0, (early.first_audio - started) * 1000)
+        if timing is not None:
+            timing.first_audio = early.first_audio
+            record.latency = timing.budget()
+        speaking.record = record
+        return True
+
     def _preview(self, transcript: Transcript) -> Decision:
         """What the engine would decide on `transcript` now (pure: the state is not kept); it only ever sees
         redacted text."""
@@ -454,6 +690,13 @@ class CallPipeline:
     def _turn_ended(self, turn: TurnEnded) -> None:
         span = TurnSpan(turn.start_ms, turn.end_ms)
         pause, self._pause = self._pause, None
+        self._pause_audio_due = None
+        early = self._early
+        if early is not None and not early.turn_ended:
+            if early.span == span and early.speaking is not None:
+                early.turn_ended = True
+            else:
+                self._withdraw_early("the turn ended elsewhere")
         if turn.silence_ms is None:
             end = EndOfTurn(EndOfTurnRule.CUT, None, "the turn reached its longest length, or the stream ended")
         elif pause is not None and pause.span == span and pause.choice.silence_ms == turn.silence_ms:
@@ -512,6 +755,8 @@ class CallPipeline:
         self._handed_over = True
         if self._speculation is not None:
             self._speculation.close()
+        if self._partials is not None:
+            self._partials.close()
         await self._cancel_tasks()
         # The call's audio (~2.5 MB for 40 s) goes now: the pipeline and its session refer to each other, so the
         # objects themselves wait for Python's cyclic garbage collector, which may not run for many calls.
@@ -532,6 +777,12 @@ class CallPipeline:
         speaking = self._speaking
         if speaking is None or not speaking.interruptible or speaking.record.interrupted:
             return
+        early = self._early
+        if early is not None and early.speaking is speaking:
+            # Not yet a decision the engine knows of: clear it, and its turn's decision settles the rest.
+            self._early = None
+            self._clear_early(early, "the caller spoke over it")
+            return
         speaking.record.interrupted = True
         self._state = self._engine.interrupted(self._state)
         log.info("barge-in", extra={"call": self._call_id, "reply": speaking.record.decision.rule})
@@ -544,34 +795,46 @@ class CallPipeline:
     async def _answer_turns(self) -> None:
         while not self._handed_over:
             item = await self._inbox.get()
-            if isinstance(item, Dtmf):
-                await self._decide(item, started=time.perf_counter())
-                continue
-            turn = item.turn
-            end = dataclasses.replace(item.end_of_turn, speculative_asr=item.speculative is not None)
+            self._answering = True
             try:
-                if item.speculative is not None:
-                    transcript = await item.speculative
-                else:
-                    transcript = await self._transcribe(self._turn_audio(turn.start_ms, turn.end_ms), turn.start_ms)
-            except Exception as error:  # any ASR failure must end in a person, never in silence
-                await self._fail(f"speech recognition failed: {error!r}")
-                return
-            if item.timing is not None and item.timing.transcript_ready is None:
-                item.timing.transcript_ready = time.perf_counter()
-            if not transcript.text:
-                # Noise, breathing or a cough: nothing to answer.
-                continue
-            transcript, second_opinion = await self._second_opinion(turn, transcript)
-            redacted, index = self._redact(transcript)
-            await self._decide(
-                redacted,
-                started=item.detected,
-                redaction_index=index,
-                end_of_turn=end,
-                second_opinion=second_opinion,
-                timing=item.timing,
-            )
+                await self._answer(item)
+            finally:
+                self._answering = False
+
+    async def _answer(self, item: _EndedTurn | Dtmf) -> None:
+        """Answer one spoken turn or key press."""
+        if isinstance(item, Dtmf):
+            await self._decide(item, started=time.perf_counter())
+            return
+        turn = item.turn
+        span = TurnSpan(turn.start_ms, turn.end_ms)
+        end = dataclasses.replace(item.end_of_turn, speculative_asr=item.speculative is not None)
+        try:
+            if item.speculative is not None:
+                transcript = await item.speculative
+            else:
+                transcript = await self._transcribe(self._turn_audio(turn.start_ms, turn.end_ms), turn.start_ms)
+        except Exception as error:  # any ASR failure must end in a person, never in silence
+            self._drop_early(span, "speech recognition failed")
+            await self._fail(f"speech recognition failed: {error!r}")
+            return
+        if item.timing is not None and item.timing.transcript_ready is None:
+            item.timing.transcript_ready = time.perf_counter()
+        if not transcript.text:
+            # Noise, breathing or a cough: nothing to answer.
+            self._drop_early(span, "the final transcript holds no words")
+            return
+        transcript, second_opinion = await self._second_opinion(turn, transcript)
+        redacted, index = self._redact(transcript)
+        await self._decide(
+            redacted,
+            started=item.detected,
+            redaction_index=index,
+            end_of_turn=end,
+            second_opinion=second_opinion,
+            timing=item.timing,
+            span=span,
+        )
 
     async def _second_opinion(self, turn: TurnEnded, first: Transcript) -> tuple[Transcript, str | None]:
         """The transcript to answer, after asking the larger recogniser when the engine would not understand `first`
@@ -618,6 +881,7 @@ class CallPipeline:
         end_of_turn: EndOfTurn | None = None,
         second_opinion: str | None = None,
         timing: TurnTiming | None = None,
+        span: TurnSpan | None = None,
     ) -> None:
         self._state, decision = self._engine.step(self._state, turn)
         if second_opinion is not None:
@@ -632,6 +896,17 @@ class CallPipeline:
             self._redacted_turns[redaction_index] = record
             # The buffer revises only its last few turns; older records need not be reachable.
             self._redacted_turns.pop(redaction_index - _REDACTION_MEMORY_TURNS, None)
+        early_spoken = await self._settle_early(span, decision, record, started, timing)
+        if self._early_notes:
+            record.decision = dataclasses.replace(
+                record.decision, reasons=(*record.decision.reasons, *self._early_notes)
+            )
+            self._early_notes = []
+        if early_spoken:
+            # Its reply is already playing: record it, and let the early playback finish it.
+            self.records.append(record)
+            self._output.decided(record)
+            return
         await self._speak(record, started=started, timing=timing)
 
     async def _speak(self, record: TurnRecord, started: float | None, timing: TurnTiming | None = None) -> None:
@@ -642,44 +917,28 @@ class CallPipeline:
         self._final = self._final or final
         speaking = _Speaking(record, pending_marks=set(), interruptible=not final, done=asyncio.Event())
         self._speaking = speaking
-        sent_samples = 0
-        sentences = self._reply_audio(decision.reply)
+
+        def sent(now: float) -> None:
+            if started is not None and record.processing_ms is None:
+                record.processing_ms = (now - started) * 1000
+                if timing is not None:
+                    timing.first_audio = now
+                    record.latency = timing.budget()
+
         try:
-            index = 0
-            while not record.interrupted and not (self._handed_over and not final):
-                try:
-                    sentence = await anext(sentences)
-                except StopAsyncIteration:
-                    break
-                except Exception as error:  # any TTS failure must end in a person, never in silence
-                    self._speaking = None
-                    await self._fail(f"speech synthesis failed: {error!r}")
-                    return
-                if record.interrupted or (self._handed_over and not final):
-                    # The caller barged in, or the call was handed over, while this sentence was being synthesised.
-                    break
-                audio = self._at_output_rate(sentence)
-                self._mark_counter += 1
-                mark = f"{len(self.records)}.{index}.{self._mark_counter}"
-                index += 1
-                speaking.pending_marks.add(mark)
-                if started is not None and record.processing_ms is None:
-                    now = time.perf_counter()
-                    record.processing_ms = (now - started) * 1000
-                    if timing is not None:
-                        timing.first_audio = now
-                        record.latency = timing.budget()
-                await self._output.play(audio, mark)
-                sent_samples += audio.size
-        finally:
-            # Stops a synthesis still under way (barge-in) and leaves that reply uncached.
-            await sentences.aclose()
-            speaking.producing = False
-        if not speaking.pending_marks:
-            # Every sentence was played (or none sent) while the later ones were still being made.
-            speaking.record.heard = sent_samples > 0 and not record.interrupted
-            speaking.done.set()
+            sent_samples = await self._play_sentences(
+                speaking,
+                decision.reply,
+                str(len(self.records)),
+                # The caller barged in, or the call was handed over: nothing more of this reply.
+                lambda: not record.interrupted and not (self._handed_over and not final),
+                sent,
+            )
+        except _SynthesisError as error:  # any TTS failure must end in a person, never in silence
             self._speaking = None
+            await self._fail(f"speech synthesis failed: {error.__cause__!r}")
+            return
+        self._played(speaking, sent_samples)
         if final:
             # Wait until the caller has heard where they are going, then end the stream.
             sent_s = sent_samples / self._output.sample_rate_hz
@@ -687,6 +946,57 @@ class CallPipeline:
                 await asyncio.wait_for(speaking.done.wait(), timeout=sent_s + _HANDOVER_GRACE_S)
             self._handed_over = True
             await self._output.hand_over(decision)
+
+    async def _play_sentences(
+        self,
+        speaking: _Speaking,
+        text: str,
+        mark_prefix: str,
+        may_go_on: Callable[[], bool],
+        sent: Callable[[float], None],
+    ) -> int:
+        """Synthesise `text` and send it sentence by sentence, each with a mark, while `may_go_on()`.
+
+        `sent` is told the time before each sentence is handed to the transport. Returns the samples sent.
+
+        Raises:
+            _SynthesisError: synthesis failed (nothing more is sent).
+        """
+        sent_samples = 0
+        sentences = self._reply_audio(text)
+        try:
+            index = 0
+            while may_go_on():
+                try:
+                    sentence = await anext(sentences)
+                except StopAsyncIteration:
+                    break
+                except Exception as error:
+                    raise _SynthesisError() from error
+                if not may_go_on():
+                    break  # stopped while this sentence was being synthesised
+                audio = self._at_output_rate(sentence)
+                self._mark_counter += 1
+                mark = f"{mark_prefix}.{index}.{self._mark_counter}"
+                index += 1
+                speaking.pending_marks.add(mark)
+                sent(time.perf_counter())
+                await self._output.play(audio, mark)
+                sent_samples += audio.size
+        finally:
+            # Stops a synthesis still under way (barge-in) and leaves that reply uncached.
+            await sentences.aclose()
+            speaking.producing = False
+        return sent_samples
+
+    def _played(self, speaking: _Speaking, sent_samples: int) -> None:
+        """All of a reply was sent: if its marks are all back already, it is over."""
+        if not speaking.pending_marks:
+            # Every sentence was played (or none sent) while the later ones were still being made.
+            speaking.record.heard = sent_samples > 0 and not speaking.record.interrupted
+            speaking.done.set()
+            if self._speaking is speaking:
+                self._speaking = None
 
     def _at_output_rate(self, audio: np.ndarray) -> np.ndarray:
         """Synthesised audio (one sentence or more) resampled to the rate the output plays."""

@@ -74,6 +74,11 @@ class SpeculativeTranscriber:
         self._claimed: TurnSpan | None = None
         self.stats = SpeculationStats()
 
+    @property
+    def in_flight(self) -> bool:
+        """A transcription is running (its thread cannot be stopped)."""
+        return self._running is not None
+
     def request(self, span: TurnSpan, samples_16k: np.ndarray) -> None:
         """Transcribe `samples_16k` (the turn so far, `span`) now, or as soon as the one in flight is done."""
         self.discard()

@@ -166,6 +166,11 @@ class TurnDetector:
         return self._in_speech
 
     @property
+    def turn_start_ms(self) -> int:
+        """Start of the current turn's first voiced window (meaningful while `in_speech`)."""
+        return self._ms(self._turn_start)
+
+    @property
     def now_ms(self) -> int:
         """End of the last window seen, in milliseconds from the start of the stream."""
         return self._ms(self._windows)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -55,6 +56,14 @@ class ModelWorkers:
         self.max_workers = max_workers
         self.default_timeout_s = default_timeout_s
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="model-worker")
+        # Calls handed to the pool and not finished (running or queued); a lock, as several event loops may share it.
+        self._in_flight = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def idle(self) -> bool:
+        """No model call is running or waiting: optional work (partial transcripts) may start without delaying any."""
+        return self._in_flight == 0
 
     async def run(self, fn: Callable[..., T], *args: Any, timeout_s: float | None = None) -> T:
         """Run `fn(*args)` in the pool and wait for its result without blocking the event loop.
@@ -83,6 +92,9 @@ class ModelWorkers:
             return fn(*args)
 
         future = loop.run_in_executor(self._executor, call)
+        with self._count_lock:
+            self._in_flight += 1
+        future.add_done_callback(self._finished)
         timeout = self.default_timeout_s if timeout_s is None else timeout_s
         if timeout is None:
             return await future
@@ -131,6 +143,10 @@ class ModelWorkers:
                 # be running in its thread and cannot be closed; it ends with its thread.
                 with contextlib.suppress(ValueError):
                     close()
+
+    def _finished(self, _future: asyncio.Future[Any]) -> None:
+        with self._count_lock:
+            self._in_flight -= 1
 
     def shutdown(self, wait: bool = True) -> None:
         """Stop the pool; calls already queued still run.

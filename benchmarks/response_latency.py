@@ -504,7 +504,9 @@ def main() -> None:
     parser.add_argument("--replies", nargs="+", default=["cached"], choices=["cached", "uncached"])
     parser.add_argument("--configs", nargs="+", default=["all"], choices=list(CONFIGS))
     parser.add_argument("--repeat", type=int, default=1, help="times each call is replayed per configuration")
-    parser.add_argument("--speculate-after-ms", type=int, default=None, help="default: VOICE_AGENT_ setting (200)")
+    parser.add_argument(
+        "--speculate-after-ms", type=int, default=None, help="default: VOICE_AGENT_SPECULATIVE_ASR_AFTER_MS (64)"
+    )
     parser.add_argument("--report", type=Path, default=None, help="keep the replay reports here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)

@@ -70,6 +70,15 @@ def exchanges(info: CallInfo) -> int:
     return sum(1 for record in info.records if record.caller is not None)
 
 
+@dataclass(frozen=True, slots=True)
+class Exceeded:
+    """A bound the call reached."""
+
+    why: str
+    at_limit: bool
+    """A limit of the call (its length, its exchanges), not a fault: the caller is not told of a problem."""
+
+
 class CallWatchdog:
     """Hands a live call to a person when it is silent too long, lasts too long or has too many exchanges."""
 
@@ -84,13 +93,14 @@ class CallWatchdog:
         """The stream delivered caller audio (silence included) just now."""
         self._last_audio = self._clock()
 
-    def exceeded(self, info: CallInfo) -> str | None:
+    def exceeded(self, info: CallInfo) -> Exceeded | None:
         """Why the call must be handed over now, or None while it is within its limits."""
         limits, now = self._limits, self._clock()
         if now - self._last_audio >= limits.silence_timeout_s:
-            return f"no audio arrived on the call's stream for {limits.silence_timeout_s:g} s"
+            # A stream that stops carrying audio is a fault of the line or the transport.
+            return Exceeded(f"no audio arrived on the call's stream for {limits.silence_timeout_s:g} s", False)
         if now - self._started >= limits.max_call_s:
-            return f"the call reached its longest allowed length ({limits.max_call_s:g} s)"
+            return Exceeded(f"the call reached its longest allowed length ({limits.max_call_s:g} s)", True)
         return None
 
     def recorded(self, info: CallInfo, pipeline: CallPipeline) -> None:
@@ -105,21 +115,21 @@ class CallWatchdog:
             return
         why = f"the call reached its most allowed exchanges ({self._limits.max_turns})"
         self._turns_used_up = asyncio.get_running_loop().create_task(
-            pipeline.hand_over_now(why), name=f"turn-limit-{info.call_sid}"
+            pipeline.hand_over_now(why, at_limit=True), name=f"turn-limit-{info.call_sid}"
         )
 
     async def watch(self, info: CallInfo, pipeline: CallPipeline) -> None:
-        """Check the limits until one is reached, then hand the call over (the technical-problem sentence, then a
-        person) with why; returns once the call is finished (run it as a task, cancelled at the stream's end, which
-        also stops a hand-over `recorded` started)."""
+        """Check the limits until one is reached, then hand the call over (the technical-problem sentence for a
+        silent stream, the call-limit one for its length, then a person) with why; returns once the call is finished
+        (run it as a task, cancelled at the stream's end, which also stops a hand-over `recorded` started)."""
         try:
             while not pipeline.finished:
                 if self._turns_used_up is not None:
                     await self._turns_used_up
                     return
-                why = self.exceeded(info)
-                if why is not None:
-                    await pipeline.hand_over_now(why)
+                exceeded = self.exceeded(info)
+                if exceeded is not None:
+                    await pipeline.hand_over_now(exceeded.why, at_limit=exceeded.at_limit)
                     return
                 await asyncio.sleep(WATCH_INTERVAL_S)
         finally:

@@ -7,7 +7,7 @@ import asyncio
 
 from starlette.requests import Request
 
-from telephony.call_limits import CallLimits, CallWatchdog, KeyRate
+from telephony.call_limits import CallLimits, CallWatchdog, Exceeded, KeyRate
 from telephony.calls import CallInfo
 from telephony.connection_cap import ConnectionsPerAddress
 from telephony.twilio.sids import is_call_sid, is_stream_sid
@@ -43,11 +43,11 @@ def test_the_watchdog_names_the_bound_a_call_reached():
     watchdog, info = CallWatchdog(limits, clock), CallInfo(call_sid="CA" + "0" * 32, stream_sid="MZ" + "0" * 32)
     assert watchdog.exceeded(info) is None
     clock.now += 10
-    assert watchdog.exceeded(info) == "no audio arrived on the call's stream for 10 s"
+    assert watchdog.exceeded(info) == Exceeded("no audio arrived on the call's stream for 10 s", at_limit=False)
     watchdog.heard_audio()
     clock.now += 50
     watchdog.heard_audio()
-    assert watchdog.exceeded(info) == "the call reached its longest allowed length (60 s)"
+    assert watchdog.exceeded(info) == Exceeded("the call reached its longest allowed length (60 s)", at_limit=True)
 
 
 class HandOverPipeline:
@@ -56,9 +56,11 @@ class HandOverPipeline:
     def __init__(self) -> None:
         self.finished = False
         self.why: list[str] = []
+        self.at_limit: list[bool] = []
 
-    async def hand_over_now(self, why: str) -> None:
+    async def hand_over_now(self, why: str, *, at_limit: bool = False) -> None:
         self.why.append(why)
+        self.at_limit.append(at_limit)
         self.finished = True
 
 
@@ -81,7 +83,8 @@ def test_the_hand_over_starts_as_the_exchange_that_reaches_the_most_is_recorded(
         await watchdog.watch(info, pipeline)  # returns: the call is handed over
         return pipeline
 
-    assert asyncio.run(call()).why == ["the call reached its most allowed exchanges (3)"]
+    pipeline = asyncio.run(call())
+    assert (pipeline.why, pipeline.at_limit) == (["the call reached its most allowed exchanges (3)"], [True])
 
 
 def test_one_address_holds_at_most_its_share_of_streams():

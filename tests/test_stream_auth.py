@@ -301,6 +301,7 @@ def test_a_started_stream_that_sends_no_audio_is_handed_to_a_person_with_why(voi
             time.sleep(0.05)
     assert call.outcome.action.value == "transfer"
     assert any("no audio arrived" in reason for reason in call.outcome.reasons)
+    assert call.records[-1].decision.reply == voice_services.engine.catalogue.replies.technical_problem
 
 
 def test_key_presses_beyond_the_most_exchanges_hand_the_call_to_a_person(voice_services):
@@ -319,3 +320,6 @@ def test_key_presses_beyond_the_most_exchanges_hand_the_call_to_a_person(voice_s
     assert call.records[-1].caller is None
     assert "the call reached its most allowed exchanges (3)" in call.records[-1].decision.reasons
     assert any("most allowed exchanges (3)" in reason for reason in call.outcome.reasons)
+    # A limit is no fault: the caller is not told of a technical problem.
+    replies = voice_services.engine.catalogue.replies
+    assert call.records[-1].decision.reply == replies.call_limit != replies.technical_problem

@@ -1013,8 +1013,9 @@ class CallPipeline:
         for audio in await services.workers.run(speech.get_or_synthesize, text, timeout_s=services.tts_timeout_s):
             yield audio
 
-    async def hand_over_now(self, why: str) -> None:
-        """Hand the call to a person now, whatever it is doing: the technical-problem sentence, then a transfer.
+    async def hand_over_now(self, why: str, *, at_limit: bool = False) -> None:
+        """Hand the call to a person now, whatever it is doing: the technical-problem sentence (or, at a limit of
+        the call, the call-limit one), then a transfer.
 
         For the call's owner, when it cannot keep the call (the server is stopping). Whatever is being played is
         cleared and the turn being answered is dropped; the sentence comes from memory, and the stream is handed
@@ -1023,6 +1024,8 @@ class CallPipeline:
 
         Args:
             why: the reason, recorded in the decision's reasons and the transfer reason.
+            at_limit: the call reached a bound (its length, its exchanges) rather than a fault: the caller is not
+                told of a problem that did not happen.
         """
         if self._handed_over or self._final:
             return
@@ -1033,7 +1036,9 @@ class CallPipeline:
         if speaking is not None:
             # Drop what the caller has not heard yet (the greeting, spoken by `start`, stops at its next sentence).
             await self._output.interrupt()
-        decision = self._apology_decision(HAND_OVER_NOW_RULE, why, "the automated agent had to stop")
+        replies = self._engine.catalogue.replies
+        reply = replies.call_limit if at_limit else replies.technical_problem
+        decision = self._apology_decision(HAND_OVER_NOW_RULE, why, "the automated agent had to stop", reply)
         await self._apologise_and_hand_over(decision, "handover")
 
     async def _apologise_and_hand_over(self, decision: Decision, mark_prefix: str) -> None:
@@ -1049,12 +1054,13 @@ class CallPipeline:
             self._handed_over = True
             await self._output.hand_over(decision)
 
-    def _apology_decision(self, rule: str, why: str, transfer_reason: str) -> Decision:
-        """A transfer with the catalogue's technical-problem sentence, to the current topic's department."""
+    def _apology_decision(self, rule: str, why: str, transfer_reason: str, reply: str | None = None) -> Decision:
+        """A transfer with `reply` (default: the catalogue's technical-problem sentence), to the current topic's
+        department."""
         catalogue = self._engine.catalogue
         department = (self._state.topic_department if self._state else None) or catalogue.policy.default_department
         return Decision(
-            reply=catalogue.replies.technical_problem,
+            reply=reply or catalogue.replies.technical_problem,
             action=Action.TRANSFER,
             rule=rule,
             department=department,

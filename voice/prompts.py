@@ -126,6 +126,7 @@ _REPLY_TEXT_FIELDS = (
     "nothing_offered",
     "nothing_to_repeat",
     "technical_problem",
+    "call_limit",
     "transfer_unanswered",
     "callback_confirmed",
     "leave_message",
@@ -156,6 +157,8 @@ class Replies:
     nothing_to_repeat: str
     technical_problem: str
     """Speech recognition or synthesis failed: the caller is told and handed to a person (from memory, preloaded)."""
+    call_limit: str
+    """The call reached its longest length or its most exchanges: handed to a person without claiming a fault."""
     transfer_unanswered: str
     """Nobody took the transferred call: offers a call-back (key 1) or a message (key 2)."""
     callback_confirmed: str
@@ -377,6 +380,7 @@ class _RepliesFile(_Strict):
     nothing_offered: str = Field(min_length=1)
     nothing_to_repeat: str = Field(min_length=1)
     technical_problem: str = Field(min_length=1)
+    call_limit: str = Field(min_length=1)
     transfer_unanswered: str = Field(min_length=1)
     callback_confirmed: str = Field(min_length=1)
     leave_message: str = Field(min_length=1)

@@ -29,7 +29,6 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import argparse
 import hashlib
-import json
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ from qa.caller_audio import (
     Clip,
     PiperCaller,
     espeak_ng,
+    fixture_phrases,
     load_real_speech,
     telephone_round_trip,
     word_error_rate,
@@ -54,7 +54,6 @@ from voice.models import whisper_model_dir
 from voice.prompts import Catalogue, load_catalogue
 from voice.text import normalize
 
-FIXTURE_CALLS = REPO / "audio_fixtures" / "calls"
 ESPEAK_VOICE = "en-us"
 """A second, more robotic voice for the domain phrases, so that the domain set is not one voice alone."""
 SETS = ("real/native", "real/phone", "domain/phone", "domain/espeak")
@@ -68,16 +67,6 @@ class Variant:
     options: AsrOptions
     upsample_quality: str = "HQ"
     """soxr recipe of the server's 8 -> 16 kHz step (only the phone sets change)."""
-
-
-def fixture_phrases() -> list[str]:
-    """The distinct `say` turns of the fixture calls, in file order."""
-    phrases: list[str] = []
-    for path in sorted(FIXTURE_CALLS.glob("*.json")):
-        for turn in json.loads(path.read_text(encoding="utf-8"))["turns"]:
-            if "say" in turn and turn["say"] not in phrases:
-                phrases.append(turn["say"])
-    return phrases
 
 
 def split_examples(catalogue: Catalogue, per_intent: int) -> tuple[list[str], dict[str, list[str]]]:
@@ -144,14 +133,15 @@ def main() -> None:
 
     catalogue = load_catalogue(REPO / "prompts", "en")
     measured_examples, _ = split_examples(catalogue, args.per_intent)
-    phrases = fixture_phrases() + [text for text in measured_examples if text not in fixture_phrases()]
+    fixture_lines = fixture_phrases()
+    phrases = fixture_lines + [text for text in measured_examples if text not in fixture_lines]
     terms = held_out_prompt_terms(catalogue, phrases)
     variants = build_variants(args.variants, catalogue, terms)
     print(
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f} at start; Whisper tiny.en int8, 1 thread, temperature 0"
     )
     print(
-        f"domain/phone: {len(phrases)} phrases ({len(fixture_phrases())} fixture `say` turns + {args.per_intent} "
+        f"domain/phone: {len(phrases)} phrases ({len(fixture_lines)} fixture `say` turns + {args.per_intent} "
         f"catalogue examples per intent by SHA-1); the terms are built from the other "
         f"{sum(len(i.examples) for i in catalogue.intents.values()) - len(measured_examples)} examples, none measured"
     )

@@ -24,35 +24,29 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import argparse
-import json
 import statistics
 import time
 from dataclasses import replace
 
 import numpy as np
 
-from qa.caller_audio import REPO, PiperCaller, load_real_speech, telephone_round_trip, word_error_rate
+from qa.caller_audio import (
+    PiperCaller,
+    fixture_phrases,
+    load_real_speech,
+    telephone_round_trip,
+    word_error_rate,
+)
 from telephony.settings import load_settings
 from telephony.voice_services import asr_options
 from voice.asr import SAMPLE_RATE_HZ, SpeechRecognizer
 from voice.models import whisper_model_dir
 from voice.prompts import load_catalogue
 
-FIXTURE_CALLS = REPO / "audio_fixtures" / "calls"
 # The audio the pipeline keeps on either side of a turn (voice/pipeline.py, _TURN_PAD_MS).
 TURN_PAD_S = 0.6
 # Clips up to this long are pooled apart too: most turns are this short.
 SHORT_S = 6
-
-
-def domain_phrases() -> list[str]:
-    """The distinct `say` turns of the fixture calls, in file order."""
-    phrases: list[str] = []
-    for path in sorted(FIXTURE_CALLS.glob("*.json")):
-        for turn in json.loads(path.read_text(encoding="utf-8"))["turns"]:
-            if "say" in turn and turn["say"] not in phrases:
-                phrases.append(turn["say"])
-    return phrases
 
 
 def main() -> None:
@@ -86,7 +80,7 @@ def main() -> None:
         ),
     }
     caller = PiperCaller()
-    phrases = domain_phrases()
+    phrases = fixture_phrases()
     sets["domain telephone"] = (phrases, [turn(telephone_round_trip(caller.speak(text, 1.0))) for text in phrases])
     print(
         f"{len(clips)} real English clips, {len(phrases)} domain phrases; beam {options.beam_size}, prompt "

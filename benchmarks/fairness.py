@@ -49,7 +49,6 @@ import os
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -64,6 +63,7 @@ from qa.caller_audio import (
     REPO,
     PiperCaller,
     espeak_ng,
+    fixture_phrases,
     load_real_speech,
     mix_at_snr,
     telephone_round_trip,
@@ -84,7 +84,6 @@ from voice.text import normalize
 from voice.wavfile import read_wav
 
 EVAL_SET = REPO / "benchmarks" / "data" / "intent_eval_en.yaml"
-FIXTURE_CALLS = REPO / "audio_fixtures" / "calls"
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-gbcwmd", "en-gb-x-gbclan")
 PIPER_PACES = (1.0, 0.8, 1.4)
 SKIPPED_NOTES = frozenset({"misrecognition", "long"})
@@ -187,11 +186,7 @@ def call_scripts(engine: DialogueEngine) -> list[str]:
         if read(engine, Transcript(case.text))[0].intent == case.intent:
             lines.append(case.text)
             seen.add(case.intent)
-    for path in sorted(FIXTURE_CALLS.glob("*.json")):
-        for turn in json.loads(path.read_text(encoding="utf-8"))["turns"]:
-            if "say" in turn and turn["say"] not in lines:
-                lines.append(turn["say"])
-    return lines
+    return lines + [phrase for phrase in fixture_phrases() if phrase not in lines]
 
 
 def progress(message: str) -> None:

@@ -26,6 +26,7 @@ from voice.tts_espeak import espeak_ng_speech, espeak_variants
 from voice.wavfile import read_wav
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURE_CALLS = REPO / "audio_fixtures" / "calls"
 REAL_SPEECH_DIR = REPO / "audio_fixtures" / "real_speech"
 LINE_NOISE = REPO / "audio_fixtures" / "line_noise_16k.wav"
 ASR_RATE_HZ = 16_000
@@ -161,3 +162,13 @@ class PiperCaller:
         """`text` at pace `length_scale` (above 1 is slower), float32 at 16 kHz, -6 dBFS peak."""
         audio, rate_hz = self._voice.speak(text, length_scale)
         return resample(audio, rate_hz, ASR_RATE_HZ)
+
+
+def fixture_phrases() -> list[str]:
+    """The distinct `say` turns of the fixture calls (audio_fixtures/calls), in file order: the domain's phrases."""
+    phrases: list[str] = []
+    for path in sorted(FIXTURE_CALLS.glob("*.json")):
+        for turn in json.loads(path.read_text(encoding="utf-8"))["turns"]:
+            if "say" in turn and turn["say"] not in phrases:
+                phrases.append(turn["say"])
+    return phrases

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.stats import percentile
-from telephony.twilio.say import replies_spoken_by_agent
+from telephony.voice_services import fixed_replies
 from voice.models import piper_voice_files, whisper_model_dir
 from voice.prompts import load_catalogue
 from voice.tts_piper import PiperOptions, PiperSynthesizer
@@ -36,14 +36,6 @@ TYPICAL_REPLY = "I am connecting you to our billing team and passing on what you
 
 def count_words(text: str) -> int:
     return len(re.findall(r"[\w']+", text))
-
-
-def catalogue_replies(language: str = "en") -> list[str]:
-    """Every reply the agent can say in `language`: the fixed ones and each intent's."""
-    catalogue = load_catalogue(PROMPTS_DIR, language)
-    texts = list(replies_spoken_by_agent(catalogue.replies).values())
-    texts += [intent.reply for intent in catalogue.intents.values()]
-    return list(dict.fromkeys(texts))
 
 
 def measure(synthesizer: PiperSynthesizer, text: str, repeat: int) -> tuple[list[float], list[float], list[float]]:
@@ -130,7 +122,7 @@ def main() -> None:
                     f"{words / statistics.mean(audio_s) * 60:.0f} WPM ({statistics.mean(audio_s):.2f} s of audio)"
                 )
 
-    replies = catalogue_replies()
+    replies = list(dict.fromkeys(fixed_replies(load_catalogue(PROMPTS_DIR, "en"))))
     catalogue_words = sum(count_words(text) for text in replies)
     print(f"speaking rate over the {len(replies)} English replies of the catalogue ({catalogue_words} words):")
     for length_scale in args.length_scales:

@@ -123,6 +123,39 @@ def test_emergency_gives_the_emergency_number_first_then_transfers(engines, lang
     assert number in sentences(decision.reply)[0]
 
 
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        # Heard from a recording of a speech: the classifier's best guess is an emergency at 0.31, on words like no
+        # example (nearest "i fell in the bathroom ...", similarity 0.25).
+        ("en", "And so my fellow American."),
+        ("nl", "ik wil een taxi naar schiphol"),
+    ],
+)
+def test_a_weakly_supported_transfer_is_not_taken(engines, language, text):
+    engine = engines[language]
+    score = engine.classifier.classify(text)
+    intent = engine.catalogue.intents[score.intent]
+    # The guard is what stops it: the model alone would hand this call over.
+    assert intent.action is Action.TRANSFER
+    assert score.confidence >= engine.catalogue.policy.min_transfer_confidence
+    _, decisions = talk(engine, text)
+    decision = decisions[-1]
+    assert decision.action is Action.REPLY
+    assert decision.rule == "not_understood"
+    assert any("weak evidence for a transfer" in reason for reason in decision.reasons)
+
+
+def test_a_transfer_the_model_is_sure_of_needs_no_resemblance(engine_en):
+    # Worded like no example (similarity below the bar), but the model is confident: the caller reaches a person.
+    text = "i've got serious money problems and i can't pay what i owe you"
+    score = engine_en.classifier.classify(text)
+    assert score.similarity < engine_en.catalogue.policy.weak_transfer_min_similarity
+    _, decisions = talk(engine_en, text)
+    assert decisions[-1].action is Action.TRANSFER
+    assert decisions[-1].intent == "financial_hardship"
+
+
 def test_not_understood_twice_offers_a_person_and_a_third_time_transfers(engine_en):
     state, decisions = talk(engine_en, "zorp flibber quax", "blorp quinn vex", "snargle wump")
     assert [d.rule for d in decisions[1:]] == ["not_understood", "not_understood_offer", "not_understood_transfer"]

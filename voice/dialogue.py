@@ -24,7 +24,7 @@ from pathlib import Path
 from voice.events import Action, CallerTurn, Decision, Dtmf, Transcript
 from voice.heard_examples import load_heard_examples
 from voice.intents import IntentClassifier, IntentScore
-from voice.prompts import HUMAN_KEY, Catalogue, Intent, Role, load_catalogue
+from voice.prompts import HUMAN_KEY, Catalogue, Intent, Policy, Role, load_catalogue
 from voice.sound_alike import SoundAlike
 from voice.text import contains_phrase, normalize
 
@@ -272,14 +272,15 @@ class DialogueEngine:
             ),
             None,
         )
-        classified, threshold = None, self._policy.min_intent_confidence
+        classified, threshold, weak = None, self._policy.min_intent_confidence, None
         if score is not None:
             candidate = self.catalogue.intents[score.intent]
             # A handover chosen by the model alone needs more certainty than an answer: a wrong transfer
             # costs the caller a queue, a wrong answer only a "no, I meant ...".
             if candidate.action is Action.TRANSFER:
                 threshold = max(threshold, self._policy.min_transfer_confidence)
-            if score.confidence >= threshold:
+                weak = _weak_transfer_evidence(score, self._policy)
+            if score.confidence >= threshold and weak is None:
                 classified = candidate
         if keyword_match is not None:
             intent, phrase = keyword_match
@@ -290,6 +291,8 @@ class DialogueEngine:
                 return _Reading(intent=intent, confidence=1.0, reasons=reasons)
         if classified is None:
             below = f"below the threshold {threshold:.2f}" if score is not None else "no words"
+            if weak is not None and score is not None and score.confidence >= threshold:
+                below = weak
             return _Reading(
                 intent=None,
                 confidence=score.confidence if score else 0.0,
@@ -465,6 +468,17 @@ def _understood_reading(reading: _Reading) -> bool:
 def _turns(count: int) -> str:
     """ "1 turn", "2 turns": the reasons are read by people."""
     return f"{count} turn" if count == 1 else f"{count} turns"
+
+
+def _weak_transfer_evidence(score: IntentScore, policy: Policy) -> str | None:
+    """Why a transfer the model chose is too weakly supported to take, or None when it is not."""
+    if score.confidence >= policy.weak_transfer_below or score.similarity >= policy.weak_transfer_min_similarity:
+        return None
+    return (
+        f"weak evidence for a transfer: confidence {score.confidence:.2f} below {policy.weak_transfer_below:.2f} "
+        f"and similarity {score.similarity:.2f} to the nearest example below "
+        f"{policy.weak_transfer_min_similarity:.2f}"
+    )
 
 
 def _score_reasons(score: IntentScore | None) -> tuple[str, ...]:

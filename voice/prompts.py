@@ -95,6 +95,11 @@ class Policy:
     """Below this intent confidence a turn is not understood."""
     min_transfer_confidence: float
     """Intents that transfer need at least this confidence when no keyword selected them."""
+    weak_transfer_below: float
+    """Below this confidence a transfer chosen by the model alone also needs `weak_transfer_min_similarity`."""
+    weak_transfer_min_similarity: float
+    """Similarity to the intent's nearest example needed by a transfer chosen on a confidence below
+    `weak_transfer_below`."""
     offer_person_after: int
     """Not-understood turns in a row before a person is offered."""
     transfer_after: int
@@ -324,6 +329,8 @@ class _PolicyFile(_Strict):
     class _Understanding(_Strict):
         min_intent_confidence: float = Field(ge=0.0, le=1.0)
         min_transfer_confidence: float = Field(ge=0.0, le=1.0)
+        weak_transfer_below: float = Field(ge=0.0, le=1.0)
+        weak_transfer_min_similarity: float = Field(ge=0.0, le=1.0)
         offer_person_after: int = Field(ge=1)
         transfer_after: int = Field(ge=1)
 
@@ -556,6 +563,8 @@ def _build_policy(policy: _PolicyFile, routes: Mapping[str, Any], departments: M
     return Policy(
         min_intent_confidence=policy.understanding.min_intent_confidence,
         min_transfer_confidence=policy.understanding.min_transfer_confidence,
+        weak_transfer_below=policy.understanding.weak_transfer_below,
+        weak_transfer_min_similarity=policy.understanding.weak_transfer_min_similarity,
         offer_person_after=policy.understanding.offer_person_after,
         transfer_after=policy.understanding.transfer_after,
         low_asr_confidence=policy.asr.low_confidence,

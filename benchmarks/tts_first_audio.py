@@ -122,7 +122,7 @@ def main() -> None:
                     f"{words / statistics.mean(audio_s) * 60:.0f} WPM ({statistics.mean(audio_s):.2f} s of audio)"
                 )
 
-    replies = list(dict.fromkeys(fixed_replies(load_catalogue(PROMPTS_DIR, "en"))))
+    replies = fixed_replies(load_catalogue(PROMPTS_DIR, "en"))
     catalogue_words = sum(count_words(text) for text in replies)
     print(f"speaking rate over the {len(replies)} English replies of the catalogue ({catalogue_words} words):")
     for length_scale in args.length_scales:

@@ -118,7 +118,7 @@ async def reload_catalogue(app: FastAPI) -> Reloaded:
         # One step with no await in between: a request or call sees the old catalogue or the new one, never a mix.
         app.state.voice = new_state
         app.state.running = dataclasses.replace(running, services=new_services)
-    reloaded = Reloaded(catalogue.language, len(catalogue.intents), len(set(fixed_replies(catalogue))))
+    reloaded = Reloaded(catalogue.language, len(catalogue.intents), len(fixed_replies(catalogue)))
     log.info(
         "catalogue reloaded from %s: %d intents, %d fixed replies ready",
         state.settings.prompts_dir,

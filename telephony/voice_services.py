@@ -75,10 +75,11 @@ def partial_options(settings: Settings) -> PartialOptions:
 
 
 def fixed_replies(catalogue: Catalogue) -> list[str]:
-    """Every reply our voice speaks word for word: the intents' replies and the policy's (Twilio says the others)."""
-    return list(replies_spoken_by_agent(catalogue.replies).values()) + [
-        intent.reply for intent in catalogue.intents.values()
-    ]
+    """Every reply our voice speaks word for word, each text once: the policy's (Twilio says the others) and the
+    intents' replies."""
+    texts = list(replies_spoken_by_agent(catalogue.replies).values())
+    texts += [intent.reply for intent in catalogue.intents.values()]
+    return list(dict.fromkeys(texts))
 
 
 def preloaded_phrases(

@@ -279,9 +279,10 @@ class DialogueEngine:
             # costs the caller a queue, a wrong answer only a "no, I meant ...".
             if candidate.action is Action.TRANSFER:
                 threshold = max(threshold, self._policy.min_transfer_confidence)
-                weak = _weak_transfer_evidence(score, self._policy)
-            if score.confidence >= threshold and weak is None:
-                classified = candidate
+            if score.confidence >= threshold:
+                if candidate.action is Action.TRANSFER:
+                    weak = _weak_transfer_evidence(score, self._policy)
+                classified = candidate if weak is None else None
         if keyword_match is not None:
             intent, phrase = keyword_match
             # Asking whether the agent is a person ("are you a real person") must get the honest answer,
@@ -290,9 +291,7 @@ class DialogueEngine:
                 reasons = (f"keyword {phrase!r} selects intent {intent.name}",) + score_reasons
                 return _Reading(intent=intent, confidence=1.0, reasons=reasons)
         if classified is None:
-            below = f"below the threshold {threshold:.2f}" if score is not None else "no words"
-            if weak is not None and score is not None and score.confidence >= threshold:
-                below = weak
+            below = weak or (f"below the threshold {threshold:.2f}" if score is not None else "no words")
             return _Reading(
                 intent=None,
                 confidence=score.confidence if score else 0.0,

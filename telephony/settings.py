@@ -151,6 +151,7 @@ class VoiceTuning(BaseModel):
     stream_first_sentence: bool = tuned((VoiceServices, "stream_first_sentence"))
     adaptive_end_of_turn: bool = tuned((EndOfTurnOptions, "enabled"))
     end_of_turn_complete_ms: int = tuned((EndOfTurnOptions, "complete_silence_ms"), ge=100, le=5000)
+    end_of_turn_complete_from_last_loud: bool = tuned((EndOfTurnOptions, "complete_from_last_loud"))
     end_of_turn_trailing_ms: int = tuned((EndOfTurnOptions, "trailing_silence_ms"), ge=200, le=5000)
     voice_length_scale: float = tuned((PiperOptions, "length_scale"), ge=0.8, le=1.6)
     end_of_turn_finished_ms: int = tuned((EndOfTurnOptions, "finished_silence_ms"), ge=100, le=5000)

@@ -16,11 +16,17 @@ def policy() -> EndOfTurnPolicy:
     return EndOfTurnPolicy(OPTIONS, "en")
 
 
-def choose(policy: EndOfTurnPolicy, engine: DialogueEngine, text: str, asr_confidence: float = 0.9):
+def choose(
+    policy: EndOfTurnPolicy,
+    engine: DialogueEngine,
+    text: str,
+    asr_confidence: float = 0.9,
+    voiced_tail_ms: float | None = None,
+):
     transcript = Transcript(text, asr_confidence)
     state, _greeting = engine.start()
     _state, preview = engine.step(state, transcript)
-    return policy.choose(transcript, preview)
+    return policy.choose(transcript, preview, voiced_tail_ms=voiced_tail_ms)
 
 
 @pytest.mark.parametrize(
@@ -39,6 +45,48 @@ def test_a_complete_request_ends_the_turn_sooner(policy, engine_en, text) -> Non
     assert choice.rule is EndOfTurnRule.COMPLETE_REQUEST
     assert choice.silence_ms == OPTIONS.complete_silence_ms
     assert "complete request" in choice.reason
+
+
+def test_a_complete_request_counts_its_silence_from_the_last_loud_frame(policy, engine_en) -> None:
+    # The VAD's voiced windows outlasted the caller's last loud frame by 160 ms: that lag is not silence the caller
+    # must wait for again, so the VAD need only hear the rest of the 350 ms.
+    choice = choose(policy, engine_en, "I want to pay my bill.", voiced_tail_ms=160.4)
+
+    assert choice.rule is EndOfTurnRule.COMPLETE_REQUEST
+    assert choice.silence_ms == OPTIONS.complete_silence_ms - 160
+    assert choice.reason.endswith("; 350 ms from the last loud frame, 160 ms before the VAD's silence")
+
+
+@pytest.mark.parametrize(
+    ("options", "tail_ms", "why"),
+    [
+        (OPTIONS, 0.0, ""),
+        (OPTIONS, None, ""),
+        (OPTIONS, 251.0, "outlasted the last loud frame by 251 ms (> 250 ms, quiet speech)"),
+        (EndOfTurnOptions(complete_from_last_loud=False), 160.0, ""),
+    ],
+)
+def test_the_vad_counts_the_complete_silence_without_a_lag_to_credit(policy, engine_en, options, tail_ms, why) -> None:
+    # No loud frame known, none after the VAD's end, a voiced stretch too long to be the VAD's lag (a quiet caller
+    # below the loudness floor), or the option off: the VAD's own count, as for every other rule.
+    choice = choose(EndOfTurnPolicy(options, "en"), engine_en, "I want to pay my bill.", voiced_tail_ms=tail_ms)
+
+    assert choice.rule is EndOfTurnRule.COMPLETE_REQUEST
+    assert choice.silence_ms == OPTIONS.complete_silence_ms
+    assert why in choice.reason and "from the last loud frame," not in choice.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [("My account number is 417", EndOfTurnRule.TRAILING_NUMBER), ("Can you tell me", EndOfTurnRule.UNCLEAR)],
+)
+def test_only_the_complete_request_silence_is_counted_from_the_last_loud_frame(policy, engine_en, text, rule) -> None:
+    # The longer silences are set against pauses as the VAD measures them: crediting its lag would shorten them.
+    choice = choose(policy, engine_en, text, voiced_tail_ms=200.0)
+
+    assert choice.rule is rule
+    assert choice.silence_ms in (OPTIONS.trailing_silence_ms, OPTIONS.default_silence_ms)
+    assert "loud frame" not in choice.reason
 
 
 @pytest.mark.parametrize(

@@ -58,6 +58,12 @@ ENVIRONMENT = [
     ("VOICE_AGENT_STREAM_FIRST_SENTENCE", "false", False, [("services", "stream_first_sentence")]),
     ("VOICE_AGENT_ADAPTIVE_END_OF_TURN", "false", False, [("end_of_turn", "enabled")]),
     ("VOICE_AGENT_END_OF_TURN_COMPLETE_MS", "300", 300, [("end_of_turn", "complete_silence_ms")]),
+    (
+        "VOICE_AGENT_END_OF_TURN_COMPLETE_FROM_LAST_LOUD",
+        "false",
+        False,
+        [("end_of_turn", "complete_from_last_loud")],
+    ),
     ("VOICE_AGENT_END_OF_TURN_TRAILING_MS", "1500", 1500, [("end_of_turn", "trailing_silence_ms")]),
     ("VOICE_AGENT_SPECULATIVE_ASR_AFTER_MS", "250", 250, [("turns", "pause_report_ms")]),
     ("VOICE_AGENT_VOICE_LENGTH_SCALE", "1.3", 1.3, [("voice", "length_scale")]),

@@ -11,7 +11,8 @@ and chooses the silence for this one pause:
 3. `complete_request`: the engine would answer these words with confidence (an intent at or above
    `min_intent_confidence`, from a clear enough transcript; a transfer or goodbye only on a keyword), and the
    caller sounds finished (Smart Turn, `voice.turn_model`, at or above `finished_probability`, or not asked):
-   answer sooner (`complete_silence_ms`);
+   answer sooner (`complete_silence_ms`, counted from the caller's last loud frame rather than from the VAD's
+   last voiced window, which lags it);
 4. `sounds_unfinished`: complete words said with an unfinished sound (Smart Turn below `finished_probability`),
    as in "I want to pay my bill" - pause - "and change my address": the default silence;
 5. `sounds_finished`: words that are not clearly a request (not understood, or a doubtful transcript) said with a
@@ -71,6 +72,14 @@ class EndOfTurnOptions:
     complete_silence_ms: int = 350
     """Silence after a complete request. The transcript of the pause is usually ready later than this anyway
     (pause report + ASR), so the turn ends as soon as the words are known to be complete."""
+    complete_from_last_loud: bool = True
+    """Count the complete-request silence from the caller's last loud frame rather than from the VAD's last voiced
+    window: Silero's probability stays up for 60-240 ms after the last loud frame, and a caller who has finished a
+    request should not wait for that lag on top of the silence. The other silences keep the VAD's count: their
+    lengths are set against pauses as the VAD measures them."""
+    longest_credited_tail_ms: int = 250
+    """Longest stretch of voiced VAD windows after the last loud frame that is taken as the VAD's lag; a longer
+    one is quiet speech the loudness floor missed, so the silence is then counted from the VAD as for other rules."""
     trailing_silence_ms: int = 1200
     """Silence after trailing words or a number: a caller reading digits pauses ~0.6 s between groups, and longer
     when looking them up."""
@@ -100,7 +109,13 @@ class EndOfTurnOptions:
         Raises:
             ValueError: a non-positive silence, or a confidence outside [0, 1].
         """
-        for name in ("default_silence_ms", "complete_silence_ms", "trailing_silence_ms", "finished_silence_ms"):
+        for name in (
+            "default_silence_ms",
+            "complete_silence_ms",
+            "trailing_silence_ms",
+            "finished_silence_ms",
+            "longest_credited_tail_ms",
+        ):
             if getattr(self, name) <= 0:
                 value = getattr(self, name)
                 raise ValueError(f"EndOfTurnOptions.{name}: expected a positive number of ms, got {value}")
@@ -129,7 +144,7 @@ class EndOfTurnChoice:
     rule: EndOfTurnRule
     """The rule that chose it."""
     silence_ms: int
-    """The silence that ends the turn in this pause."""
+    """The silence that ends the turn in this pause, as the VAD counts it (from its last voiced window)."""
     reason: str
     """Why, in plain words, without the caller's words (they may hold personal data)."""
 
@@ -199,7 +214,11 @@ class EndOfTurnPolicy:
         )
 
     def choose(
-        self, transcript: Transcript, preview: Decision | None, finished: float | None = None
+        self,
+        transcript: Transcript,
+        preview: Decision | None,
+        finished: float | None = None,
+        voiced_tail_ms: float | None = None,
     ) -> EndOfTurnChoice:
         """The silence that should end the turn in this pause.
 
@@ -209,6 +228,8 @@ class EndOfTurnPolicy:
                 it cannot be asked (the call has not started).
             finished: Smart Turn's probability that the turn so far is over (`voice.turn_model`); None when the
                 model is off or failed: the words alone decide.
+            voiced_tail_ms: how long the VAD's voiced windows outlasted the caller's last loud frame
+                (`voice.latency.CallerClock.voiced_tail_ms`); None when unknown: every silence is the VAD's.
 
         Returns:
             The first rule that applies (see the module docstring), with its silence and reason.
@@ -252,7 +273,8 @@ class EndOfTurnPolicy:
                     f"{words}, but it sounds unfinished "
                     f"(Smart Turn {finished:.2f} < {options.finished_probability:.2f})",
                 )
-            return EndOfTurnChoice(EndOfTurnRule.COMPLETE_REQUEST, options.complete_silence_ms, words + sound)
+            silence, counted = self._complete_silence(voiced_tail_ms)
+            return EndOfTurnChoice(EndOfTurnRule.COMPLETE_REQUEST, silence, words + sound + counted)
         score = f"{preview.intent} {preview.confidence:.2f}" if preview is not None and preview.intent else "no intent"
         asr = f"recogniser confidence {transcript.confidence:.2f}"
         # A transfer or goodbye is never hurried on the sound alone: a half sentence may name the wrong department.
@@ -267,6 +289,20 @@ class EndOfTurnPolicy:
         return EndOfTurnChoice(
             EndOfTurnRule.UNCLEAR, options.default_silence_ms, f"not clearly a complete request ({score}, {asr}{sound})"
         )
+
+    def _complete_silence(self, voiced_tail_ms: float | None) -> tuple[int, str]:
+        """The complete-request silence as the VAD counts it, and how it was counted (for the reason)."""
+        options = self.options
+        silence = options.complete_silence_ms
+        if not options.complete_from_last_loud or voiced_tail_ms is None or voiced_tail_ms <= 0:
+            return silence, ""
+        tail = round(voiced_tail_ms)
+        if tail > options.longest_credited_tail_ms:
+            return silence, (
+                f"; counted from the VAD: its voiced windows outlasted the last loud frame by {tail} ms "
+                f"(> {options.longest_credited_tail_ms} ms, quiet speech)"
+            )
+        return max(1, silence - tail), f"; {silence} ms from the last loud frame, {tail} ms before the VAD's silence"
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,16 @@ class CallerClock:
             found = at
         return found
 
+    def voiced_tail_ms(self, start_ms: float, end_ms: float) -> float | None:
+        """How long the VAD's turn `start_ms`..`end_ms` went on after its last loud frame ended, in stream time; None
+        when no frame of it was loud or its audio is no longer known."""
+        for frame_start, frame_end, _arrival, loud in reversed(self._frames):
+            if frame_end <= start_ms:
+                break
+            if frame_start < end_ms and loud:
+                return max(0.0, end_ms - frame_end)
+        return None
+
     def last_voiced(self, start_ms: float, end_ms: float) -> tuple[float, str] | None:
         """The arrival of the caller's last voiced frame in the turn `start_ms`..`end_ms` (the VAD's), and which kind
         of anchor it is ("energy" or "vad"); None when the turn's audio is no longer known."""

@@ -492,16 +492,17 @@ class CallPipeline:
             self._choose(pause, self._end_of_turn.fixed("the pause's speculative transcription failed"))
             return
         preview = self._preview(transcript) if self._state is not None and transcript.text else None
+        tail = self._clock.voiced_tail_ms(span.start_ms, span.end_ms)
         finished = pause.finished
         if finished is None or finished.done():
             score = finished.result() if finished is not None else None
-            self._choose(pause, self._end_of_turn.choose(transcript, preview, score))
+            self._choose(pause, self._end_of_turn.choose(transcript, preview, score, tail))
             return
 
         async def when_scored() -> None:
             # Waited for, not skipped: whether the score is ready in time must not change the decision.
             score = await finished
-            self._choose(pause, self._end_of_turn.choose(transcript, preview, score))
+            self._choose(pause, self._end_of_turn.choose(transcript, preview, score, tail))
 
         task = asyncio.get_running_loop().create_task(when_scored())
         self._background.add(task)
@@ -580,7 +581,9 @@ class CallPipeline:
         if partial is None or not partial.text:
             return
         preview = self._preview(partial)
-        choice = self._end_of_turn.choose(partial, preview)
+        choice = self._end_of_turn.choose(
+            partial, preview, None, self._clock.voiced_tail_ms(span.start_ms, span.end_ms)
+        )
         if choice.rule is EndOfTurnRule.COMPLETE_REQUEST and preview.action is Action.REPLY:
             self._early = _EarlyReply(span, preview, choice.silence_ms)
 

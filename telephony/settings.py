@@ -157,6 +157,7 @@ class VoiceTuning(BaseModel):
     end_of_turn_finished_ms: int = tuned((EndOfTurnOptions, "finished_silence_ms"), ge=100, le=5000)
     smart_turn: bool = tuned((TurnModelOptions, "enabled"))
     smart_turn_threads: int = tuned((TurnModelOptions, "threads"), ge=1, le=16)
+    smart_turn_every_pause: bool = tuned((EndOfTurnOptions, "smart_turn_every_pause"))
     smart_turn_finished_probability: float = tuned((EndOfTurnOptions, "finished_probability"), ge=0.0, le=1.0)
     smart_turn_sure_probability: float = tuned((EndOfTurnOptions, "sure_finished_probability"), ge=0.0, le=1.0)
     # The server's own: the voice library reports no pauses unless asked (TurnOptions.pause_report_ms).

@@ -21,12 +21,13 @@ def choose(
     engine: DialogueEngine,
     text: str,
     asr_confidence: float = 0.9,
+    finished: float | None = None,
     voiced_tail_ms: float | None = None,
 ):
     transcript = Transcript(text, asr_confidence)
     state, _greeting = engine.start()
     _state, preview = engine.step(state, transcript)
-    return policy.choose(transcript, preview, voiced_tail_ms=voiced_tail_ms)
+    return policy.choose(transcript, preview, finished, voiced_tail_ms)
 
 
 @pytest.mark.parametrize(
@@ -190,15 +191,8 @@ def test_options_that_cannot_work_are_rejected(fields, message) -> None:
         EndOfTurnPolicy(OPTIONS, "fr")
 
 
-def choose_heard(policy: EndOfTurnPolicy, engine: DialogueEngine, text: str, finished: float, asr: float = 0.9):
-    transcript = Transcript(text, asr)
-    state, _greeting = engine.start()
-    _state, preview = engine.step(state, transcript)
-    return policy.choose(transcript, preview, finished)
-
-
 def test_a_complete_request_that_sounds_finished_ends_the_turn_sooner(policy, engine_en) -> None:
-    choice = choose_heard(policy, engine_en, "I want to pay my bill.", finished=0.96)
+    choice = choose(policy, engine_en, "I want to pay my bill.", finished=0.96)
 
     assert choice.rule is EndOfTurnRule.COMPLETE_REQUEST and choice.silence_ms == OPTIONS.complete_silence_ms
     assert "Smart Turn 0.96" in choice.reason
@@ -206,7 +200,7 @@ def test_a_complete_request_that_sounds_finished_ends_the_turn_sooner(policy, en
 
 def test_a_complete_request_that_sounds_unfinished_keeps_the_default(policy, engine_en) -> None:
     # "I want to pay my bill" - pause - "and change my address": the words are whole, the voice is not.
-    choice = choose_heard(policy, engine_en, "I want to pay my bill", finished=0.2)
+    choice = choose(policy, engine_en, "I want to pay my bill", finished=0.2)
 
     assert choice.rule is EndOfTurnRule.SOUNDS_UNFINISHED and choice.silence_ms == OPTIONS.default_silence_ms
     assert "sounds unfinished (Smart Turn 0.20 < 0.50)" in choice.reason
@@ -214,7 +208,7 @@ def test_a_complete_request_that_sounds_unfinished_keeps_the_default(policy, eng
 
 def test_unclear_words_that_sound_finished_end_the_turn_after_the_finished_silence(policy, engine_en) -> None:
     # Not understood, from a doubtful transcript: without the sound it would wait the default 800 ms.
-    choice = choose_heard(policy, engine_en, "The birch canoe slid on the smooth planks.", finished=0.98, asr=0.39)
+    choice = choose(policy, engine_en, "The birch canoe slid on the smooth planks.", 0.39, finished=0.98)
 
     assert choice.rule is EndOfTurnRule.SOUNDS_FINISHED and choice.silence_ms == OPTIONS.finished_silence_ms
     assert OPTIONS.complete_silence_ms < choice.silence_ms < OPTIONS.default_silence_ms
@@ -231,14 +225,24 @@ def test_unclear_words_that_sound_finished_end_the_turn_after_the_finished_silen
     ],
 )
 def test_a_finished_sound_never_shortens_trailing_words_or_a_goodbye(policy, engine_en, text, rule) -> None:
-    choice = choose_heard(policy, engine_en, text, finished=0.99)
+    choice = choose(policy, engine_en, text, finished=0.99)
 
     assert choice.rule is rule
     assert choice.silence_ms >= OPTIONS.default_silence_ms
 
 
+def test_unclear_words_that_sound_unfinished_wait_the_trailing_silence(policy, engine_en) -> None:
+    # The first half of "I have a question about my last bill" as the recogniser garbled it: the words say nothing,
+    # the sound says the caller is not done.
+    choice = choose(policy, engine_en, "I can request you them out.", finished=0.04)
+
+    assert choice.rule is EndOfTurnRule.SOUNDS_UNFINISHED and choice.silence_ms == OPTIONS.trailing_silence_ms
+    assert "not clearly a complete request" in choice.reason
+    assert "it sounds unfinished (Smart Turn 0.04 < 0.50)" in choice.reason
+
+
 def test_a_middling_sound_leaves_unclear_words_at_the_default(policy, engine_en) -> None:
-    choice = choose_heard(policy, engine_en, "The birch canoe slid on the smooth planks.", finished=0.7)
+    choice = choose(policy, engine_en, "The birch canoe slid on the smooth planks.", finished=0.7)
 
     assert choice.rule is EndOfTurnRule.UNCLEAR and choice.silence_ms == OPTIONS.default_silence_ms
     assert "Smart Turn 0.70" in choice.reason

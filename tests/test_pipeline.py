@@ -341,7 +341,8 @@ def test_complete_words_that_sound_unfinished_do_not_end_the_turn_in_a_mid_sente
     # pauses keep the default 800 ms, and the caller is not cut off.
     recognizer = FakeRecognizer(["What are your opening hours?"])
     model = FixedTurnEndModel(0.1)
-    voice = services(engine_en, recognizer, turn_end_model=model)
+    every_pause = EndOfTurnOptions(smart_turn_every_pause=True)
+    voice = services(engine_en, recognizer, turn_end_model=model, end_of_turn=every_pause)
     pipeline = CallPipeline(voice, RecordingOutput([]))
 
     asyncio.run(play_call(pipeline, fixture_frames(), silence_s=1.5))
@@ -357,7 +358,8 @@ def test_complete_words_that_sound_unfinished_do_not_end_the_turn_in_a_mid_sente
 
 def test_complete_words_that_sound_finished_end_the_turn_sooner(engine_en) -> None:
     recognizer = FakeRecognizer(["What are your opening hours?"])
-    voice = services(engine_en, recognizer, turn_end_model=FixedTurnEndModel(0.97))
+    every_pause = EndOfTurnOptions(smart_turn_every_pause=True)
+    voice = services(engine_en, recognizer, turn_end_model=FixedTurnEndModel(0.97), end_of_turn=every_pause)
     pipeline = CallPipeline(voice, RecordingOutput([]))
 
     asyncio.run(play_call(pipeline, first_group_frames(), silence_s=1.5))
@@ -367,6 +369,53 @@ def test_complete_words_that_sound_finished_end_the_turn_sooner(engine_en) -> No
     assert record.end_of_turn.rule is EndOfTurnRule.COMPLETE_REQUEST
     assert ended_350_ms_after_the_last_loud_frame(record.end_of_turn)
     assert "Smart Turn 0.97" in record.end_of_turn.reason
+
+
+def test_smart_turn_is_not_asked_about_a_complete_request_by_default(engine_en) -> None:
+    # However unfinished it would have sounded, a complete request ends on its words alone and never waits for
+    # the model.
+    model = FixedTurnEndModel(0.1)
+    voice = services(engine_en, FakeRecognizer(["What are your opening hours?"]), turn_end_model=model)
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+
+    asyncio.run(play_call(pipeline, first_group_frames(), silence_s=1.5))
+    voice.workers.shutdown()
+
+    (record,) = caller_records(pipeline)
+    assert record.end_of_turn.rule is EndOfTurnRule.COMPLETE_REQUEST and "Smart Turn" not in record.end_of_turn.reason
+    assert model.heard == []
+
+
+def test_unclear_words_that_sound_unfinished_keep_the_caller_for_the_trailing_silence(engine_en) -> None:
+    # A garbled first half of a sentence: the words say nothing, the sound says the caller is not done, so each
+    # ~0.6 s pause between the groups waits 1200 ms, and the caller's three groups are one turn.
+    recognizer = FakeRecognizer(["I can request you them out."])
+    model = FixedTurnEndModel(0.04)
+    voice = services(engine_en, recognizer, turn_end_model=model)
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+
+    asyncio.run(play_call(pipeline, fixture_frames(), silence_s=2.5))
+    voice.workers.shutdown()
+
+    (record,) = caller_records(pipeline)
+    assert record.caller.start_ms == recognizer.heard[0][1]
+    end = record.end_of_turn
+    assert end.rule is EndOfTurnRule.SOUNDS_UNFINISHED and end.silence_ms == 1200
+    assert "it sounds unfinished (Smart Turn 0.04 < 0.50)" in end.reason
+    assert len(model.heard) == 3  # asked once per pause, after the words turned out unclear
+
+
+def test_unclear_words_that_sound_finished_end_the_turn_after_the_finished_silence(engine_en) -> None:
+    model = FixedTurnEndModel(0.97)
+    voice = services(engine_en, FakeRecognizer(["I can request you them out."]), turn_end_model=model)
+    pipeline = CallPipeline(voice, RecordingOutput([]))
+
+    asyncio.run(play_call(pipeline, first_group_frames(), silence_s=1.5))
+    voice.workers.shutdown()
+
+    (record,) = caller_records(pipeline)
+    assert record.end_of_turn.rule is EndOfTurnRule.SOUNDS_FINISHED and record.end_of_turn.silence_ms == 600
+    assert model.heard
 
 
 def test_the_first_sentence_of_an_uncached_reply_is_sent_before_the_rest_is_synthesised(engine_en) -> None:

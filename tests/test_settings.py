@@ -65,6 +65,7 @@ ENVIRONMENT = [
         [("end_of_turn", "complete_from_last_loud")],
     ),
     ("VOICE_AGENT_END_OF_TURN_TRAILING_MS", "1500", 1500, [("end_of_turn", "trailing_silence_ms")]),
+    ("VOICE_AGENT_SMART_TURN_EVERY_PAUSE", "true", True, [("end_of_turn", "smart_turn_every_pause")]),
     ("VOICE_AGENT_SPECULATIVE_ASR_AFTER_MS", "250", 250, [("turns", "pause_report_ms")]),
     ("VOICE_AGENT_VOICE_LENGTH_SCALE", "1.3", 1.3, [("voice", "length_scale")]),
 ]

@@ -13,8 +13,11 @@ and chooses the silence for this one pause:
    caller sounds finished (Smart Turn, `voice.turn_model`, at or above `finished_probability`, or not asked):
    answer sooner (`complete_silence_ms`, counted from the caller's last loud frame rather than from the VAD's
    last voiced window, which lags it);
-4. `sounds_unfinished`: complete words said with an unfinished sound (Smart Turn below `finished_probability`),
-   as in "I want to pay my bill" - pause - "and change my address": the default silence;
+4. `sounds_unfinished`: complete words said with an unfinished sound (Smart Turn below `finished_probability`,
+   when every pause is scored), as in "I want to pay my bill" - pause - "and change my address": the default
+   silence; and words that are not clearly a request said with an unfinished sound, as when the recogniser garbles
+   the first half of a sentence ("I have a question about" heard as "I can request you them out."): the trailing
+   silence;
 5. `sounds_finished`: words that are not clearly a request (not understood, or a doubtful transcript) said with a
    finished sound (Smart Turn at or above `sure_finished_probability`): `finished_silence_ms`, shorter than the
    default, so that a caller the engine does not understand is not kept waiting longest;
@@ -50,7 +53,8 @@ class EndOfTurnRule(StrEnum):
     TRAILING_WORD = "trailing_word"
     """The words end mid-sentence (a conjunction, preposition, article, hesitation or "..."): a longer silence."""
     SOUNDS_UNFINISHED = "sounds_unfinished"
-    """Complete words said with an unfinished sound (Smart Turn): the default silence rather than the short one."""
+    """Words said with an unfinished sound (Smart Turn): complete words keep the default silence rather than the
+    short one, unclear words get the trailing silence."""
     SOUNDS_FINISHED = "sounds_finished"
     """Words that are not clearly a request, said with a finished sound (Smart Turn): a shorter silence."""
     UNCLEAR = "unclear"
@@ -102,6 +106,12 @@ class EndOfTurnOptions:
     finished_silence_ms: int = 600
     """Silence after words that are not clearly a request but sound finished (`sounds_finished`); between the
     complete and the default silence."""
+    smart_turn_every_pause: bool = False
+    """Score every pause with Smart Turn, beside its transcript, so that complete words that sound unfinished keep
+    the default silence; False: score only the pauses whose words are unclear, once their transcript says so. Those
+    turns wait for the default silence anyway, so the score costs them no time, and a complete request never waits
+    for it. On the synthetic callers' flat voices the model heard finished requests as unfinished, which made them
+    wait the default silence (docs/benchmarks.md)."""
 
     def __post_init__(self) -> None:
         """Reject option sets that cannot work.
@@ -285,6 +295,13 @@ class EndOfTurnPolicy:
                 options.finished_silence_ms,
                 f"not clearly a complete request ({score}, {asr}), but it sounds finished "
                 f"(Smart Turn {finished:.2f} >= {options.sure_finished_probability:.2f})",
+            )
+        if finished is not None and finished < options.finished_probability:
+            return EndOfTurnChoice(
+                EndOfTurnRule.SOUNDS_UNFINISHED,
+                options.trailing_silence_ms,
+                f"not clearly a complete request ({score}, {asr}), and it sounds unfinished "
+                f"(Smart Turn {finished:.2f} < {options.finished_probability:.2f})",
             )
         return EndOfTurnChoice(
             EndOfTurnRule.UNCLEAR, options.default_silence_ms, f"not clearly a complete request ({score}, {asr}{sound})"

@@ -222,7 +222,8 @@ class _Pause:
     choice: EndOfTurnChoice
     """The silence in force: the longest while the transcript is being made, then the policy's choice."""
     finished: asyncio.Future[float | None] | None
-    """Smart Turn's score of the turn so far (None inside when it failed); None when the model is off."""
+    """Smart Turn's score of the turn so far (None inside when it failed); None when the model is off or has not
+    been asked (only unclear words are scored, unless `EndOfTurnOptions.smart_turn_every_pause`)."""
     decided: bool = False
     """The policy has chosen (`choice` is its choice)."""
     resumed: bool = False
@@ -445,10 +446,8 @@ class CallPipeline:
         self._pause_audio_due = None
         self._speculation.request(span, self._turn_audio(span.start_ms, span.end_ms))
         pause = self._pause
-        if pause is not None and pause.span == span:
-            # Smart Turn hears the turn up to its last voiced window: silence after an unfinished phrase makes it
-            # sound finished (docs/benchmarks.md).
-            pause.finished = self._score_turn_end(self._turn_audio(span.start_ms, span.end_ms, after_ms=0))
+        if pause is not None and pause.span == span and self._services.end_of_turn.smart_turn_every_pause:
+            pause.finished = self._score_turn_end(span)
 
     def _turn_audio(self, start_ms: int, end_ms: int, after_ms: int = _TURN_PAD_MS) -> np.ndarray:
         """The turn's audio, `_TURN_PAD_MS` before it and `after_ms` after it (as far as the history holds)."""
@@ -461,11 +460,14 @@ class CallPipeline:
             services.recognizer.transcribe, samples_16k, start_ms, timeout_s=services.asr_timeout_s
         )
 
-    def _score_turn_end(self, samples_16k: np.ndarray) -> asyncio.Future[float | None] | None:
+    def _score_turn_end(self, span: TurnSpan) -> asyncio.Future[float | None] | None:
         """Start Smart Turn on the turn so far (worker pool); None when no model is configured."""
         model = self._services.turn_end_model
         if model is None:
             return None
+        # Smart Turn hears the turn up to its last voiced window: silence after an unfinished phrase makes it sound
+        # finished (docs/benchmarks.md).
+        samples_16k = self._turn_audio(span.start_ms, span.end_ms, after_ms=0)
 
         async def score() -> float | None:
             try:
@@ -496,8 +498,15 @@ class CallPipeline:
         finished = pause.finished
         if finished is None or finished.done():
             score = finished.result() if finished is not None else None
-            self._choose(pause, self._end_of_turn.choose(transcript, preview, score, tail))
-            return
+            choice = self._end_of_turn.choose(transcript, preview, score, tail)
+            if finished is not None or choice.rule is not EndOfTurnRule.UNCLEAR:
+                self._choose(pause, choice)
+                return
+            # Unclear words: how they sounded decides, if Smart Turn is on (asked only now: see EndOfTurnOptions).
+            finished = pause.finished = self._score_turn_end(span)
+            if finished is None:
+                self._choose(pause, choice)
+                return
 
         async def when_scored() -> None:
             # Waited for, not skipped: whether the score is ready in time must not change the decision.

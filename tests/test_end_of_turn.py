@@ -7,6 +7,7 @@ import pytest
 from voice.dialogue import DialogueEngine
 from voice.end_of_turn import EndOfTurn, EndOfTurnOptions, EndOfTurnPolicy, EndOfTurnRule
 from voice.events import Transcript
+from voice.handoff import mask_digits
 
 OPTIONS = EndOfTurnOptions()
 
@@ -177,7 +178,8 @@ def test_the_record_says_which_rule_and_silence_ended_the_turn() -> None:
 
     line = end.describe()
 
-    assert "after 1200 ms of silence" in line and "trailing_number" in line and "speculative ASR" in line
+    assert "after 1.2 s of silence" in line and "trailing_number" in line and "speculative ASR" in line
+    assert mask_digits(line) == line  # a stored record masks runs of four digits: the silence stays readable
 
 
 @pytest.mark.parametrize(

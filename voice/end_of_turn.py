@@ -159,6 +159,12 @@ class EndOfTurnChoice:
     """Why, in plain words, without the caller's words (they may hold personal data)."""
 
 
+def duration(ms: int) -> str:
+    """A silence for a reason line: "800 ms", "1.2 s". Stored reasons have every run of four or more digits masked as
+    possible personal data (`voice.handoff.mask_digits`), which would turn "1200 ms" into "[number] ms"."""
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:g} s"
+
+
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -220,7 +226,7 @@ class EndOfTurnPolicy:
         return EndOfTurnChoice(
             EndOfTurnRule.NO_TRANSCRIPT,
             self.options.trailing_silence_ms,
-            f"the pause's transcript was not ready within {self.options.trailing_silence_ms} ms",
+            f"the pause's transcript was not ready within {duration(self.options.trailing_silence_ms)}",
         )
 
     def choose(
@@ -337,6 +343,6 @@ class EndOfTurn:
 
     def describe(self) -> str:
         """One line for the decision's reasons."""
-        silence = f"after {self.silence_ms} ms of silence" if self.silence_ms is not None else "without silence"
+        silence = f"after {duration(self.silence_ms)} of silence" if self.silence_ms is not None else "without silence"
         source = "; transcript from the pause (speculative ASR)" if self.speculative_asr else ""
         return f"end of turn {silence}: rule {self.rule.value} ({self.reason}){source}"

@@ -276,18 +276,19 @@ class EndOfTurnPolicy:
         if answered and preview.action is not Action.REPLY:
             needed = max(needed, options.min_handover_confidence)
         sound = "" if finished is None else f", Smart Turn {finished:.2f}"
+        # Said with an unfinished sound: complete words keep the default silence, unclear ones the trailing one.
+        unfinished = ""
+        if finished is not None and finished < options.finished_probability:
+            unfinished = f"it sounds unfinished (Smart Turn {finished:.2f} < {options.finished_probability:.2f})"
         if answered and preview.confidence >= needed and transcript.confidence >= options.min_asr_confidence:
             words = (
                 f"complete request: {preview.intent} {preview.confidence:.2f} >= {needed:.2f} "
                 f"(rule {preview.rule}, action {preview.action.value}), "
                 f"recogniser confidence {transcript.confidence:.2f}"
             )
-            if finished is not None and finished < options.finished_probability:
+            if unfinished:
                 return EndOfTurnChoice(
-                    EndOfTurnRule.SOUNDS_UNFINISHED,
-                    options.default_silence_ms,
-                    f"{words}, but it sounds unfinished "
-                    f"(Smart Turn {finished:.2f} < {options.finished_probability:.2f})",
+                    EndOfTurnRule.SOUNDS_UNFINISHED, options.default_silence_ms, f"{words}, but {unfinished}"
                 )
             silence, counted = self._complete_silence(voiced_tail_ms)
             return EndOfTurnChoice(EndOfTurnRule.COMPLETE_REQUEST, silence, words + sound + counted)
@@ -302,12 +303,11 @@ class EndOfTurnPolicy:
                 f"not clearly a complete request ({score}, {asr}), but it sounds finished "
                 f"(Smart Turn {finished:.2f} >= {options.sure_finished_probability:.2f})",
             )
-        if finished is not None and finished < options.finished_probability:
+        if unfinished:
             return EndOfTurnChoice(
                 EndOfTurnRule.SOUNDS_UNFINISHED,
                 options.trailing_silence_ms,
-                f"not clearly a complete request ({score}, {asr}), and it sounds unfinished "
-                f"(Smart Turn {finished:.2f} < {options.finished_probability:.2f})",
+                f"not clearly a complete request ({score}, {asr}), and {unfinished}",
             )
         return EndOfTurnChoice(
             EndOfTurnRule.UNCLEAR, options.default_silence_ms, f"not clearly a complete request ({score}, {asr}{sound})"

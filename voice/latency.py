@@ -22,6 +22,7 @@ on a line louder than the floor everywhere, the anchor falls back to the end of 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,13 +167,20 @@ class CallerClock:
             found = at
         return found
 
+    def _frames_within(self, start_ms: float, end_ms: float) -> Iterator[tuple[float, float, float, bool]]:
+        """The known frames that overlap `start_ms`..`end_ms`, newest first."""
+        for frame in reversed(self._frames):
+            frame_start, frame_end = frame[0], frame[1]
+            if frame_end <= start_ms:
+                return
+            if frame_start < end_ms:
+                yield frame
+
     def voiced_tail_ms(self, start_ms: float, end_ms: float) -> float | None:
         """How long the VAD's turn `start_ms`..`end_ms` went on after its last loud frame ended, in stream time; None
         when no frame of it was loud or its audio is no longer known."""
-        for frame_start, frame_end, _arrival, loud in reversed(self._frames):
-            if frame_end <= start_ms:
-                break
-            if frame_start < end_ms and loud:
+        for _start, frame_end, _arrival, loud in self._frames_within(start_ms, end_ms):
+            if loud:
                 return max(0.0, end_ms - frame_end)
         return None
 
@@ -180,11 +188,7 @@ class CallerClock:
         """The arrival of the caller's last voiced frame in the turn `start_ms`..`end_ms` (the VAD's), and which kind
         of anchor it is ("energy" or "vad"); None when the turn's audio is no longer known."""
         fallback = None
-        for frame_start, frame_end, arrival, loud in reversed(self._frames):
-            if frame_end <= start_ms:
-                break
-            if frame_start >= end_ms:
-                continue
+        for _start, _end, arrival, loud in self._frames_within(start_ms, end_ms):
             if loud:
                 return arrival, "energy"
             if fallback is None:
